@@ -1,0 +1,9 @@
+"""ivr: a front-desk phone line that a bot answers.
+
+Layers (see DESIGN.md): ``telephony`` (SIP/RTP edge, the only real-time code),
+``hearing`` (line classification, recognition), ``flows`` (flow files),
+``call`` (the per-call engine in media time), ``prompts`` (catalog and audio),
+``seats`` (human seats), ``records`` (the call register).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Subcommands of ``ivr``: each module exposes ``register(subparsers)``; each parser sets ``run``."""

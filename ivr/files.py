@@ -1,0 +1,116 @@
+"""Reading the YAML files admins edit, with every problem pinned to a file and line.
+
+``load_model(path, Model)`` parses YAML with ruamel (which keeps line numbers),
+validates it with a pydantic model, and turns every validation error into a
+``Problem`` at the line of the offending key or value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from ivr.errors import ConfigError, Problem
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse ``path``; a syntax error or duplicate key becomes a ConfigError at its line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(path, 0, "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(path, 0, f"not UTF-8 text ({exc.reason})")]) from None
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        what = exc.problem or exc.context or "YAML syntax error"
+        if "duplicate key" in str(what) or "found duplicate key" in str(exc):
+            what = "duplicate key" + _after(str(exc), "duplicate key")
+        raise ConfigError([Problem(path, line, f"YAML: {what}")]) from None
+
+
+def _after(text: str, marker: str) -> str:
+    rest = text.split(marker, 1)[1] if marker in text else ""
+    first = rest.strip().splitlines()[0] if rest.strip() else ""
+    return f" {first}" if first else ""
+
+
+def line_of(root: Any, loc: Sequence[int | str]) -> int:
+    """1-based line of the node at ``loc`` (a pydantic error location) in a ruamel tree.
+
+    Walks as deep as the tree allows; locations that name no node (union tags,
+    missing fields) stop at the deepest node found, whose line is reported.
+    """
+    node = root
+    line = 1
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedMap | CommentedSeq):
+            continue  # a union tag or a missing field: stay on this node
+        else:
+            break
+    return line
+
+
+def describe_error(err: Any) -> str:
+    """A one-line, person-readable message for one pydantic error."""
+    loc = ".".join(str(p) for p in err["loc"] if not _is_tag(p))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{err['loc'][-1]}'" + (f" in {_parent(err['loc'])}" if len(err["loc"]) > 1 else "")
+    if kind == "missing":
+        return f"missing required key '{err['loc'][-1]}'" + (
+            f" in {_parent(err['loc'])}" if len(err["loc"]) > 1 else ""
+        )
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _is_tag(part: int | str) -> bool:
+    return isinstance(part, str) and (part.startswith("function-") or part.endswith("]"))
+
+
+def _parent(loc: Sequence[int | str]) -> str:
+    return ".".join(str(p) for p in loc[:-1] if not _is_tag(p)) or "the file"
+
+
+def problems_from(path: Path, root: Any, exc: ValidationError) -> list[Problem]:
+    """Every error of ``exc`` as a Problem at its line, in file order."""
+    seen: set[tuple[int, str]] = set()
+    out: list[Problem] = []
+    for err in exc.errors():
+        problem = Problem(path, line_of(root, err["loc"]), describe_error(err))
+        key = (problem.line, problem.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return sorted(out, key=lambda p: p.line)
+
+
+def load_model(path: Path, model: type[M]) -> tuple[M, Any]:
+    """Load and validate ``path`` as ``model``; returns the model and the ruamel tree (for lines)."""
+    root = read_yaml(path)
+    if root is None:
+        raise ConfigError([Problem(path, 0, "the file is empty")])
+    try:
+        return model.model_validate(root), root
+    except ValidationError as exc:
+        raise ConfigError(problems_from(path, root, exc)) from None

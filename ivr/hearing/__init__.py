@@ -1,0 +1,1 @@
+"""Hearing the line: per-frame classification (speech, silence, noise, too quiet), recognition."""

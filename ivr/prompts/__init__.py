@@ -1,0 +1,1 @@
+"""The prompt catalog (``prompts/<locale>.yaml``) and its audio (``audio/<locale>/``)."""
