@@ -1,8 +1,8 @@
 """Errors a person can act on.
 
-    IvrError
-     ├── ConfigError          a file an admin edits is wrong; carries file:line problems
-     └── MissingPartError     something the bot needs is not installed (espeak-ng, a model)
+IvrError
+ ├── ConfigError          a file an admin edits is wrong; carries file:line problems
+ └── MissingPartError     something the bot needs is not installed (espeak-ng, a model)
 """
 
 from __future__ import annotations

@@ -34,8 +34,10 @@ def read_yaml(path: Path) -> Any:
         return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
         what = exc.problem or exc.context or "YAML syntax error"
+        if exc.context and "quoted scalar" in exc.context and exc.context_mark is not None:
+            mark, what = exc.context_mark, "this quoted string is never closed"
+        line = mark.line + 1 if mark is not None else 0
         if "duplicate key" in str(what) or "found duplicate key" in str(exc):
             what = "duplicate key" + _after(str(exc), "duplicate key")
         raise ConfigError([Problem(path, line, f"YAML: {what}")]) from None
@@ -54,7 +56,7 @@ def line_of(root: Any, loc: Sequence[int | str]) -> int:
     missing fields) stop at the deepest node found, whose line is reported.
     """
     node = root
-    line = 1
+    line = root.lc.line + 1 if isinstance(root, CommentedMap | CommentedSeq) else 1
     for part in loc:
         if isinstance(node, CommentedMap) and part in node:
             line = node.lc.key(part)[0] + 1
@@ -74,7 +76,9 @@ def describe_error(err: Any) -> str:
     loc = ".".join(str(p) for p in err["loc"] if not _is_tag(p))
     kind = err["type"]
     if kind == "extra_forbidden":
-        return f"unknown key '{err['loc'][-1]}'" + (f" in {_parent(err['loc'])}" if len(err["loc"]) > 1 else "")
+        return f"unknown key '{err['loc'][-1]}'" + (
+            f" in {_parent(err['loc'])}" if len(err["loc"]) > 1 else ""
+        )
     if kind == "missing":
         return f"missing required key '{err['loc'][-1]}'" + (
             f" in {_parent(err['loc'])}" if len(err["loc"]) > 1 else ""

@@ -74,7 +74,9 @@ class Prompt(Strict):
     @model_validator(mode="after")
     def _sourced_or_new(self) -> Prompt:
         if (self.source is None) == (self.new is None):
-            raise ValueError(f"prompt '{self.id}' needs exactly one of 'source' (handbook lines) or 'new' (why new wording)")
+            raise ValueError(
+                f"prompt '{self.id}' needs exactly one of 'source' (handbook lines) or 'new' (why new wording)"
+            )
         return self
 
     @property

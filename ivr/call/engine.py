@@ -1,0 +1,297 @@
+"""The call engine: one flow, one call, one 20 ms frame at a time.
+
+``tick(inbound, inputs)`` takes the caller's frame and whatever else arrived
+(keys, recognition results, hang-up) and returns the frame the bot sends. The
+flow runs as a generator that yields one outbound frame per tick, so every
+wait in the flow is an exact count of frames and nothing reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator, Iterable
+from datetime import timedelta
+
+from ivr.call.conditions import holds
+from ivr.call.events import CallEvent, Detail, EventKind, Outcome
+from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf, Heard
+from ivr.call.intents import match_intent
+from ivr.call.line_watch import LineWatch
+from ivr.call.ports import LineHearing, PromptSource
+from ivr.flows.schema import Callback, Flow, Listen, PromptRef, Say, Step, Transfer, as_say
+from ivr.hearing.line_state import LineState
+from ivr.media import SILENT_FRAME, frames_in, seconds_of
+
+Program = Generator[bytes, None, str | None]  # yields outbound frames, returns the next step (None: end)
+
+MAX_STEPS_PER_FRAME = 64  # a flow that loops without saying anything stops here
+LADDER_OUTCOME = {"silence": Outcome.SILENT_HANGUP, "noise": Outcome.NOISY_HANGUP}
+STEP_OUTCOME = {
+    "served": Outcome.SERVED,
+    "declined": Outcome.DECLINED,
+    "transferred": Outcome.TRANSFERRED,
+    "callback": Outcome.CALLBACK,
+}
+KEYPAD_TIMEOUT = frames_in(5.0)  # between digits of a keyed-in number
+
+
+class FlowLoopError(RuntimeError):
+    """The flow went round its steps without a single frame passing."""
+
+
+class CallEngine:
+    def __init__(self, flow: Flow, audio: PromptSource, hearing: LineHearing, context: CallContext) -> None:
+        self.flow = flow
+        self.audio = audio
+        self.hearing = hearing
+        self.context = context
+        self.events: list[CallEvent] = []
+        self.path: list[str] = []
+        self.outcome: Outcome | None = None
+        self.ended_by: str | None = None  # 'caller' | 'bot' | 'transfer'
+        self.handed_off: str | None = None  # the skill a caller was transferred to
+        self.frame = 0  # frames since the answer; the tick being run
+        self.line = LineState.SILENCE
+        self._inbox: deque[Dtmf | Heard] = deque()
+        self._playing: str | None = None
+        self._business_done = False
+        self._last_intent: str | None = None
+        self._steps_this_frame = 0
+        self._program = self._run()
+        self._emit(EventKind.ANSWERED)
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_by is not None
+
+    # --- the tick ----------------------------------------------------------------------
+
+    def tick(self, inbound: bytes, inputs: Iterable[CallInput] = ()) -> bytes:
+        """Run one frame: hear ``inbound``, take ``inputs``, return the bot's frame."""
+        if self.ended:
+            return SILENT_FRAME
+        try:
+            for item in inputs:
+                if isinstance(item, CallerHangup):
+                    self._caller_hung_up()
+                    return SILENT_FRAME
+                self._take(item)
+            state = self.hearing.hear(inbound)
+            if state is not self.line:
+                self.line = state
+                self._emit(EventKind.LINE, state=state.value)
+            self._steps_this_frame = 0
+            try:
+                return next(self._program)
+            except StopIteration:
+                self._end("bot")
+                return SILENT_FRAME
+        finally:
+            self.frame += 1
+
+    def _take(self, item: Dtmf | Heard) -> None:
+        if isinstance(item, Dtmf):
+            self._emit(EventKind.DTMF, digit=item.digit)
+        else:
+            self._emit(EventKind.HEARD, text=item.text, confidence=round(item.confidence, 3))
+        self._inbox.append(item)
+
+    def _caller_hung_up(self) -> None:
+        if self._playing is not None:
+            self._emit(EventKind.PROMPT_INTERRUPTED, prompt=self._playing, by="hangup")
+            self._playing = None
+        if self.outcome is None:
+            self.outcome = Outcome.SERVED if self._business_done else Outcome.ABANDONED
+        self._program.close()
+        self._end("caller")
+
+    def _end(self, by: str) -> None:
+        if self.outcome is None:
+            self.outcome = Outcome.SERVED if self._business_done else Outcome.FAILED
+        self.ended_by = by
+        if by != "transfer":
+            self._emit(EventKind.HANGUP, by=by, outcome=self.outcome.value)
+
+    def _emit(self, kind: EventKind, **detail: Detail) -> None:
+        self.events.append(CallEvent(self.frame, kind, detail))
+
+    # --- the flow ----------------------------------------------------------------------
+
+    def _run(self) -> Program:
+        name: str | None = self.flow.start
+        while name is not None:
+            self._steps_this_frame += 1
+            if self._steps_this_frame > MAX_STEPS_PER_FRAME:
+                raise FlowLoopError(
+                    f"flow '{self.flow.flow}' loops through step '{name}' without saying anything"
+                )
+            self.path.append(name)
+            self._emit(EventKind.STEP, step=name)
+            name = yield from self._step(self.flow.steps[name])
+            if self.handed_off is not None:
+                self._end("transfer")
+                return None
+        return None
+
+    def _step(self, step: Step) -> Program:
+        action = step.action
+        if action == "say":
+            assert step.say is not None
+            for ref in step.say if isinstance(step.say, list) else [step.say]:
+                yield from self._say(as_say(ref))
+            return step.next
+        if action == "listen":
+            assert step.listen is not None
+            return (yield from self._listen(step.listen))
+        if action == "branch":
+            return self._branch(step)
+        if action == "transfer":
+            assert step.transfer is not None
+            return (yield from self._transfer(step.transfer))
+        if action == "callback":
+            assert step.callback is not None
+            yield from self._callback(step.callback)
+            return step.next
+        if action == "hangup":
+            assert step.hangup is not None
+            self._business_done = True
+            yield from self._goodbye(step.hangup, STEP_OUTCOME[step.outcome or "served"])
+            return None
+        assert action == "finish"
+        return (yield from self._finish(step))
+
+    def _say(self, say: Say) -> Generator[bytes, None, bool]:
+        """Play a prompt; returns False if the caller talked or keyed over it."""
+        frames = self.audio.frames(say)
+        self._emit(EventKind.PROMPT_STARTED, prompt=say.prompt)
+        self._playing = say.prompt
+        for i, frame in enumerate(frames):
+            if i and say.barge_in and (self.line is LineState.SPEECH or self._key_waiting()):
+                self._emit(
+                    EventKind.PROMPT_INTERRUPTED, prompt=say.prompt, by="caller", after_s=seconds_of(i)
+                )
+                self._playing = None
+                return False
+            yield frame
+        self._playing = None
+        self._emit(EventKind.PROMPT_FINISHED, prompt=say.prompt)
+        return True
+
+    def _key_waiting(self) -> bool:
+        return any(isinstance(item, Dtmf) for item in self._inbox)
+
+    def _goodbye(self, ref: PromptRef, outcome: Outcome) -> Generator[bytes, None, None]:
+        """Say goodbye (not to be talked over), then let the caller hang up first (line 35)."""
+        self.outcome = outcome
+        yield from self._say(as_say(ref).model_copy(update={"barge_in": False}))
+        for _ in range(frames_in(self.flow.line.goodbye_wait)):
+            yield SILENT_FRAME
+
+    def _listen(self, listen: Listen) -> Program:
+        watch = LineWatch(self.flow.line)
+        if listen.prompt is not None:
+            yield from self._say(as_say(listen.prompt))
+            watch.prompt_said()
+        misses = 0
+        while True:
+            while self._inbox:
+                item = self._inbox.popleft()
+                target = self._answer_to(listen, item)
+                if target is not None:
+                    return target
+                misses += 1
+                if misses > len(listen.no_match):
+                    if listen.give_up is not None:
+                        return listen.give_up
+                    continue
+                rung = listen.no_match[misses - 1]
+                if rung.say is not None and rung.then == "hangup":
+                    yield from self._goodbye(rung.say, Outcome.ABANDONED)
+                    return None
+                if rung.say is not None:
+                    yield from self._say(as_say(rung.say))
+                watch.prompt_said()
+            due = watch.due(self.line)
+            if due is not None:
+                ladder, rung = due
+                if rung.then == "hangup":
+                    assert rung.say is not None
+                    yield from self._goodbye(rung.say, LADDER_OUTCOME.get(ladder, Outcome.ABANDONED))
+                    return None
+                if rung.say is not None:
+                    yield from self._say(as_say(rung.say))
+                watch.prompt_said()
+                continue
+            watch.count(self.line)
+            yield SILENT_FRAME
+
+    def _answer_to(self, listen: Listen, item: Dtmf | Heard) -> str | None:
+        if isinstance(item, Dtmf):
+            return listen.keys.get(item.digit)
+        intent = match_intent(listen, item.text)
+        if intent is None:
+            return None
+        self._last_intent = intent
+        self._emit(EventKind.INTENT, intent=intent)
+        return listen.intents[intent].next
+
+    def _branch(self, step: Step) -> str:
+        assert step.branch is not None and step.otherwise is not None
+        now = self.context.answered_at + timedelta(seconds=seconds_of(self.frame))
+        for case in step.branch:
+            if holds(
+                case.when,
+                self.flow,
+                now,
+                self.context.caller,
+                self.context.seconds_since_last_call,
+                self._last_intent,
+            ):
+                return case.next
+        return step.otherwise
+
+    def _transfer(self, transfer: Transfer) -> Program:
+        yield from self._say(as_say(transfer.say).model_copy(update={"barge_in": False}))
+        self._emit(EventKind.TRANSFER, skill=transfer.skill)
+        self.outcome = Outcome.TRANSFERRED
+        self.handed_off = transfer.skill
+        return None
+
+    def _callback(self, callback: Callback) -> Generator[bytes, None, None]:
+        number = self.context.caller if callback.number == "caller_id" else None
+        if number is None:
+            number = yield from self._key_in_number()
+        self._emit(EventKind.CALLBACK, number=number, source=callback.number if number else "none")
+        if number:
+            self.outcome = Outcome.CALLBACK
+
+    def _key_in_number(self) -> Generator[bytes, None, str | None]:
+        """Digits until '#', or until the caller stops keying for a while."""
+        digits = ""
+        idle = 0
+        while idle < KEYPAD_TIMEOUT and len(digits) < 20:
+            keys = [item for item in self._inbox if isinstance(item, Dtmf)]
+            for item in keys:
+                self._inbox.remove(item)
+                if item.digit == "#":
+                    return digits or None
+                digits += item.digit
+            idle = 0 if keys else idle + 1
+            yield SILENT_FRAME
+        return digits or None
+
+    def _finish(self, step: Step) -> Program:
+        """Business done, caller still on the line (line 147): ask twice, then goodbye."""
+        self._business_done = True
+        for rung in self.flow.line.linger:
+            for _ in range(frames_in(rung.after)):
+                if step.next is not None and (self.line is LineState.SPEECH or self._inbox):
+                    return step.next
+                yield SILENT_FRAME
+            if rung.say is None:
+                continue
+            if rung.then == "hangup":
+                yield from self._goodbye(rung.say, STEP_OUTCOME[step.outcome or "served"])
+                return None
+            yield from self._say(as_say(rung.say))
+        return step.next

@@ -1,0 +1,36 @@
+"""What reaches the engine besides the caller's audio: keys, recognition results, hang-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """A final recognition result for one utterance (caller data)."""
+
+    text: str
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHangup:
+    pass
+
+
+CallInput = Dtmf | Heard | CallerHangup
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What the engine knows of a call before it starts; all of it from the telephony edge."""
+
+    caller: str | None  # caller number, None when withheld (caller data)
+    answered_at: datetime  # wall time of the answer: media time 0 (used for hours rules)
+    seconds_since_last_call: float | None = None  # from the register: same number's previous call

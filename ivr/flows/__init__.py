@@ -1,0 +1,1 @@
+"""Flow files (``flows/*.yaml``): schema, loading with file:line errors, checks."""

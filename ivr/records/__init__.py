@@ -1,0 +1,31 @@
+"""The call register: one SQLite file holding every finished call and its events.
+
+``CallRegister`` reads and writes the file; ``RegisterWriter`` owns the one
+worker thread that writes finished calls off the media path.
+"""
+
+from __future__ import annotations
+
+from ivr.records.errors import (
+    AmbiguousCallIdError,
+    RegisterError,
+    RegisterNotFoundError,
+    RegisterVersionError,
+    RegisterWriteError,
+)
+from ivr.records.register import SCHEMA_VERSION, CallRegister, CallSummary, answered_at, ended_at
+from ivr.records.writer import RegisterWriter
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AmbiguousCallIdError",
+    "CallRegister",
+    "CallSummary",
+    "RegisterError",
+    "RegisterNotFoundError",
+    "RegisterVersionError",
+    "RegisterWriteError",
+    "RegisterWriter",
+    "answered_at",
+    "ended_at",
+]

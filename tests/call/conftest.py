@@ -1,0 +1,57 @@
+"""Scripted calls against the shipped flows, with the real classifier and the rendered prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.flows.conversation import Simulated, simulate
+from ivr.flows.loader import FlowFile, load_flow
+from ivr.flows.schema import ConversationTest
+from ivr.hearing.line_classifier import LineClassifier
+from ivr.prompts.audio_store import PromptAudio
+from ivr.prompts.player import PromptPlayer
+
+Call = Callable[..., Simulated]
+
+
+@pytest.fixture(scope="session")
+def player(rendered_audio: Path, repo: Path) -> PromptPlayer:
+    return PromptPlayer(PromptAudio.open(repo, "zh-CN"))
+
+
+@pytest.fixture(scope="session")
+def desk(repo: Path) -> FlowFile:
+    return load_flow(repo / "flows" / "desk.yaml")
+
+
+@pytest.fixture(scope="session")
+def hotel(repo: Path) -> FlowFile:
+    return load_flow(repo / "flows" / "hotel-booking.yaml")
+
+
+@pytest.fixture
+def call(player: PromptPlayer) -> Call:
+    """``call(flow_file, caller=[...], **test_fields)`` runs one scripted call to its end."""
+
+    def run(flow_file: FlowFile, caller: list[dict[str, Any]], **fields: Any) -> Simulated:
+        test = ConversationTest.model_validate(
+            {"name": "t", "caller": caller, "expect": ["greeting"], **fields}
+        )
+        return simulate(flow_file.flow, player, LineClassifier(), test, flow_file.path.parent)
+
+    return run
+
+
+def prompts(sim: Simulated) -> list[str]:
+    return [h.prompt for h in sim.heard if h.prompt]
+
+
+def heard(sim: Simulated, prompt: str, nth: int = 0) -> tuple[int, int]:
+    """(start, end) frames of the ``nth`` time ``prompt`` was heard."""
+    found = [(h.start, h.end) for h in sim.heard if h.prompt == prompt]
+    assert len(found) > nth, f"'{prompt}' heard {len(found)} times; heard: {prompts(sim)}"
+    return found[nth]
