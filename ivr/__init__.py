@@ -7,3 +7,8 @@ Layers (see DESIGN.md): ``telephony`` (SIP/RTP edge, the only real-time code),
 """
 
 __version__ = "0.1.0"
+
+import warnings
+
+# pydub looks for ffmpeg when imported; the bot reads and writes only WAV, which needs none.
+warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv", category=RuntimeWarning)

@@ -64,6 +64,16 @@ class CallEngine:
     def ended(self) -> bool:
         return self.ended_by is not None
 
+    @property
+    def speaking(self) -> str | None:
+        """The prompt the bot is saying now, if any."""
+        return self._playing
+
+    @property
+    def step(self) -> str | None:
+        """The step the flow is in."""
+        return self.path[-1] if self.path else None
+
     # --- the tick ----------------------------------------------------------------------
 
     def tick(self, inbound: bytes, inputs: Iterable[CallInput] = ()) -> bytes:
@@ -155,10 +165,16 @@ class CallEngine:
         if action == "hangup":
             assert step.hangup is not None
             self._business_done = True
-            yield from self._goodbye(step.hangup, STEP_OUTCOME[step.outcome or "served"])
+            yield from self._goodbye(step.hangup, self._ending_outcome(step))
             return None
         assert action == "finish"
         return (yield from self._finish(step))
+
+    def _ending_outcome(self, step: Step) -> Outcome:
+        """A step's own outcome, else what the call already achieved (a callback), else served."""
+        if step.outcome is not None:
+            return STEP_OUTCOME[step.outcome]
+        return self.outcome or Outcome.SERVED
 
     def _say(self, say: Say) -> Generator[bytes, None, bool]:
         """Play a prompt; returns False if the caller talked or keyed over it."""
@@ -291,7 +307,7 @@ class CallEngine:
             if rung.say is None:
                 continue
             if rung.then == "hangup":
-                yield from self._goodbye(rung.say, STEP_OUTCOME[step.outcome or "served"])
+                yield from self._goodbye(rung.say, self._ending_outcome(step))
                 return None
             yield from self._say(as_say(rung.say))
         return step.next

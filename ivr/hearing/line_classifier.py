@@ -53,7 +53,8 @@ class HearingThresholds:
     vad_mode: int = 2  # webrtcvad aggressiveness 0-3; 3 misses half of quiet speech
     silence_dbfs: float = -55.0  # frames below are nothing (comfort noise is about -60)
     quiet_speech_dbfs: float = -35.0  # speech whose loud syllables stay below is too quiet
-    speech_snr_db: float = 11.5  # estimated SNR at or above which a voice is heard over noise
+    speech_snr_db: float = 12.0  # estimated SNR at or above which a voice is heard over noise
+    snr_hysteresis_db: float = 1.5  # a voice already heard stays heard down to this much less
     click_crest: float = 7.0  # peak/RMS of a frame at or above which it is a click
     crackle_clicks: int = 5  # clicks within a second that make the line crackle
     low_band_hz: float = 100.0  # hum and rumble below; counted as noise, never as speech
@@ -61,6 +62,7 @@ class HearingThresholds:
     voiced_ms: int = 200  # webrtcvad speech needed within the last second to hear a voice
     onset_ms: int = 360  # sound needed to leave silence (a cough is shorter)
     onset_window_ms: int = 500
+    resume_ms: int = 1000  # within this long of going silent, sound resumes the line at once
     hangover_ms: int = 300  # silence needed to go back to SILENCE
     switch_ms: int = 200  # how long a new verdict holds before SPEECH/QUIET/NOISE change
 
@@ -86,6 +88,15 @@ def _low_band_basis(hz: float) -> npt.NDArray[np.float64]:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
+def _rank_weights(n: int) -> npt.NDArray[np.float64]:
+    """Rows that average the quietest and the loudest fifth of ``n`` sorted values."""
+    fifth = max(1, n // 5)
+    weights = np.zeros((2, n))
+    weights[0, :fifth] = 1.0 / fifth
+    weights[1, n - fifth :] = 1.0 / fifth
+    return weights
+
+
 class _Counter:
     """How many of the last ``size`` frames were marked, in O(1) per frame."""
 
@@ -97,50 +108,59 @@ class _Counter:
         self.count = 0
 
     def push(self, mark: bool) -> None:
-        self.count += mark - self._marks[self._pos]
-        self._marks[self._pos] = mark
-        self._pos = (self._pos + 1) % len(self._marks)
+        pos = self._pos
+        self.count += mark - self._marks[pos]
+        self._marks[pos] = mark
+        self._pos = pos + 1 if pos + 1 < len(self._marks) else 0
 
 
 class LineClassifier:
     """Classifies each 20 ms frame of caller audio; one per call, fed every frame in order.
 
     Deterministic: the same frames give the same states. No clock, no threads.
+    After each frame, ``state`` is the line's state, ``level_dbfs`` the frame's
+    level and ``snr_db`` the running estimate of voice over noise.
     """
 
     def __init__(self, thresholds: HearingThresholds | None = None) -> None:
         self.thresholds = t = thresholds or HearingThresholds()
         self._vad = webrtcvad.Vad(t.vad_mode)
         self._basis = _low_band_basis(t.low_band_hz)
-        self._silence_energy = FULL_SCALE_POWER * FRAME_SAMPLES * 10 ** (t.silence_dbfs / 10)
-        self._quiet_energy = FULL_SCALE_POWER * FRAME_SAMPLES * 10 ** (t.quiet_speech_dbfs / 10)
+        frame_power = FULL_SCALE_POWER * FRAME_SAMPLES
+        self._silence_energy = frame_power * 10 ** (t.silence_dbfs / 10)
+        self._quiet_energy = frame_power * 10 ** (t.quiet_speech_dbfs / 10)
+        self._click_ratio = t.click_crest**2 / FRAME_SAMPLES  # peak² over energy
         self._snr = 10 ** (t.speech_snr_db / 10)
+        self._snr_held = 10 ** ((t.speech_snr_db - t.snr_hysteresis_db) / 10)
         self._history = _frames(t.history_ms)
+        self._weights = [_rank_weights(n) for n in range(self._history + 1)]
         self._onset = _frames(t.onset_ms)
         self._onset_window = _frames(t.onset_window_ms)
+        self._resume = _frames(t.resume_ms)
         self._hangover = _frames(t.hangover_ms)
         self._switch = _frames(t.switch_ms)
         self._min_voiced = _frames(t.voiced_ms)
+        self._second = _frames(1000)
         self.reset()
 
     def reset(self) -> None:
         """Forget the line: the next frame is heard as the first of a call."""
         self.state = LineState.SILENCE
-        self.level_dbfs = -math.inf  # of the last frame
-        self.snr_db = -math.inf  # the last estimate of voice over noise
+        self.level_dbfs = -math.inf
+        self.snr_db = -math.inf
         self._high = np.zeros(self._history)  # energy above the low band, per frame
         self._low = np.zeros(self._history)  # energy in the low band, per frame
+        self._low_sum = 0.0
         self._filled = 0
         self._pos = 0
         self._sound = _Counter(self._onset_window)
-        self._clicks = _Counter(_frames(1000))
-        self._voiced = _Counter(_frames(1000))
+        self._clicks = _Counter(self._second)
+        self._voiced = _Counter(self._second)
         self._since_sound = self._hangover
         self._since_syllable = self._hangover
-        self._floor = 0.0  # noise energy per frame above the low band
-        self._top = 0.0  # energy of the loudest frames above the low band
-        self._noise = 0.0  # noise energy per frame, low band included
-        self._voice = 0.0  # loud frames' energy over the floor
+        self._silent_for = self._resume  # frames in SILENCE, counted up to resume
+        self._floor = 0.0  # mean energy of the quietest fifth of frames, above the low band
+        self._top = 0.0  # the same of the loudest fifth
         self._pending = LineState.SILENCE
         self._pending_frames = 0
 
@@ -150,69 +170,77 @@ class LineClassifier:
             raise ValueError(f"a frame is {FRAME_BYTES} bytes of PCM, not {len(frame)}")
         x = np.frombuffer(frame, dtype="<i2").astype(np.float64)
         energy = float(x @ x)
-        if energy <= 0.0:  # digital silence
-            self.level_dbfs = -math.inf
-            return self._observe(0.0, 0.0, sound=False, click=False, voiced=False)
+        if energy < self._silence_energy:  # nothing on the line, or comfort noise
+            self.level_dbfs = (
+                10 * math.log10(energy / (FULL_SCALE_POWER * FRAME_SAMPLES)) if energy else -math.inf
+            )
+            self._remember(energy, 0.0)
+            return self._step(energy, sound=False, click=False, voiced=False)
         self.level_dbfs = 10 * math.log10(energy / (FULL_SCALE_POWER * FRAME_SAMPLES))
+        peak = float(np.abs(x).max())
+        if peak * peak >= self._click_ratio * energy:  # a click: kept out of the estimates
+            return self._step(0.0, sound=False, click=True, voiced=False)
         projected = self._basis @ x
         low = float(projected @ projected)
-        peak = max(float(x.max()), -float(x.min()))
-        loud = energy >= self._silence_energy
-        click = loud and peak * peak * FRAME_SAMPLES >= self.thresholds.click_crest**2 * energy
-        voiced = loud and not click and self._vad.is_speech(frame, SAMPLE_RATE)
-        return self._observe(energy - low, low, sound=loud and not click, click=click, voiced=voiced)
+        self._remember(energy - low, low)
+        voiced = bool(self._vad.is_speech(frame, SAMPLE_RATE))
+        return self._step(energy - low, sound=True, click=False, voiced=voiced)
 
-    def _observe(self, high: float, low: float, *, sound: bool, click: bool, voiced: bool) -> LineState:
-        if not click:  # a click would stand in for a syllable in the loud fifth
-            self._high[self._pos] = high
-            self._low[self._pos] = low
-            self._pos = (self._pos + 1) % self._history
-            self._filled = min(self._filled + 1, self._history)
+    def _remember(self, high: float, low: float) -> None:
+        """Add one frame's band energies to the history window."""
+        pos = self._pos
+        self._low_sum += low - self._low[pos]
+        self._high[pos] = high
+        self._low[pos] = low
+        if pos + 1 < self._history:
+            self._pos = pos + 1
+        else:  # once per window, drop the running sum's rounding error
+            self._pos = 0
+            self._low_sum = float(self._low.sum())
+        self._filled = min(self._filled + 1, self._history)
+        n = self._filled
+        ranked = np.sort(self._high if n == self._history else self._high[:n])
+        self._floor, self._top = (self._weights[n] @ ranked).tolist()
+        noise = self._floor + self._low_sum / n
+        voice = self._top - self._floor
+        if voice <= 0.0:
+            self.snr_db = -math.inf
+        else:
+            self.snr_db = 10 * math.log10(voice / noise) if noise > 0.0 else math.inf
+
+    def _step(self, high: float, *, sound: bool, click: bool, voiced: bool) -> LineState:
         self._sound.push(sound)
         self._clicks.push(click)
         self._voiced.push(voiced)
         self._since_sound = 0 if sound else self._since_sound + 1
-        self._estimate()
         syllable = sound and high >= _SYLLABLE_OVER_FLOOR * self._floor
         self._since_syllable = 0 if syllable else self._since_syllable + 1
         self._settle(self._verdict())
+        if self.state is LineState.SILENCE:
+            self._silent_for = min(self._silent_for + 1, self._resume)
+        else:
+            self._silent_for = 0
         return self.state
 
     def _verdict(self) -> LineState:
         """What the line is now by the last frames' measures, before smoothing."""
-        crackle = self._clicks.count >= self.thresholds.crackle_clicks
-        if crackle:
+        if self._clicks.count >= self.thresholds.crackle_clicks:
             return LineState.NOISE
         if self.state is LineState.SILENCE:
-            if self._sound.count < self._onset:
+            resuming = self._silent_for < self._resume and self._since_sound == 0
+            if self._sound.count < self._onset and not resuming:
                 return LineState.SILENCE
         elif self._since_sound >= self._hangover:
             return LineState.SILENCE
+        heard = self.state is LineState.SPEECH or self.state is LineState.QUIET
+        noise = self._floor + self._low_sum / self._filled
         if (
-            self._voice < self._snr * self._noise
+            self._top - self._floor < (self._snr_held if heard else self._snr) * noise
             or self._voiced.count < self._min_voiced
             or self._since_syllable >= self._hangover
         ):
             return LineState.NOISE
         return LineState.QUIET if self._top < self._quiet_energy else LineState.SPEECH
-
-    def _estimate(self) -> None:
-        """Noise floor, loud syllables and their SNR over the history window."""
-        n = self._filled
-        if n == 0:
-            return
-        fifth = max(1, n // 5)
-        ranked = np.partition(self._high[:n], (fifth - 1, n - fifth))
-        self._floor = float(ranked[:fifth].mean())
-        self._top = float(ranked[n - fifth :].mean())
-        self._noise = self._floor + float(self._low[:n].mean())
-        self._voice = self._top - self._floor
-        if self._voice <= 0.0:
-            self.snr_db = -math.inf
-        elif self._noise <= 0.0:
-            self.snr_db = math.inf
-        else:
-            self.snr_db = 10 * math.log10(self._voice / self._noise)
 
     def _settle(self, verdict: LineState) -> None:
         """Take the verdict as the state once it has held long enough."""
@@ -223,7 +251,6 @@ class LineClassifier:
             self._pending = verdict
             self._pending_frames = 0
         self._pending_frames += 1
-        entering_or_leaving_silence = LineState.SILENCE in (verdict, self.state)
-        if entering_or_leaving_silence or self._pending_frames >= self._switch:
+        if LineState.SILENCE in (verdict, self.state) or self._pending_frames >= self._switch:
             self.state = verdict
             self._pending_frames = 0

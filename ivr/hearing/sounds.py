@@ -141,6 +141,8 @@ def cough(rng: np.random.Generator, dbfs: float = -15.0, duration_s: float = 0.3
 
 def mix(speech: Signal, noise: Signal, snr_db: float) -> Signal:
     """``speech`` plus ``noise`` rescaled so that speech's active level is ``snr_db`` above it."""
+    if len(noise) < len(speech):
+        raise ValueError(f"noise is {len(noise)} samples, shorter than the speech ({len(speech)})")
     noise = noise[: len(speech)]
     return speech + scaled(noise, active_level_dbfs(speech) - snr_db)
 
