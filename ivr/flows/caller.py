@@ -13,9 +13,9 @@ from pathlib import Path
 from ivr.call.engine import CallEngine
 from ivr.call.events import EventKind
 from ivr.call.inputs import CallerHangup, CallInput, Dtmf, Heard
+from ivr.flows.caller_noise import noise
 from ivr.flows.caller_voice import recorded, spoken
 from ivr.flows.schema import CallerAction, Says
-from ivr.flows.sounds import noise
 from ivr.media import SILENT_FRAME, frames_in, split_frames
 
 Tick = tuple[bytes, list[CallInput]]

@@ -12,7 +12,7 @@ import numpy as np
 from pydub import AudioSegment
 
 from ivr.errors import MissingPartError
-from ivr.flows.sounds import scale_to_dbfs, to_pcm
+from ivr.hearing.sounds import scaled, to_pcm
 from ivr.media import SAMPLE_RATE
 
 CALLER_VOICE = "cmn+m3"  # a voice unlike the bot's own prompts
@@ -25,12 +25,9 @@ def _to_pcm8k(segment: AudioSegment) -> bytes:
 
 
 def _at_level(pcm: bytes, level_dbfs: float) -> bytes:
+    """Bring the spoken (active) part of ``pcm`` to ``level_dbfs``."""
     x = np.frombuffer(pcm, "<i2").astype(np.float64)
-    active = x[np.abs(x) > 0.01 * np.abs(x).max()] if x.size and np.abs(x).max() > 0 else x
-    if active.size == 0:
-        return pcm
-    gain = scale_to_dbfs(active, level_dbfs)[0] / active[0] if active[0] else 1.0
-    return to_pcm(x * gain)
+    return to_pcm(scaled(x, level_dbfs, active=True))
 
 
 @lru_cache(maxsize=256)

@@ -14,20 +14,24 @@ above the low band is sorted: the mean of its quietest fifth is the noise
 floor, the mean of its loudest fifth less that floor is the speech. The
 low band is counted whole as noise; its energy from brown noise or hum swings
 from frame to frame, so a minimum would undercount it. Speech over a floor
-by ``speech_snr_db`` (default 11.5 dB, which puts the line between 10 and
-5 dB mixing SNR) is speech; stationary noise, hum and speech drowned at
-5 dB SNR or worse are not.
+by ``speech_snr_db`` (default 12 dB; a voice already heard keeps it down to
+10.5 dB) is speech. The loudest fifth sits a few dB over a voice's active
+level, so this puts the line between 10 and 5 dB mixing SNR: stationary
+noise, hum and speech drowned at 5 dB SNR or worse are noise.
 
 Smoothing, all counted in frames (media time, no clock):
 
-- leaving SILENCE needs ``onset_ms`` of sound within the last ``onset_window_ms``
-  (a cough or a click is shorter), or crackle (``crackle_clicks`` clicks within a second);
+- leaving SILENCE for a voice needs ``speech_onset_ms`` of sound within the last
+  ``onset_window_ms`` with a syllable in it (a frame 6 dB over the quietest sound of
+  the last half second: a cough only dies away, so it has none); leaving it for
+  NOISE needs ``noise_onset_ms``, longer than a cough; crackle (``crackle_clicks``
+  clicks within a second) is NOISE at once; a click is never sound;
 - back to SILENCE after ``hangover_ms`` with no sound, so pauses between
   syllables and words keep the state;
 - SPEECH, QUIET and NOISE hand over only after the new verdict has held for
   ``switch_ms``;
-- SPEECH in noise also needs a syllable (a frame 6 dB over the floor) within
-  ``hangover_ms``; without one, the line is back to noise.
+- a voice also needs a syllable within ``hangover_ms``; without one (steady noise
+  after the caller stops, or noise starting on a silent line) the line is noise.
 """
 
 from __future__ import annotations
@@ -59,19 +63,31 @@ class HearingThresholds:
     crackle_clicks: int = 5  # clicks within a second that make the line crackle
     low_band_hz: float = 100.0  # hum and rumble below; counted as noise, never as speech
     history_ms: int = 2000  # window of the noise floor and SNR estimate
-    voiced_ms: int = 200  # webrtcvad speech needed within the last second to hear a voice
-    onset_ms: int = 360  # sound needed to leave silence (a cough is shorter)
+    voiced_ms: int = 120  # webrtcvad speech needed within the last second to hear a voice
+    speech_onset_ms: int = 200  # syllables needed to hear a voice on a silent line (barge-in)
+    noise_onset_ms: int = 360  # sound without syllables needed to leave silence (a cough is shorter)
     onset_window_ms: int = 500
     resume_ms: int = 1000  # within this long of going silent, sound resumes the line at once
+    syllable_window_ms: int = 500  # a syllable stands 6 dB over the quietest frame this recent
     hangover_ms: int = 300  # silence needed to go back to SILENCE
     switch_ms: int = 200  # how long a new verdict holds before SPEECH/QUIET/NOISE change
 
     def __post_init__(self) -> None:
         if self.vad_mode not in (0, 1, 2, 3):
             raise ValueError(f"vad_mode must be 0-3, not {self.vad_mode}")
-        if self.onset_ms > self.onset_window_ms:
-            raise ValueError("onset_ms cannot be longer than onset_window_ms")
-        for name in ("history_ms", "onset_ms", "hangover_ms", "switch_ms"):
+        if max(self.speech_onset_ms, self.noise_onset_ms) > self.onset_window_ms:
+            raise ValueError("an onset cannot be longer than onset_window_ms")
+        for name in (
+            "history_ms",
+            "voiced_ms",
+            "speech_onset_ms",
+            "noise_onset_ms",
+            "onset_window_ms",
+            "resume_ms",
+            "syllable_window_ms",
+            "hangover_ms",
+            "switch_ms",
+        ):
             if getattr(self, name) < FRAME_MS:
                 raise ValueError(f"{name} must be at least one frame ({FRAME_MS} ms)")
 
@@ -85,7 +101,8 @@ def _low_band_basis(hz: float) -> npt.NDArray[np.float64]:
     count = math.floor(hz * 2 * FRAME_SAMPLES / SAMPLE_RATE) + 1
     n = np.arange(FRAME_SAMPLES)
     rows = np.array([np.cos(np.pi * k * (n + 0.5) / FRAME_SAMPLES) for k in range(count)])
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    basis: npt.NDArray[np.float64] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return basis
 
 
 def _rank_weights(n: int) -> npt.NDArray[np.float64]:
@@ -134,13 +151,15 @@ class LineClassifier:
         self._snr_held = 10 ** ((t.speech_snr_db - t.snr_hysteresis_db) / 10)
         self._history = _frames(t.history_ms)
         self._weights = [_rank_weights(n) for n in range(self._history + 1)]
-        self._onset = _frames(t.onset_ms)
+        self._speech_onset = _frames(t.speech_onset_ms)
+        self._noise_onset = _frames(t.noise_onset_ms)
         self._onset_window = _frames(t.onset_window_ms)
         self._resume = _frames(t.resume_ms)
         self._hangover = _frames(t.hangover_ms)
         self._switch = _frames(t.switch_ms)
         self._min_voiced = _frames(t.voiced_ms)
         self._second = _frames(1000)
+        self._syllable_window = _frames(t.syllable_window_ms)
         self.reset()
 
     def reset(self) -> None:
@@ -151,8 +170,9 @@ class LineClassifier:
         self._high = np.zeros(self._history)  # energy above the low band, per frame
         self._low = np.zeros(self._history)  # energy in the low band, per frame
         self._low_sum = 0.0
+        self._recent = np.full(self._syllable_window, math.inf)  # ``_high`` of recent sound
         self._filled = 0
-        self._pos = 0
+        self._remembered = 0
         self._sound = _Counter(self._onset_window)
         self._clicks = _Counter(self._second)
         self._voiced = _Counter(self._second)
@@ -174,7 +194,7 @@ class LineClassifier:
             self.level_dbfs = (
                 10 * math.log10(energy / (FULL_SCALE_POWER * FRAME_SAMPLES)) if energy else -math.inf
             )
-            self._remember(energy, 0.0)
+            self._remember(energy, 0.0, sound=False)
             return self._step(energy, sound=False, click=False, voiced=False)
         self.level_dbfs = 10 * math.log10(energy / (FULL_SCALE_POWER * FRAME_SAMPLES))
         peak = float(np.abs(x).max())
@@ -182,22 +202,22 @@ class LineClassifier:
             return self._step(0.0, sound=False, click=True, voiced=False)
         projected = self._basis @ x
         low = float(projected @ projected)
-        self._remember(energy - low, low)
+        self._remember(energy - low, low, sound=True)
         voiced = bool(self._vad.is_speech(frame, SAMPLE_RATE))
         return self._step(energy - low, sound=True, click=False, voiced=voiced)
 
-    def _remember(self, high: float, low: float) -> None:
-        """Add one frame's band energies to the history window."""
-        pos = self._pos
+    def _remember(self, high: float, low: float, *, sound: bool) -> None:
+        """Add one frame's band energies to the history window and re-estimate the SNR."""
+        count = self._remembered
+        pos = count % self._history
         self._low_sum += low - self._low[pos]
         self._high[pos] = high
         self._low[pos] = low
-        if pos + 1 < self._history:
-            self._pos = pos + 1
-        else:  # once per window, drop the running sum's rounding error
-            self._pos = 0
+        self._recent[count % self._syllable_window] = high if sound else math.inf
+        if pos == self._history - 1:  # once per window, drop the running sum's rounding error
             self._low_sum = float(self._low.sum())
-        self._filled = min(self._filled + 1, self._history)
+        self._remembered = count + 1
+        self._filled = min(count + 1, self._history)
         n = self._filled
         ranked = np.sort(self._high if n == self._history else self._high[:n])
         self._floor, self._top = (self._weights[n] @ ranked).tolist()
@@ -213,7 +233,7 @@ class LineClassifier:
         self._clicks.push(click)
         self._voiced.push(voiced)
         self._since_sound = 0 if sound else self._since_sound + 1
-        syllable = sound and high >= _SYLLABLE_OVER_FLOOR * self._floor
+        syllable = sound and high >= _SYLLABLE_OVER_FLOOR * float(self._recent.min())
         self._since_syllable = 0 if syllable else self._since_syllable + 1
         self._settle(self._verdict())
         if self.state is LineState.SILENCE:
@@ -228,10 +248,18 @@ class LineClassifier:
             return LineState.NOISE
         if self.state is LineState.SILENCE:
             resuming = self._silent_for < self._resume and self._since_sound == 0
-            if self._sound.count < self._onset and not resuming:
+            if self._sound.count < self._speech_onset and not resuming:
                 return LineState.SILENCE
-        elif self._since_sound >= self._hangover:
+            heard = self._heard()
+            if heard is LineState.NOISE and self._sound.count < self._noise_onset:
+                return LineState.SILENCE
+            return heard
+        if self._since_sound >= self._hangover:
             return LineState.SILENCE
+        return self._heard()
+
+    def _heard(self) -> LineState:
+        """Voice (SPEECH or QUIET) or NOISE, once something is on the line."""
         heard = self.state is LineState.SPEECH or self.state is LineState.QUIET
         noise = self._floor + self._low_sum / self._filled
         if (

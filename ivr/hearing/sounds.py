@@ -48,7 +48,9 @@ def scaled(x: Signal, dbfs: float, *, active: bool = False) -> Signal:
     now = active_level_dbfs(x) if active else level_dbfs(x)
     if not np.isfinite(now):
         return x.copy()
-    return x * 10.0 ** ((dbfs - now) / 20.0)
+    gain = 10.0 ** ((dbfs - now) / 20.0)
+    out: Signal = x * gain
+    return out
 
 
 def seconds(n: float) -> int:
@@ -124,7 +126,8 @@ def click(peak_dbfs: float = -6.0) -> Signal:
     length = seconds(0.002)
     decay = np.exp(-np.arange(length) / 3.0)
     sign = np.where(np.arange(length) % 2 == 0, 1.0, -1.0)
-    return sign * decay * 10.0 ** (peak_dbfs / 20.0) * FULL_SCALE
+    out: Signal = sign * decay * (10.0 ** (peak_dbfs / 20.0) * FULL_SCALE)
+    return out
 
 
 def cough(rng: np.random.Generator, dbfs: float = -15.0, duration_s: float = 0.3) -> Signal:

@@ -53,8 +53,13 @@ def _choose(flow: Flow, step: str, choice: str) -> list[CallInput]:
     return [Heard(listen.intents[choice].phrases[0])]
 
 
-def drive(flow: Flow, player: PromptPlayer, context: CallContext, route: list[Choice],
-          hang_at: tuple[str, str] | None = None) -> Drive:
+def drive(
+    flow: Flow,
+    player: PromptPlayer,
+    context: CallContext,
+    route: list[Choice],
+    hang_at: tuple[str, str] | None = None,
+) -> Drive:
     """Run a call: answer each listening step with the route's next choice; hang up as told.
 
     ``hang_at`` is (step, 'entry' | 'mid-prompt'). Without it, the drive stops once the
@@ -67,13 +72,21 @@ def drive(flow: Flow, player: PromptPlayer, context: CallContext, route: list[Ch
     for _ in range(LIMIT):
         inputs: list[CallInput] = []
         step = engine.step
-        if hang_at is not None and hang_at[0] in engine.path and hang_frame is None:
-            if hang_at[1] == "entry" or engine.speaking is not None:
-                hang_frame = engine.frame + (0 if hang_at[1] == "entry" else _half(engine, player))
+        if (
+            hang_at is not None
+            and hang_at[0] in engine.path
+            and hang_frame is None
+            and (hang_at[1] == "entry" or engine.speaking is not None)
+        ):
+            hang_frame = engine.frame + (0 if hang_at[1] == "entry" else _half(engine, player))
         if hang_frame is not None and engine.frame >= hang_frame:
             inputs = [CallerHangup()]
-        elif step is not None and flow.steps[step].listen is not None and engine.speaking is None \
-                and answered_visit != len(engine.path):
+        elif (
+            step is not None
+            and flow.steps[step].listen is not None
+            and engine.speaking is None
+            and answered_visit != len(engine.path)
+        ):
             if not choices:
                 if hang_at is None:
                     return Drive(engine, step)
@@ -162,8 +175,17 @@ def test_caller_hangs_up_at_every_step_and_the_call_is_fully_recorded(
             if engine.ended_by == "transfer" or (moment == "mid-prompt" and not _cut_off(engine)):
                 continue  # handed to a seat first, or the step says nothing to hang up in
             assert engine.ended_by == "caller", f"{step} ({moment}): call not ended by the caller"
-            record = CallRecord(f"{which}-{n}", flow.flow, "13800000001", datetime(2026, 3, 2, 10, 0),
-                                0, engine.frame, engine.outcome, engine.path, engine.events)
+            record = CallRecord(
+                f"{which}-{n}",
+                flow.flow,
+                "13800000001",
+                datetime(2026, 3, 2, 10, 0),
+                0,
+                engine.frame,
+                engine.outcome,
+                engine.path,
+                engine.events,
+            )
             assert_complete(record)
             register.save(record)
             n += 1

@@ -45,7 +45,8 @@ def test_answering_at_the_third_ring_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("10s", 10.0), ("10", 10.0), ("500ms", 0.5), ("2min", 120.0), (1.5, 1.5), ("0.02s", 0.02)]
+    ("text", "seconds"),
+    [("10s", 10.0), ("10", 10.0), ("500ms", 0.5), ("2min", 120.0), (1.5, 1.5), ("0.02s", 0.02)],
 )
 def test_durations_read_as_admins_write_them(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == seconds
