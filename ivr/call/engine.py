@@ -40,8 +40,16 @@ class FlowLoopError(RuntimeError):
 
 
 class CallEngine:
-    def __init__(self, flow: Flow, audio: PromptSource, hearing: LineHearing, context: CallContext) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        audio: PromptSource,
+        hearing: LineHearing,
+        context: CallContext,
+        transfers: bool = True,
+    ) -> None:
         self.flow = flow
+        self.transfers = transfers  # False: no seats to hand to, so a transfer step runs its fallback
         self.audio = audio
         self.hearing = hearing
         self.context = context
@@ -107,13 +115,19 @@ class CallEngine:
         self._inbox.append(item)
 
     def _caller_hung_up(self) -> None:
+        self.hang_up("caller")
+
+    def hang_up(self, by: str) -> None:
+        """The call ends from outside the flow: the caller hung up, or the line dropped the call."""
+        if self.ended:
+            return
         if self._playing is not None:
             self._emit(EventKind.PROMPT_INTERRUPTED, prompt=self._playing, by="hangup")
             self._playing = None
         if self.outcome is None:
             self.outcome = Outcome.SERVED if self._business_done else Outcome.ABANDONED
         self._program.close()
-        self._end("caller")
+        self._end(by)
 
     def _end(self, by: str) -> None:
         if self.outcome is None:
@@ -157,7 +171,7 @@ class CallEngine:
             return self._branch(step)
         if action == "transfer":
             assert step.transfer is not None
-            return (yield from self._transfer(step.transfer))
+            return (yield from self._transfer(step.transfer, step.next))
         if action == "callback":
             assert step.callback is not None
             yield from self._callback(step.callback)
@@ -266,8 +280,12 @@ class CallEngine:
                 return case.next
         return step.otherwise
 
-    def _transfer(self, transfer: Transfer) -> Program:
+    def _transfer(self, transfer: Transfer, fallback: str | None) -> Program:
         yield from self._say(as_say(transfer.say).model_copy(update={"barge_in": False}))
+        if not self.transfers:  # nobody to hand to: say so, and go where the flow goes when no seat answers
+            self._emit(EventKind.TRANSFER, skill=transfer.skill, answered=False)
+            yield from self._say(as_say(transfer.no_answer))
+            return fallback
         self._emit(EventKind.TRANSFER, skill=transfer.skill)
         self.outcome = Outcome.TRANSFERRED
         self.handed_off = transfer.skill

@@ -211,6 +211,7 @@ class FlowChecks:
                 yield (*base, "hangup"), as_say(step.hangup)
             if step.transfer is not None:
                 yield (*base, "transfer", "say"), as_say(step.transfer.say)
+                yield (*base, "transfer", "no_answer"), as_say(step.transfer.no_answer)
             if step.listen is not None:
                 if step.listen.prompt is not None:
                     yield (*base, "listen", "prompt"), as_say(step.listen.prompt)

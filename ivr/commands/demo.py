@@ -1,0 +1,35 @@
+"""``ivr demo``: the embedded default — the line on loopback, scripted callers over real SIP."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ivr.errors import IvrError
+
+
+def register(groups: Any) -> None:
+    parser: argparse.ArgumentParser = groups.add_parser("demo", help="call the desk line over real SIP on loopback")
+    parser.add_argument("--root", type=Path, default=Path("."), help="folder with flows/, prompts/, audio/")
+    parser.add_argument("-o", "--output", type=Path, default=None, help="where recordings go (default: var/demo-TIME)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ivr.demo.run import run_demo
+    from ivr.prompts.build import build_locale
+
+    console = Console()
+    try:
+        report = build_locale(args.root, "zh-CN")
+        if report.count("rendered"):
+            console.print(f"rendered {report.count('rendered')} prompt files")
+        run_demo(args.root, args.output, console)
+    except IvrError as exc:
+        print(f"ivr demo: {exc}", file=sys.stderr)
+        return 1
+    return 0

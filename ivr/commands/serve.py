@@ -1,0 +1,94 @@
+"""``ivr serve``: the desk line in production, until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from ivr.call.events import CallRecord
+from ivr.config import IvrConfig, load_config
+from ivr.errors import IvrError
+
+
+def register(groups: Any) -> None:
+    parser: argparse.ArgumentParser = groups.add_parser("serve", help="answer the desk line (SIP)")
+    parser.add_argument("--config", type=Path, default=None, help="settings (default: ivr.toml if present)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each call's progress")
+    parser.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        path = args.config or Path("ivr.toml")
+        config = load_config(path) if args.config is not None or path.exists() else IvrConfig()
+        line = open_line(config, Path("."))
+    except IvrError as exc:
+        print(f"ivr serve: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    line.start()
+    print(f"serving {config.line.flow} on {config.sip.bind} ({config.sip.mode} mode); SIGTERM to stop", flush=True)
+    stop.wait()
+    print("stopping: new calls get 503, live calls finish their goodbye", flush=True)
+    line.stop(config.sip.grace)
+    return 0
+
+
+class OpenLine:
+    """A configured line and the things it owns, stopped in the right order."""
+
+    def __init__(self, config: IvrConfig, root: Path) -> None:
+        from ivr.flows.checks import check
+        from ivr.hearing.line_classifier import LineClassifier
+        from ivr.prompts.audio_store import PromptAudio
+        from ivr.prompts.player import PromptPlayer
+        from ivr.records.register import CallRegister
+        from ivr.records.writer import RegisterWriter
+        from ivr.telephony.desk_line import DeskLine, LineParts
+        from ivr.telephony.recent_callers import RecentCallers
+
+        flow_path = root / config.line.flow
+        files = [flow_path] + ([root / config.line.seats] if config.line.seats else [])
+        checked = check(files, root)
+        if checked.problems:  # a broken flow never reaches a caller
+            raise IvrError("the flow has problems:\n" + "\n".join(str(p) for p in checked.problems))
+        flow = checked.flows[0].flow
+        store = PromptAudio.open(root, config.line.locale)
+        store.preload()
+        self.register = CallRegister(root / config.records.path)
+        self.writer = RegisterWriter(self.register)
+        self.recent = RecentCallers()
+        self.recent.seed(self.register)
+        self.records: list[CallRecord] = []
+
+        def record(call: CallRecord) -> None:
+            self.recent.ended(call)
+            self.records.append(call)
+            self.writer.submit(call)
+
+        parts = LineParts(flow, PromptPlayer(store), LineClassifier, record, self.recent.seconds_since_last_call)
+        self.line = DeskLine(config.sip, parts)
+
+    def start(self) -> None:
+        self.writer.start()
+        self.line.start()
+
+    def stop(self, grace: float) -> None:
+        try:
+            self.line.drain(grace)
+            self.line.close()
+        finally:
+            self.writer.close()
+
+
+def open_line(config: IvrConfig, root: Path) -> OpenLine:
+    return OpenLine(config, root)

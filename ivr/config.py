@@ -1,0 +1,150 @@
+"""``ivr.toml``: the line's settings, typed and strict (unknown keys are errors that name the key)."""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ivr.errors import ConfigError, Problem
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _hostport(value: str, default_port: int) -> tuple[str, int]:
+    host, _, port = value.rpartition(":") if ":" in value else (value, "", str(default_port))
+    if not host:
+        raise ValueError(f"'{value}' is not host:port")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"'{value}': the port must be 1–65535")
+    return host, int(port)
+
+
+class SipSettings(Strict):
+    mode: Literal["direct", "register"] = "direct"
+    bind: str = "127.0.0.1:5070"
+    allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8"], description="direct mode: who may call")
+    rtp_ports: str = "20000-20999"
+    max_calls: int = Field(default=100, ge=1, le=1000)
+    server: str | None = Field(default=None, description="register mode: the registrar, host:port")
+    username: str | None = None
+    password: str | None = None
+    expires: int = Field(default=300, ge=60, le=86400, description="register mode: expiry asked for, seconds")
+    grace: float = Field(default=20.0, ge=0, le=300, description="on SIGTERM, seconds live calls may take to finish")
+
+    @field_validator("bind", "server")
+    @classmethod
+    def _is_hostport(cls, value: str | None) -> str | None:
+        if value is not None:
+            _hostport(value, 5060)
+        return value
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"'{net}' is not an address or network such as 127.0.0.0/8") from None
+        return value
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _port_range(cls, value: str) -> str:
+        low, _, high = value.partition("-")
+        if not (low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) < 65536):
+            raise ValueError(f"'{value}' is not a port range such as 20000-20999")
+        return value
+
+    @model_validator(mode="after")
+    def _register_needs_server(self) -> SipSettings:
+        if self.mode == "register":
+            missing = [k for k in ("server", "username", "password") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"mode = \"register\" needs {', '.join(missing)}")
+        return self
+
+    @property
+    def bind_address(self) -> tuple[str, int]:
+        return _hostport(self.bind, 5060)
+
+    @property
+    def server_address(self) -> tuple[str, int] | None:
+        return _hostport(self.server, 5060) if self.server else None
+
+    @property
+    def rtp_range(self) -> range:
+        low, high = self.rtp_ports.split("-")
+        return range(int(low), int(high) + 1)
+
+    def allows(self, ip: str) -> bool:
+        address = ipaddress.ip_address(ip)
+        return any(address in ipaddress.ip_network(net, strict=False) for net in self.allow)
+
+
+class LineSettings(Strict):
+    flow: str = "flows/desk.yaml"
+    locale: str = "zh-CN"
+    seats: str | None = None
+
+
+class RecordsSettings(Strict):
+    path: str = "var/ivr.db"
+
+
+class HearingSettings(Strict):
+    vosk_model: str | None = Field(default=None, description="a vosk model directory; none: keys and line handling only")
+
+
+class IvrConfig(Strict):
+    sip: SipSettings = Field(default_factory=SipSettings)
+    line: LineSettings = Field(default_factory=LineSettings)
+    records: RecordsSettings = Field(default_factory=RecordsSettings)
+    hearing: HearingSettings = Field(default_factory=HearingSettings)
+
+
+def load_config(path: Path) -> IvrConfig:
+    """Read ``ivr.toml``; every problem names the file and the key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([Problem(path, 0, "file not found")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        line = int(str(exc).rsplit("line ", 1)[1].split(",")[0]) if "line " in str(exc) else 0
+        raise ConfigError([Problem(path, line, f"TOML: {exc}")]) from None
+    try:
+        return IvrConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                message = f"unknown key '{key}'"
+            elif err["type"] == "missing":
+                message = f"missing key '{key}'"
+            else:
+                message = f"{key}: {str(err['msg']).removeprefix('Value error, ')}"
+            problems.append(Problem(path, _line_of_key(path, err["loc"]), message))
+        raise ConfigError(problems) from None
+
+
+def _line_of_key(path: Path, loc: tuple[int | str, ...]) -> int:
+    """The line that sets ``loc``'s last key inside its [table] (0 if not found)."""
+    table = ".".join(str(p) for p in loc[:-1])
+    key = str(loc[-1])
+    current = ""
+    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line.strip("[]").strip()
+            if current == ".".join(str(p) for p in loc):
+                return n
+        elif current == table and line.split("=", 1)[0].strip() == key:
+            return n
+    return 0

@@ -1,0 +1,1 @@
+"""``ivr demo``: the desk line on loopback, called by scripted callers over real SIP."""

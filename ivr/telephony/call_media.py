@@ -1,0 +1,102 @@
+"""One call's RTP: G.711 both ways as 16-bit linear PCM, a jitter buffer, RFC 4733 keys.
+
+No thread of its own: each media-clock tick drains the call's socket (it is
+non-blocking), takes one frame from the jitter buffer and sends one frame.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from ivr.media import SILENT_FRAME
+from ivr.telephony import g711
+from ivr.telephony.dtmf import DtmfReceiver, dtmf_packets
+from ivr.telephony.jitter import JitterBuffer
+from ivr.telephony.rtp import RtpPacket, RtpSender
+
+Address = tuple[str, int]
+CODECS: dict[str, tuple[int, Callable[[bytes], bytes], Callable[[bytes], bytes]]] = {
+    "PCMU": (0, g711.ulaw_encode, g711.ulaw_decode),
+    "PCMA": (8, g711.alaw_encode, g711.alaw_decode),
+}
+MAX_READS_PER_TICK = 16
+
+
+class CallMedia:
+    def __init__(self, sock: socket.socket, remote: Address, codec: str, dtmf_pt: int | None) -> None:
+        self.sock = sock
+        self.sock.setblocking(False)
+        self.remote = remote
+        self.codec = codec
+        self.payload_type, self._encode, self._decode = CODECS[codec]
+        self.dtmf_pt = dtmf_pt
+        self.jitter = JitterBuffer()
+        self.sender = RtpSender(self.payload_type)
+        self.keys = DtmfReceiver()
+        self.malformed = 0
+        self.sent = 0
+        self.send_errors = 0
+
+    @property
+    def local_port(self) -> int:
+        port: int = self.sock.getsockname()[1]
+        return port
+
+    def receive(self) -> list[str]:
+        """Read what arrived since the last tick; returns the keys pressed."""
+        digits: list[str] = []
+        for _ in range(MAX_READS_PER_TICK):
+            try:
+                data, _source = self.sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # ICMP unreachable from the far end: nothing to read
+                break
+            try:
+                packet = RtpPacket.parse(data)
+            except ValueError:
+                self.malformed += 1
+                continue
+            if self.dtmf_pt is not None and packet.payload_type == self.dtmf_pt:
+                try:
+                    digit = self.keys.feed(packet.timestamp, packet.payload)
+                except ValueError:
+                    self.malformed += 1
+                    continue
+                if digit is not None:
+                    digits.append(digit)
+            elif packet.payload_type == self.payload_type:
+                self.jitter.put(packet, self._decode(packet.payload))
+        return digits
+
+    def inbound_frame(self) -> bytes:
+        return self.jitter.pop() or SILENT_FRAME
+
+    def send(self, frame: bytes) -> None:
+        self._sendto(self.sender.next_audio(self._encode(frame)))
+
+    def key_packets(self, digit: str) -> list[bytes]:
+        """RFC 4733 packets for one key press, to be sent one per tick in place of audio."""
+        if self.dtmf_pt is None:
+            return []
+        start = self.sender.timestamp
+        return [
+            self.sender.next_event(payload, payload_type=self.dtmf_pt, timestamp=start, marker=marker)
+            for marker, payload, _ in dtmf_packets(digit, start)
+        ]
+
+    def send_raw(self, packet: bytes) -> None:
+        """Send an already built packet (a key press) and keep the media timestamp moving."""
+        self._sendto(packet)
+        self.sender.advance()
+
+    def _sendto(self, data: bytes) -> None:
+        try:
+            self.sock.sendto(data, self.remote)
+            self.sent += 1
+        except OSError:  # a full or unreachable socket loses this frame only; the next tick sends the next
+            self.send_errors += 1
+
+    def close(self) -> None:
+        self.sock.close()

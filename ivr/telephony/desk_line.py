@@ -1,0 +1,455 @@
+"""The desk line on a real SIP socket: answers, runs each call's engine on the media clock, hangs up.
+
+Threads: the SIP transport's reader and the media clock, both owned here and
+stopped by ``close()``. Both take ``_lock`` for the call table; the SIP side
+only changes call state, the clock side runs timers and media for every call.
+What RFC 3261 asks of a UAS is done here and not left to luck: responses
+follow the top Via (received/rport), 100 and 180 go out at once, the 200 OK is
+retransmitted until its ACK, CANCEL before the answer gets 200 and 487, a
+retransmitted INVITE or a re-INVITE never starts a second media stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import uuid4
+
+from ivr.call.engine import CallEngine
+from ivr.call.events import CallRecord
+from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf
+from ivr.call.ports import LineHearing, PromptSource
+from ivr.config import SipSettings
+from ivr.flows.schema import Flow
+from ivr.media import frames_in
+from ivr.telephony import sdp
+from ivr.telephony.call_media import CallMedia
+from ivr.telephony.inbound_call import CallState, InboundCall
+from ivr.telephony.media_clock import MediaClock
+from ivr.telephony.registration import Registration
+from ivr.telephony.retransmit import Retransmission
+from ivr.telephony.sip_message import (
+    SipMessage,
+    SipParseError,
+    new_branch,
+    new_tag,
+    parse,
+    parse_name_addr,
+    request,
+    response,
+    uri_hostport,
+)
+from ivr.telephony.transport import SipTransport
+
+log = logging.getLogger(__name__)
+Address = tuple[str, int]
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+KNOWN_METHODS = {"REGISTER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"}
+SERVER = "ivr/0.1"
+KEEP_ENDED_S = 32.0  # an ended call's transaction stays to absorb retransmissions
+
+
+@dataclass
+class LineStats:
+    calls: int = 0
+    refused_busy: int = 0
+    refused_forbidden: int = 0
+    malformed: int = 0
+
+
+@dataclass
+class LineParts:
+    """What the line needs besides SIP: the flow, its prompts, hearing, and where records go."""
+
+    flow: Flow
+    prompts: PromptSource
+    hearing: Callable[[], LineHearing]
+    record: Callable[[CallRecord], object] = lambda record: None
+    seconds_since_last_call: Callable[[str | None], float | None] = lambda caller: None
+    transfers: bool = False  # seats can take transfers (the seats issue); without them the flow's fallback runs
+
+
+@dataclass
+class _Rtp:
+    ports: range
+    taken: set[int] = field(default_factory=set)
+
+    def open(self, host: str) -> socket.socket:
+        for port in self.ports[::2]:  # even ports for RTP
+            if port in self.taken:
+                continue
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                continue
+            self.taken.add(port)
+            return sock
+        raise OSError(f"no free RTP port in {self.ports.start}-{self.ports.stop - 1}")
+
+    def release(self, port: int) -> None:
+        self.taken.discard(port)
+
+
+class DeskLine:
+    def __init__(self, settings: SipSettings, parts: LineParts, now: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.parts = parts
+        self._now = now
+        self._lock = threading.RLock()
+        self._calls: dict[str, InboundCall] = {}
+        self._rtp = _Rtp(settings.rtp_range)
+        self.stats = LineStats()
+        self.accepting = True
+        self.transport = SipTransport(settings.bind_address, self._on_datagram)
+        self.host, self.port = self.transport.address
+        self.registration: Registration | None = None
+        if settings.mode == "register":
+            server = settings.server_address
+            assert server is not None and settings.username and settings.password
+            self.registration = Registration(
+                server, settings.username, settings.password, (self.host, self.port), settings.expires
+            )
+        self.clock = MediaClock(self._on_tick, self._busy, self._next_deadline, now)
+        self.ended = threading.Condition(self._lock)
+
+    # --- life cycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.transport.start()
+        self.clock.start()
+        if self.registration is not None:
+            with self._lock:
+                self.registration.begin(self._now())
+                self._flush_registration()
+            self.clock.wake()
+
+    def live_calls(self) -> int:
+        with self._lock:
+            return sum(1 for c in self._calls.values() if c.state is not CallState.ENDED)
+
+    def drain(self, grace: float) -> None:
+        """Refuse new calls (503) and give live ones ``grace`` seconds to finish their goodbye."""
+        deadline = self._now() + grace
+        with self._lock:
+            self.accepting = False
+            while self.live_calls() and (left := deadline - self._now()) > 0:
+                self.ended.wait(left)
+            for call in list(self._calls.values()):
+                if call.state is not CallState.ENDED:
+                    self._hang_up(call, self._now())
+
+    def close(self, unregister_wait: float = 2.0) -> None:
+        if self.registration is not None:
+            with self._lock:
+                self.registration.end(self._now())
+                self._flush_registration()
+            self.clock.wake()
+            deadline = self._now() + unregister_wait
+            with self._lock:
+                while not self.registration.unregistered and (left := deadline - self._now()) > 0:
+                    self.ended.wait(left)
+        self.clock.stop()
+        self.transport.stop()
+        with self._lock:
+            for call in self._calls.values():
+                if call.media is not None:
+                    call.media.close()
+
+    def _flush_registration(self) -> None:
+        assert self.registration is not None
+        for data, to in self.registration.take_outbox():
+            self.transport.send(data, to)
+
+    # --- SIP in ------------------------------------------------------------------------
+
+    def _on_datagram(self, data: bytes, source: Address) -> None:
+        if data in (b"\r\n\r\n", b"\r\n"):  # keep-alive
+            return
+        try:
+            msg = parse(data)
+        except SipParseError as exc:
+            self.stats.malformed += 1
+            log.info("malformed SIP from %s:%d: %s", source[0], source[1], exc)
+            return
+        with self._lock:
+            if not msg.is_request:
+                self._on_response(msg)
+                return
+            self._on_request(msg, source)
+        self.clock.wake()
+
+    def _reply(
+        self,
+        req: SipMessage,
+        source: Address,
+        status: int,
+        reason: str,
+        *,
+        to_tag: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> bytes:
+        resp = response(req, status, reason, to_tag=to_tag, headers=[("Server", SERVER), *(headers or [])],
+                        body=body, content_type=content_type)
+        data = resp.serialize()
+        self.transport.send(data, req.top_via.response_address(source))
+        return data
+
+    def _on_request(self, req: SipMessage, source: Address) -> None:
+        method = req.method
+        if self.settings.mode == "direct" and method != "ACK" and not self.settings.allows(source[0]):
+            self.stats.refused_forbidden += 1
+            self._reply(req, source, 403, "Forbidden")
+            return
+        if method == "INVITE":
+            self._on_invite(req, source)
+        elif method == "ACK":
+            self._on_ack(req)
+        elif method == "CANCEL":
+            self._on_cancel(req, source)
+        elif method == "BYE":
+            self._on_bye(req, source)
+        elif method == "OPTIONS":
+            self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
+        elif method in KNOWN_METHODS:
+            self._reply(req, source, 405, "Method Not Allowed", headers=[("Allow", ALLOW)])
+        else:
+            self._reply(req, source, 501, "Not Implemented", headers=[("Allow", ALLOW)])
+
+    def _on_invite(self, req: SipMessage, source: Address) -> None:
+        call = self._calls.get(req.call_id)
+        if call is not None:
+            if req.to_tag is None or req.top_via.branch == call.branch:
+                # a retransmission: say again what we last said, start nothing new
+                if call.last_response:
+                    self.transport.send(call.last_response, req.top_via.response_address(source))
+                return
+            if call.state is CallState.ANSWERED:  # a re-INVITE: same media, same answer
+                self._reply(req, source, 200, "OK", to_tag=call.to_tag, body=self._sdp_answer(call),
+                            content_type="application/sdp", headers=[("Contact", self._contact())])
+            else:
+                self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        if req.to_tag is not None:
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        if not self.accepting:
+            self._reply(req, source, 503, "Service Unavailable", headers=[("Retry-After", "60")])
+            return
+        if self.live_calls() >= self.settings.max_calls:
+            self.stats.refused_busy += 1
+            self._reply(req, source, 486, "Busy Here")
+            return
+        try:
+            offer = sdp.parse_offer(req.body)
+            sdp.choose(offer)
+        except ValueError as exc:
+            log.info("INVITE without a usable offer: %s", exc)
+            self._reply(req, source, 488, "Not Acceptable Here")
+            return
+        now = self._now()
+        call = InboundCall(
+            call_id=req.call_id, invite=req, source=source, branch=req.top_via.branch or "",
+            to_tag=new_tag(), offer=offer, arrived=now, arrived_wall=datetime.now(),
+            answer_at=now + self.parts.flow.answer.at_s,
+        )
+        contact = req.header("Contact")
+        call.remote_target = parse_name_addr(contact)[1] if contact else req.uri
+        call.route_set = [v.strip() for v in req.all("Record-Route")]
+        self._calls[call.call_id] = call
+        self.stats.calls += 1
+        self._reply(req, source, 100, "Trying")
+        call.last_response = self._reply(req, source, 180, "Ringing", to_tag=call.to_tag,
+                                         headers=[("Contact", self._contact())])
+        log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
+
+    def _on_ack(self, req: SipMessage) -> None:
+        call = self._calls.get(req.call_id)
+        if call is not None and call.ok is not None:
+            call.ok = None
+
+    def _on_cancel(self, req: SipMessage, source: Address) -> None:
+        call = self._calls.get(req.call_id)
+        if call is None or call.branch != (req.top_via.branch or ""):
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        self._reply(req, source, 200, "OK")
+        if call.state is CallState.RINGING:
+            call.last_response = self._reply(call.invite, call.source, 487, "Request Terminated", to_tag=call.to_tag)
+            self._end(call, self._now(), outcome_note="cancelled")
+
+    def _on_bye(self, req: SipMessage, source: Address) -> None:
+        call = self._calls.get(req.call_id)
+        if call is None or req.to_tag != call.to_tag:
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        self._reply(req, source, 200, "OK")
+        if call.state is CallState.ANSWERED:
+            call.caller_hung_up = True  # the engine hears it on the next tick
+            call.ok = None
+
+    def _on_response(self, resp: SipMessage) -> None:
+        if self.registration is not None and self.registration.owns(resp):
+            self.registration.on_response(resp, self._now())
+            self._flush_registration()
+            self.ended.notify_all()
+            return
+        call = self._calls.get(resp.call_id)
+        if call is not None and call.bye is not None and resp.cseq[1] == "BYE" and resp.status >= 200:
+            call.bye = None
+
+    # --- the clock ---------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        with self._lock:
+            return any(c.state is not CallState.ENDED or c.bye is not None for c in self._calls.values())
+
+    def _next_deadline(self) -> float | None:
+        with self._lock:
+            deadlines = [c.arrived + KEEP_ENDED_S for c in self._calls.values()]
+            if self.registration is not None:
+                deadlines.append(self.registration.next_deadline())
+            return min(deadlines) if deadlines else None
+
+    def _on_tick(self, now: float) -> None:
+        with self._lock:
+            if self.registration is not None:
+                for data, to in self.registration.tick(now):
+                    self.transport.send(data, to)
+            for call in list(self._calls.values()):
+                self._tick_call(call, now)
+
+    def _tick_call(self, call: InboundCall, now: float) -> None:
+        for pending in (call.ok, call.bye):
+            if pending is not None and pending.due(now):
+                if pending.expired(now):
+                    if pending is call.ok:  # no ACK in 32 s: the caller never got our answer
+                        call.ok = None
+                        self._hang_up(call, now)
+                    else:
+                        call.bye = None
+                    continue
+                self.transport.send(pending.data, pending.to)
+                pending.sent_again()
+        if call.state is CallState.ENDED:
+            if now - (call.ended_at or now) > KEEP_ENDED_S and call.bye is None:
+                del self._calls[call.call_id]
+            return
+        call.ticks_since_arrival += 1
+        if call.state is CallState.RINGING:
+            if now >= call.answer_at:
+                self._answer(call, now)
+            return
+        self._step_media(call, now)
+
+    def _answer(self, call: InboundCall, now: float) -> None:
+        try:
+            sock = self._rtp.open(self.host)
+        except OSError as exc:
+            log.error("cannot answer: %s", exc)
+            call.last_response = self._reply(call.invite, call.source, 503, "Service Unavailable", to_tag=call.to_tag)
+            self._end(call, now, outcome_note="no RTP port")
+            return
+        codec, pt = sdp.choose(call.offer)
+        call.media = CallMedia(sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type)
+        ok = response(call.invite, 200, "OK", to_tag=call.to_tag, body=self._sdp_answer(call),
+                      content_type="application/sdp",
+                      headers=[("Server", SERVER), ("Contact", self._contact()), ("Allow", ALLOW),
+                               *(("Record-Route", r) for r in call.route_set)]).serialize()
+        to = call.invite.top_via.response_address(call.source)
+        self.transport.send(ok, to)
+        call.last_response = ok
+        call.ok = Retransmission.first(ok, to, now)
+        call.state = CallState.ANSWERED
+        call.answered_tick = call.ticks_since_arrival
+        context = CallContext(call.caller_number, datetime.now(),
+                              self.parts.seconds_since_last_call(call.caller_number))
+        call.engine = CallEngine(self.parts.flow, self.parts.prompts, self.parts.hearing(), context,
+                                 transfers=self.parts.transfers)
+        log.info("call %s answered (%s)", call.call_id[:8], codec)
+
+    def _step_media(self, call: InboundCall, now: float) -> None:
+        assert call.media is not None and call.engine is not None
+        inputs: list[CallInput] = [Dtmf(d) for d in call.media.receive()]
+        if call.caller_hung_up:
+            inputs.append(CallerHangup())
+        frame = call.engine.tick(call.media.inbound_frame(), inputs)
+        if not call.engine.ended:
+            call.media.send(frame)
+            return
+        if call.engine.ended_by == "caller":
+            self._end(call, now)
+        else:
+            self._hang_up(call, now)
+
+    # --- ending ------------------------------------------------------------------------
+
+    def _hang_up(self, call: InboundCall, now: float) -> None:
+        """The bot ends the call: BYE (retransmitted until answered), then the record."""
+        if call.state is CallState.ANSWERED:
+            bye = self._bye(call)
+            hop = self._next_hop(call)
+            self.transport.send(bye, hop)
+            call.bye = Retransmission.first(bye, hop, now)
+            if call.engine is not None and not call.engine.ended:
+                call.engine.hang_up("bot")  # the line ends the call (drain, no ACK): the record says so
+        elif call.state is CallState.RINGING:
+            call.last_response = self._reply(call.invite, call.source, 480, "Temporarily Unavailable",
+                                             to_tag=call.to_tag)
+        self._end(call, now)
+
+    def _end(self, call: InboundCall, now: float, outcome_note: str | None = None) -> None:
+        if call.state is CallState.ENDED:
+            return
+        call.state = CallState.ENDED
+        call.ended_at = now
+        if call.media is not None:
+            self._rtp.release(call.media.local_port)
+            call.media.close()
+        if call.engine is not None and not call.recorded:
+            call.recorded = True
+            self.parts.record(CallRecord(
+                call_id=uuid4().hex, flow=self.parts.flow.flow, caller=call.caller_number,
+                started_at=call.arrived_wall, answered_frame=frames_in(call.answer_at - call.arrived),
+                ended_frame=call.engine.frame, outcome=call.engine.outcome, path=list(call.engine.path),
+                events=list(call.engine.events),
+            ))
+        log.info("call %s ended%s", call.call_id[:8], f" ({outcome_note})" if outcome_note else "")
+        self.ended.notify_all()
+
+    def _bye(self, call: InboundCall) -> bytes:
+        call.local_cseq += 1
+        invite = call.invite
+        from_value = invite.header("To") or ""
+        if ";tag=" not in from_value:
+            from_value = f"{from_value};tag={call.to_tag}"
+        return request(
+            "BYE", call.remote_target,
+            via=f"SIP/2.0/UDP {self.host}:{self.port};branch={new_branch()};rport",
+            from_=from_value, to=invite.header("From") or "", call_id=call.call_id, cseq=call.local_cseq,
+            headers=[("Route", r) for r in call.route_set] + [("Max-Forwards", "70")],
+        ).serialize()
+
+    def _next_hop(self, call: InboundCall) -> Address:
+        target = parse_name_addr(call.route_set[0])[1] if call.route_set else call.remote_target
+        try:
+            return uri_hostport(target)
+        except ValueError:
+            return call.source
+
+    def _sdp_answer(self, call: InboundCall) -> bytes:
+        assert call.media is not None
+        return sdp.answer(call.offer, self.host, call.media.local_port, session_id=abs(hash(call.call_id)) % 10**9)
+
+    def _contact(self) -> str:
+        user = self.settings.username or "ivr"
+        return f"<sip:{user}@{self.host}:{self.port}>"
+

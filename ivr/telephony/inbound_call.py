@@ -1,0 +1,59 @@
+"""One call to the desk line, as SIP sees it: from INVITE to the last BYE, and its media and engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from ivr.call.engine import CallEngine
+from ivr.telephony.call_media import CallMedia
+from ivr.telephony.retransmit import Retransmission
+from ivr.telephony.sdp import Offer
+from ivr.telephony.sip_message import SipMessage
+
+Address = tuple[str, int]
+
+
+class CallState(Enum):
+    RINGING = "ringing"  # 100 and 180 sent, waiting for the answer moment
+    ANSWERED = "answered"  # 200 sent; media runs from here
+    ENDED = "ended"
+
+
+@dataclass
+class InboundCall:
+    call_id: str
+    invite: SipMessage
+    source: Address  # where the INVITE came from (responses follow its Via)
+    branch: str
+    to_tag: str
+    offer: Offer
+    arrived: float  # monotonic seconds
+    arrived_wall: datetime
+    answer_at: float
+    state: CallState = CallState.RINGING
+    last_response: bytes = b""  # the final or latest response to the INVITE, for retransmitted INVITEs
+    ok: Retransmission | None = None  # the 200 OK until its ACK
+    bye: Retransmission | None = None  # our BYE until its 200
+    media: CallMedia | None = None
+    engine: CallEngine | None = None
+    answered_tick: int = 0  # media-clock ticks from arrival to answer
+    ticks_since_arrival: int = 0
+    caller_hung_up: bool = False
+    local_cseq: int = 1
+    remote_target: str = ""  # the caller's Contact URI: where in-dialog requests go
+    route_set: list[str] = field(default_factory=list)
+    ended_at: float | None = None
+    recorded: bool = False
+
+    @property
+    def caller_number(self) -> str | None:
+        from ivr.telephony.sip_message import parse_name_addr, uri_user
+
+        value = self.invite.header("From")
+        if value is None:
+            return None
+        _, uri, _ = parse_name_addr(value)
+        user = uri_user(uri)
+        return user if user and user.lower() not in ("anonymous", "unknown") else None

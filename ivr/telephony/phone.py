@@ -1,0 +1,322 @@
+"""A caller's phone on a real SIP line: places calls, talks RTP, and notes what it heard when.
+
+Used by ``ivr demo`` and by the SIP tests as the far end of a call. It has the
+same two owned threads as the line (SIP reader, media clock) and records both
+directions of each call for the demo's WAV files.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from ivr.media import FRAME_SAMPLES, SILENT_FRAME
+from ivr.telephony import sdp
+from ivr.telephony.call_media import CallMedia
+from ivr.telephony.media_clock import MediaClock
+from ivr.telephony.phone_script import Action, Tick, run_script
+from ivr.telephony.retransmit import Retransmission
+from ivr.telephony.sip_message import SipMessage, SipParseError, new_branch, new_call_id, new_tag, parse, parse_name_addr, request, uri_hostport
+from ivr.telephony.transport import SipTransport
+
+log = logging.getLogger(__name__)
+Address = tuple[str, int]
+SPEAKING_DBFS = -45.0  # the bot's audio louder than this counts as speech
+
+
+class PhoneCallState(Enum):
+    CALLING = "calling"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+@dataclass
+class PhoneCall:
+    name: str
+    call_id: str
+    target: Address
+    uri: str
+    from_tag: str
+    script: Sequence[Action]
+    on_note: Callable[[PhoneCall, float, str], None]
+    invite: SipMessage | None = None
+    invite_branch: str = ""
+    state: PhoneCallState = PhoneCallState.CALLING
+    to_tag: str | None = None
+    cseq: int = 1
+    media: CallMedia | None = None
+    sent_at: float = 0.0
+    ringing_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    ended_by: str | None = None
+    final_status: int | None = None
+    invite_tx: Retransmission | None = None
+    bye_tx: Retransmission | None = None
+    remote_target: str = ""
+    route_set: list[str] = field(default_factory=list)
+    ticks: object = None  # the script's generator once answered
+    key_queue: list[bytes] = field(default_factory=list)
+    bot_speaking: bool = False
+    bot_speech: list[list[float]] = field(default_factory=list)  # [start, end] seconds after the answer
+    sent_audio: list[bytes] = field(default_factory=list)
+    heard_audio: list[bytes] = field(default_factory=list)
+    responses: list[int] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def since_answer(self, now: float) -> float:
+        return now - (self.answered_at or now)
+
+
+class SipPhone:
+    def __init__(self, host: str = "127.0.0.1", user: str = "13800000000", rtp_ports: range = range(40000, 41000),
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.host = host
+        self.user = user
+        self._rtp_ports = rtp_ports
+        self._next_rtp = rtp_ports.start
+        self._now = now
+        self._lock = threading.RLock()
+        self._calls: dict[str, PhoneCall] = {}
+        self.transport = SipTransport((host, 0), self._on_datagram)
+        self.port = self.transport.address[1]
+        self.clock = MediaClock(self._on_tick, self._busy, now=now)
+        self.received: list[SipMessage] = []  # every SIP message that reached the phone, for tests
+
+    def start(self) -> None:
+        self.transport.start()
+        self.clock.start()
+
+    def close(self) -> None:
+        self.clock.stop()
+        self.transport.stop()
+        with self._lock:
+            for call in self._calls.values():
+                if call.media is not None:
+                    call.media.close()
+
+    # --- placing calls -----------------------------------------------------------------
+
+    def call(self, target: Address, script: Sequence[Action], *, name: str = "caller", uri: str | None = None,
+             on_note: Callable[[PhoneCall, float, str], None] = lambda c, t, s: None) -> PhoneCall:
+        uri = uri or f"sip:desk@{target[0]}:{target[1]}"
+        with self._lock:
+            call = PhoneCall(name, new_call_id(self.host), target, uri, new_tag(), script, on_note)
+            sock = self._rtp_socket()
+            call.media = CallMedia(sock, ("0.0.0.0", 0), "PCMU", 101)
+            body = sdp.offer(self.host, call.media.local_port, session_id=int(self._now() * 1000) % 10**9)
+            call.invite_branch = new_branch()
+            call.invite = request(
+                "INVITE", uri, via=self._via(call.invite_branch), from_=f"<sip:{self.user}@{self.host}>;tag={call.from_tag}",
+                to=f"<{uri}>", call_id=call.call_id, cseq=call.cseq, contact=f"<sip:{self.user}@{self.host}:{self.port}>",
+                headers=[("Max-Forwards", "70")], body=body, content_type="application/sdp",
+            )
+            data = call.invite.serialize()
+            call.sent_at = self._now()
+            call.invite_tx = Retransmission.first(data, target, call.sent_at)
+            self._calls[call.call_id] = call
+            self.transport.send(data, target)
+            call.on_note(call, 0.0, "dials the desk")
+        self.clock.wake()
+        return call
+
+    def resend_invite(self, call: PhoneCall) -> None:
+        """The same INVITE again, as a lossy network would deliver it (a retransmission)."""
+        assert call.invite is not None
+        self.transport.send(call.invite.serialize(), call.target)
+
+    def cancel(self, call: PhoneCall) -> None:
+        with self._lock:
+            assert call.invite is not None
+            msg = request("CANCEL", call.uri, via=self._via(call.invite_branch),
+                          from_=call.invite.header("From") or "", to=f"<{call.uri}>", call_id=call.call_id,
+                          cseq=call.cseq, headers=[("Max-Forwards", "70")])
+            self.transport.send(msg.serialize(), call.target)
+
+    def hang_up(self, call: PhoneCall) -> None:
+        with self._lock:
+            self._send_bye(call, self._now())
+
+    def _rtp_socket(self) -> socket.socket:
+        for _ in range(len(self._rtp_ports)):
+            port = self._next_rtp
+            self._next_rtp = self._next_rtp + 2 if self._next_rtp + 2 < self._rtp_ports.stop else self._rtp_ports.start
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((self.host, port))
+                return sock
+            except OSError:
+                sock.close()
+        raise OSError("the phone has no free RTP port")
+
+    def _via(self, branch: str) -> str:
+        return f"SIP/2.0/UDP {self.host}:{self.port};branch={branch};rport"
+
+    # --- SIP in ------------------------------------------------------------------------
+
+    def _on_datagram(self, data: bytes, source: Address) -> None:
+        try:
+            msg = parse(data)
+        except SipParseError as exc:
+            log.info("the phone got malformed SIP: %s", exc)
+            return
+        with self._lock:
+            self.received.append(msg)
+            call = self._calls.get(msg.call_id)
+            if call is None:
+                return
+            now = self._now()
+            if msg.is_request:
+                self._on_request(call, msg, source, now)
+            else:
+                self._on_response(call, msg, now)
+        self.clock.wake()
+
+    def _on_response(self, call: PhoneCall, msg: SipMessage, now: float) -> None:
+        method = msg.cseq[1]
+        call.responses.append(msg.status)
+        if method == "BYE":
+            call.bye_tx = None
+            return
+        if method != "INVITE":
+            return
+        call.invite_tx = None
+        if msg.status in (180, 183) and call.ringing_at is None:
+            call.ringing_at = now
+            call.state = PhoneCallState.RINGING
+            call.on_note(call, now - call.sent_at, f"hears ringing ({msg.status}, {1000 * (now - call.sent_at):.0f} ms)")
+        elif 200 <= msg.status < 300:
+            call.to_tag = msg.to_tag
+            contact = msg.header("Contact")
+            call.remote_target = parse_name_addr(contact)[1] if contact else call.uri
+            call.route_set = list(reversed([v.strip() for v in msg.all("Record-Route")]))
+            self._send_ack(call, msg)
+            if call.state is not PhoneCallState.ANSWERED and call.state is not PhoneCallState.ENDED:
+                answer = sdp.parse_offer(msg.body)
+                codec, _ = sdp.choose(answer)
+                assert call.media is not None
+                call.media = CallMedia(call.media.sock, (answer.address, answer.port), codec, answer.dtmf_payload_type)
+                call.state = PhoneCallState.ANSWERED
+                call.answered_at = now
+                call.ticks = run_script(call.script, lambda: call.bot_speaking,
+                                        lambda a: call.on_note(call, call.since_answer(self._now()), _describe(a)))
+                call.on_note(call, now - call.sent_at, f"answered after {now - call.sent_at:.2f} s")
+        elif msg.status >= 300:
+            call.final_status = msg.status
+            self._send_ack(call, msg)
+            self._ended(call, now, f"call refused: {msg.status} {msg.reason}", by="bot")
+
+    def _on_request(self, call: PhoneCall, msg: SipMessage, source: Address, now: float) -> None:
+        from ivr.telephony.sip_message import response
+
+        reply = response(msg, 200, "OK")
+        self.transport.send(reply.serialize(), msg.top_via.response_address(source))
+        if msg.method == "BYE" and call.state is not PhoneCallState.ENDED:
+            self._ended(call, now, "the bot hangs up", by="bot")
+
+    def _send_ack(self, call: PhoneCall, final: SipMessage) -> None:
+        assert call.invite is not None
+        two_xx = 200 <= final.status < 300
+        branch = new_branch() if two_xx else call.invite_branch
+        uri = call.remote_target if two_xx else call.uri
+        ack = request("ACK", uri, via=self._via(branch), from_=call.invite.header("From") or "",
+                      to=final.header("To") or "", call_id=call.call_id, cseq=call.cseq,
+                      headers=[("Max-Forwards", "70"), *(("Route", r) for r in (call.route_set if two_xx else []))])
+        self.transport.send(ack.serialize(), self._next_hop(call) if two_xx else call.target)
+
+    def _send_bye(self, call: PhoneCall, now: float) -> None:
+        if call.state is not PhoneCallState.ANSWERED or call.invite is None:
+            return
+        call.cseq += 1
+        bye = request("BYE", call.remote_target, via=self._via(new_branch()),
+                      from_=call.invite.header("From") or "", to=f"<{call.uri}>;tag={call.to_tag}",
+                      call_id=call.call_id, cseq=call.cseq,
+                      headers=[("Max-Forwards", "70"), *(("Route", r) for r in call.route_set)]).serialize()
+        hop = self._next_hop(call)
+        self.transport.send(bye, hop)
+        call.bye_tx = Retransmission.first(bye, hop, now)
+        self._ended(call, now, "hangs up", by="caller")
+
+    def _next_hop(self, call: PhoneCall) -> Address:
+        target = parse_name_addr(call.route_set[0])[1] if call.route_set else call.remote_target
+        try:
+            return uri_hostport(target)
+        except ValueError:
+            return call.target
+
+    def _ended(self, call: PhoneCall, now: float, note: str, by: str) -> None:
+        if call.bot_speaking and call.bot_speech:
+            call.bot_speech[-1][1] = call.since_answer(now)
+            call.bot_speaking = False
+        call.state = PhoneCallState.ENDED
+        call.ended_at = now
+        call.ended_by = by
+        call.on_note(call, call.since_answer(now), note)
+        call.done.set()
+
+    # --- the clock ---------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        with self._lock:
+            return any(c.state is not PhoneCallState.ENDED or c.bye_tx is not None for c in self._calls.values())
+
+    def _on_tick(self, now: float) -> None:
+        with self._lock:
+            for call in list(self._calls.values()):
+                for tx in (call.invite_tx, call.bye_tx):
+                    if tx is not None and tx.due(now):
+                        if tx.expired(now):
+                            call.invite_tx = None if tx is call.invite_tx else call.invite_tx
+                            call.bye_tx = None if tx is call.bye_tx else call.bye_tx
+                            if call.state is not PhoneCallState.ENDED and tx is not call.bye_tx:
+                                self._ended(call, now, "no answer from the desk", by="network")
+                            continue
+                        self.transport.send(tx.data, tx.to)
+                        tx.sent_again()
+                if call.state is PhoneCallState.ANSWERED:
+                    self._tick_media(call, now)
+
+    def _tick_media(self, call: PhoneCall, now: float) -> None:
+        assert call.media is not None
+        call.media.receive()
+        heard = call.media.inbound_frame()
+        call.heard_audio.append(heard)
+        speaking = _level_dbfs(heard) > SPEAKING_DBFS
+        t = call.since_answer(now)
+        if speaking and not call.bot_speaking:
+            call.bot_speech.append([t, t])
+        if speaking:
+            call.bot_speech[-1][1] = t + 0.02
+        call.bot_speaking = speaking
+        tick: Tick = next(call.ticks)  # type: ignore[call-overload]
+        if tick.hang_up:
+            self._send_bye(call, now)
+            return
+        if tick.key is not None:
+            call.key_queue += call.media.key_packets(tick.key)
+        if call.key_queue:
+            call.media.send_raw(call.key_queue.pop(0))
+            call.sent_audio.append(SILENT_FRAME)
+        else:
+            call.media.send(tick.frame)
+            call.sent_audio.append(tick.frame)
+
+
+def _describe(action: Action) -> str:
+    from ivr.telephony.phone_script import describe
+
+    return describe(action)
+
+
+def _level_dbfs(frame: bytes) -> float:
+    x = np.frombuffer(frame, "<i2").astype(np.float64)
+    rms = float(np.sqrt(np.mean(x * x))) if x.size == FRAME_SAMPLES else 0.0
+    return 20 * np.log10(rms / 32768) if rms > 0 else -120.0

@@ -1,0 +1,45 @@
+"""Who called lately, for repeat-caller rules (handbook line 141), kept in memory off the register.
+
+Seeded from the register at start-up and updated as calls end, so that no
+database read happens while a call is being answered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from ivr.call.events import CallRecord
+from ivr.records.register import CallRegister
+
+KEEP = timedelta(hours=2)
+
+
+class RecentCallers:
+    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._now = now
+        self._last_end: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def seed(self, register: CallRegister) -> None:
+        for call in register.list_calls(limit=None, since=self._now() - KEEP):
+            if call.caller and call.ended_at:
+                self._remember(call.caller, call.ended_at)
+
+    def ended(self, record: CallRecord) -> None:
+        if record.caller:
+            self._remember(record.caller, self._now())
+
+    def _remember(self, caller: str, at: datetime) -> None:
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        with self._lock:
+            if caller not in self._last_end or self._last_end[caller] < at:
+                self._last_end[caller] = at
+
+    def seconds_since_last_call(self, caller: str | None) -> float | None:
+        if not caller:
+            return None
+        with self._lock:
+            last = self._last_end.get(caller)
+        return None if last is None else max(0.0, (self._now() - last).total_seconds())
