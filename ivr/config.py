@@ -35,7 +35,9 @@ class SipSettings(Strict):
     username: str | None = None
     password: str | None = None
     expires: int = Field(default=300, ge=60, le=86400, description="register mode: expiry asked for, seconds")
-    grace: float = Field(default=20.0, ge=0, le=300, description="on SIGTERM, seconds live calls may take to finish")
+    grace: float = Field(
+        default=20.0, ge=0, le=300, description="on SIGTERM, seconds live calls may take to finish"
+    )
 
     @field_validator("bind", "server")
     @classmethod
@@ -67,7 +69,7 @@ class SipSettings(Strict):
         if self.mode == "register":
             missing = [k for k in ("server", "username", "password") if getattr(self, k) is None]
             if missing:
-                raise ValueError(f"mode = \"register\" needs {', '.join(missing)}")
+                raise ValueError(f'mode = "register" needs {", ".join(missing)}')
         return self
 
     @property
@@ -99,7 +101,9 @@ class RecordsSettings(Strict):
 
 
 class HearingSettings(Strict):
-    vosk_model: str | None = Field(default=None, description="a vosk model directory; none: keys and line handling only")
+    vosk_model: str | None = Field(
+        default=None, description="a vosk model directory; none: keys and line handling only"
+    )
 
 
 class IvrConfig(Strict):

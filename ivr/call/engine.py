@@ -15,10 +15,10 @@ from datetime import timedelta
 from ivr.call.conditions import holds
 from ivr.call.events import CallEvent, Detail, EventKind, Outcome
 from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf, Heard
-from ivr.call.intents import match_intent
 from ivr.call.line_watch import LineWatch
 from ivr.call.ports import LineHearing, PromptSource
 from ivr.flows.schema import Callback, Flow, Listen, PromptRef, Say, Step, Transfer, as_say
+from ivr.hearing.intent_matcher import match_listen
 from ivr.hearing.line_state import LineState
 from ivr.media import SILENT_FRAME, frames_in, seconds_of
 
@@ -32,7 +32,8 @@ STEP_OUTCOME = {
     "transferred": Outcome.TRANSFERRED,
     "callback": Outcome.CALLBACK,
 }
-KEYPAD_TIMEOUT = frames_in(5.0)  # between digits of a keyed-in number
+KEYPAD_TIMEOUT = frames_in(5.0)
+MIN_RECOGNITION_CONFIDENCE = 0.4  # a recognition result less sure than this counts as not understood  # between digits of a keyed-in number
 
 
 class FlowLoopError(RuntimeError):
@@ -258,12 +259,14 @@ class CallEngine:
     def _answer_to(self, listen: Listen, item: Dtmf | Heard) -> str | None:
         if isinstance(item, Dtmf):
             return listen.keys.get(item.digit)
-        intent = match_intent(listen, item.text)
-        if intent is None:
+        if item.confidence < MIN_RECOGNITION_CONFIDENCE:
             return None
-        self._last_intent = intent
-        self._emit(EventKind.INTENT, intent=intent)
-        return listen.intents[intent].next
+        found = match_listen(listen, item.text)
+        if found is None:
+            return None
+        self._last_intent = found.intent
+        self._emit(EventKind.INTENT, intent=found.intent, score=round(found.score, 3))
+        return listen.intents[found.intent].next
 
     def _branch(self, step: Step) -> str:
         assert step.branch is not None and step.otherwise is not None

@@ -13,9 +13,13 @@ from ivr.errors import IvrError
 
 
 def register(groups: Any) -> None:
-    parser: argparse.ArgumentParser = groups.add_parser("demo", help="call the desk line over real SIP on loopback")
+    parser: argparse.ArgumentParser = groups.add_parser(
+        "demo", help="call the desk line over real SIP on loopback"
+    )
     parser.add_argument("--root", type=Path, default=Path("."), help="folder with flows/, prompts/, audio/")
-    parser.add_argument("-o", "--output", type=Path, default=None, help="where recordings go (default: var/demo-TIME)")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=None, help="where recordings go (default: var/demo-TIME)"
+    )
     parser.set_defaults(run=run)
 
 

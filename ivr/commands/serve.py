@@ -7,6 +7,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,10 @@ def register(groups: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         path = args.config or Path("ivr.toml")
         config = load_config(path) if args.config is not None or path.exists() else IvrConfig()
@@ -36,7 +40,10 @@ def run_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     line.start()
-    print(f"serving {config.line.flow} on {config.sip.bind} ({config.sip.mode} mode); SIGTERM to stop", flush=True)
+    print(
+        f"serving {config.line.flow} on {config.sip.bind} ({config.sip.mode} mode); SIGTERM to stop",
+        flush=True,
+    )
     stop.wait()
     print("stopping: new calls get 503, live calls finish their goodbye", flush=True)
     line.stop(config.sip.grace)
@@ -46,7 +53,9 @@ def run_serve(args: argparse.Namespace) -> int:
 class OpenLine:
     """A configured line and the things it owns, stopped in the right order."""
 
-    def __init__(self, config: IvrConfig, root: Path) -> None:
+    def __init__(
+        self, config: IvrConfig, root: Path, wall_clock: Callable[[], datetime] = datetime.now
+    ) -> None:
         from ivr.flows.checks import check
         from ivr.hearing.line_classifier import LineClassifier
         from ivr.prompts.audio_store import PromptAudio
@@ -75,7 +84,14 @@ class OpenLine:
             self.records.append(call)
             self.writer.submit(call)
 
-        parts = LineParts(flow, PromptPlayer(store), LineClassifier, record, self.recent.seconds_since_last_call)
+        parts = LineParts(
+            flow,
+            PromptPlayer(store),
+            LineClassifier,
+            record,
+            self.recent.seconds_since_last_call,
+            wall_clock=wall_clock,
+        )
         self.line = DeskLine(config.sip, parts)
 
     def start(self) -> None:

@@ -33,10 +33,12 @@ def draw_timeline(path: Path, title: str, record: CallRecord, caller: list[bytes
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     end = max(seconds_of(record.ended_frame or 0), len(caller) * 0.02, 1.0)
-    fig, (ax_events, ax_wave) = plt.subplots(2, 1, figsize=(12, 4.8), sharex=True,
-                                             gridspec_kw={"height_ratios": [1.3, 1]})
+    fig, (ax_events, ax_wave) = plt.subplots(
+        2, 1, figsize=(12, 4.8), sharex=True, gridspec_kw={"height_ratios": [1.3, 1]}
+    )
     # the line as the bot heard it
     state, since = "silence", 0.0
     for e in [*record.events, None]:
@@ -55,10 +57,20 @@ def draw_timeline(path: Path, title: str, record: CallRecord, caller: list[bytes
             t0 = started.pop(prompt, e.seconds)
             cut = e.kind is EventKind.PROMPT_INTERRUPTED
             ax_events.barh(1, e.seconds - t0, left=t0, height=0.6, color="#1e88e5", alpha=0.5 if cut else 0.9)
-            ax_events.text(t0 + 0.1, 1, prompt + (" ✂" if cut else ""), va="center", fontsize=7, color="white")
+            ax_events.text(
+                t0 + 0.1, 1, prompt + (" ✂" if cut else ""), va="center", fontsize=7, color="white"
+            )
     for e in record.events:
-        if e.kind in (EventKind.DTMF, EventKind.INTENT, EventKind.HANGUP, EventKind.TRANSFER, EventKind.CALLBACK):
-            label = {EventKind.DTMF: "key", EventKind.HANGUP: f"hang-up ({e.detail.get('by')})"}.get(e.kind, e.kind.value)
+        if e.kind in (
+            EventKind.DTMF,
+            EventKind.INTENT,
+            EventKind.HANGUP,
+            EventKind.TRANSFER,
+            EventKind.CALLBACK,
+        ):
+            label = {EventKind.DTMF: "key", EventKind.HANGUP: f"hang-up ({e.detail.get('by')})"}.get(
+                e.kind, e.kind.value
+            )
             if e.kind is EventKind.INTENT:
                 label = f"intent {e.detail['intent']}"
             ax_events.plot([e.seconds], [0], marker="v", color="black")
@@ -66,14 +78,14 @@ def draw_timeline(path: Path, title: str, record: CallRecord, caller: list[bytes
     ax_events.set_yticks([0, 1, 2], ["events", "bot says", "line"])
     ax_events.set_ylim(-0.9, 2.6)
     ax_events.set_title(title)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in STATE_COLOURS.values()]
+    handles = [Patch(color=c) for c in STATE_COLOURS.values()]
     ax_events.legend(handles, list(STATE_COLOURS), loc="upper right", fontsize=7, ncol=4)
     for label, frames, colour, offset in (("caller", caller, "#6d4c41", 1.0), ("bot", bot, "#1e88e5", -1.0)):
-        x = np.frombuffer(b"".join(frames), "<i2").astype(np.float64) / 32768
-        if x.size:
-            t = np.arange(x.size) / SAMPLE_RATE
-            step = max(1, x.size // 20000)
-            ax_wave.plot(t[::step], x[::step] * 0.9 + offset, color=colour, linewidth=0.4)
+        samples = np.frombuffer(b"".join(frames), "<i2").astype(np.float64) / 32768
+        if samples.size:
+            times = np.arange(samples.size) / SAMPLE_RATE
+            step = max(1, samples.size // 20000)
+            ax_wave.plot(times[::step], samples[::step] * 0.9 + offset, color=colour, linewidth=0.4)
         ax_wave.text(0, offset + 0.6, label, fontsize=8, color=colour)
     ax_wave.set_yticks([])
     ax_wave.set_xlabel("seconds after the answer")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -20,6 +21,7 @@ from ivr.telephony.phone import PhoneCall, SipPhone
 from ivr.telephony.phone_script import Action, HangUp, Noise, Say, Silent, WaitForBot
 
 CALL_LIMIT_S = 90.0
+DEMO_DAY = datetime(2026, 3, 2, 10, 0)  # a Monday morning: the desk is open whenever the demo runs
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,18 @@ class DemoCaller:
 CALLERS = (
     DemoCaller("silent caller", "13800000001", (Silent(45),)),
     DemoCaller("noisy line", "13800000002", (WaitForBot(), Noise(40, -15, "pink"))),
-    DemoCaller("too-quiet caller", "13800000003", (
-        WaitForBot(), Say("您好我想找一下王经理", -45), WaitForBot(), Say("我找人"), WaitForBot(), HangUp(),
-    )),
+    DemoCaller(
+        "too-quiet caller",
+        "13800000003",
+        (
+            WaitForBot(),
+            Say("您好我想找一下王经理", -45),
+            WaitForBot(),
+            Say("我找人"),
+            WaitForBot(),
+            HangUp(),
+        ),
+    ),
     DemoCaller("caller who finishes", "13800000004", (WaitForBot(), Say("谢谢"), Silent(40))),
 )
 
@@ -56,20 +67,22 @@ def run_demo(root: Path, out_dir: Path | None, console: Console) -> Path:
         records=RecordsSettings(path=str(out / "calls.db")),
     )
     catalog = load_catalog(catalog_path(root, config.line.locale))
-    line = OpenLine(config, root)
+    began = time.monotonic()
+    line = OpenLine(config, root, wall_clock=lambda: DEMO_DAY + timedelta(seconds=time.monotonic() - began))
     phone = SipPhone(user="demo")
     notes: queue.Queue[tuple[str, float, str]] = queue.Queue(maxsize=10_000)
 
     def note(call: PhoneCall, t: float, text: str) -> None:
-        try:
+        # if the printer fell behind, a line of the timeline is lost, never the call
+        with contextlib.suppress(queue.Full):
             notes.put_nowait((call.name, t, text))
-        except queue.Full:  # the printer fell behind; a line of the timeline is lost, not the call
-            pass
 
     line.start()
     phone.start()
-    console.print(f"[bold]The desk line[/] answers on {config.sip.bind} ({config.line.flow}); "
-                  f"{len(CALLERS)} callers dial it now over SIP.\n")
+    console.print(
+        f"[bold]The desk line[/] answers on {config.sip.bind} ({config.line.flow}); "
+        f"{len(CALLERS)} callers dial it now over SIP.\n"
+    )
     calls: list[tuple[DemoCaller, PhoneCall]] = []
     try:
         target = config.sip.bind_address
@@ -103,8 +116,13 @@ def run_demo(root: Path, out_dir: Path | None, console: Console) -> Path:
             console.print("  " + line_text)
         slug = caller.name.replace(" ", "-")
         write_stereo_wav(out / f"{slug}.wav", call.sent_audio, call.heard_audio)
-        draw_timeline(out / f"{slug}.png", f"{caller.name}: {record.outcome.value if record.outcome else ''}",
-                      record, call.sent_audio, call.heard_audio)
+        draw_timeline(
+            out / f"{slug}.png",
+            f"{caller.name}: {record.outcome.value if record.outcome else ''}",
+            record,
+            call.sent_audio,
+            call.heard_audio,
+        )
     console.print(f"\nRecordings (left: caller, right: bot) and timelines are in [bold]{out}[/]")
     return out
 

@@ -238,7 +238,9 @@ class Listen(Strict):
 class Transfer(Strict):
     skill: str = Field(min_length=1)
     say: PromptRef = "transfer.to_seat"
-    no_answer: PromptRef = Field(default="transfer.no_answer", description="said when no seat can take the call")
+    no_answer: PromptRef = Field(
+        default="transfer.no_answer", description="said when no seat can take the call"
+    )
     ring_timeout: Duration = Field(default=15.0, ge=5, le=60, description="ring each seat this long")
 
 

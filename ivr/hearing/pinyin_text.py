@@ -23,10 +23,36 @@ from functools import lru_cache
 from pypinyin import Style, lazy_pinyin
 
 _DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
-_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_HAN = r"\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _KEEP = re.compile(rf"[{_HAN}a-z]")
 _HAN_RUN = re.compile(rf"[{_HAN}]+")
-_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c", "s", "y", "w")
+_INITIALS = tuple(
+    [
+        "zh",
+        "ch",
+        "sh",
+        "b",
+        "p",
+        "m",
+        "f",
+        "d",
+        "t",
+        "n",
+        "l",
+        "g",
+        "k",
+        "h",
+        "j",
+        "q",
+        "x",
+        "r",
+        "z",
+        "c",
+        "s",
+        "y",
+        "w",
+    ]
+)  # two-letter ones first
 _FOLD_INITIAL = {"zh": "z", "ch": "c", "sh": "s", "n": "l"}
 
 
@@ -51,6 +77,7 @@ def _split(syllable: str) -> tuple[str, str]:
     return "", syllable
 
 
+@lru_cache(maxsize=8192)
 def _unit(char: str, syllable: str) -> Unit:
     initial, final = _split(syllable)
     if final.endswith("ng") and not final.endswith("ong") and len(final) > 2:
@@ -65,11 +92,9 @@ def units(text: str) -> tuple[Unit, ...]:
     kept = plain(text)
     readings: list[str] = list(kept)
     for run in _HAN_RUN.finditer(kept):
-        syllables = lazy_pinyin(run.group(), style=Style.NORMAL, errors=lambda chars: list(chars))
+        syllables = lazy_pinyin(run.group(), style=Style.NORMAL)
         if len(syllables) == len(run.group()):
             readings[run.start() : run.end()] = syllables
-        else:  # an unusual segmentation: read the characters one by one
-            readings[run.start() : run.end()] = [
-                lazy_pinyin(c, style=Style.NORMAL, errors=lambda chars: list(chars))[0] for c in run.group()
-            ]
+        else:  # characters without a reading were kept together: read them one by one
+            readings[run.start() : run.end()] = [lazy_pinyin(c, style=Style.NORMAL)[0] for c in run.group()]
     return tuple(_unit(c, r) for c, r in zip(kept, readings, strict=True))

@@ -71,7 +71,9 @@ class LineParts:
     hearing: Callable[[], LineHearing]
     record: Callable[[CallRecord], object] = lambda record: None
     seconds_since_last_call: Callable[[str | None], float | None] = lambda caller: None
-    transfers: bool = False  # seats can take transfers (the seats issue); without them the flow's fallback runs
+    # seats can take transfers (the seats issue); without them a transfer step runs the flow's fallback
+    transfers: bool = False
+    wall_clock: Callable[[], datetime] = datetime.now  # the time of day that hours rules read
 
 
 @dataclass
@@ -98,7 +100,9 @@ class _Rtp:
 
 
 class DeskLine:
-    def __init__(self, settings: SipSettings, parts: LineParts, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, settings: SipSettings, parts: LineParts, now: Callable[[], float] = time.monotonic
+    ) -> None:
         self.settings = settings
         self.parts = parts
         self._now = now
@@ -197,8 +201,15 @@ class DeskLine:
         body: bytes = b"",
         content_type: str | None = None,
     ) -> bytes:
-        resp = response(req, status, reason, to_tag=to_tag, headers=[("Server", SERVER), *(headers or [])],
-                        body=body, content_type=content_type)
+        resp = response(
+            req,
+            status,
+            reason,
+            to_tag=to_tag,
+            headers=[("Server", SERVER), *(headers or [])],
+            body=body,
+            content_type=content_type,
+        )
         data = resp.serialize()
         self.transport.send(data, req.top_via.response_address(source))
         return data
@@ -233,8 +244,16 @@ class DeskLine:
                     self.transport.send(call.last_response, req.top_via.response_address(source))
                 return
             if call.state is CallState.ANSWERED:  # a re-INVITE: same media, same answer
-                self._reply(req, source, 200, "OK", to_tag=call.to_tag, body=self._sdp_answer(call),
-                            content_type="application/sdp", headers=[("Contact", self._contact())])
+                self._reply(
+                    req,
+                    source,
+                    200,
+                    "OK",
+                    to_tag=call.to_tag,
+                    body=self._sdp_answer(call),
+                    content_type="application/sdp",
+                    headers=[("Contact", self._contact())],
+                )
             else:
                 self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
@@ -257,8 +276,14 @@ class DeskLine:
             return
         now = self._now()
         call = InboundCall(
-            call_id=req.call_id, invite=req, source=source, branch=req.top_via.branch or "",
-            to_tag=new_tag(), offer=offer, arrived=now, arrived_wall=datetime.now(),
+            call_id=req.call_id,
+            invite=req,
+            source=source,
+            branch=req.top_via.branch or "",
+            to_tag=new_tag(),
+            offer=offer,
+            arrived=now,
+            arrived_wall=self.parts.wall_clock(),
             answer_at=now + self.parts.flow.answer.at_s,
         )
         contact = req.header("Contact")
@@ -267,8 +292,9 @@ class DeskLine:
         self._calls[call.call_id] = call
         self.stats.calls += 1
         self._reply(req, source, 100, "Trying")
-        call.last_response = self._reply(req, source, 180, "Ringing", to_tag=call.to_tag,
-                                         headers=[("Contact", self._contact())])
+        call.last_response = self._reply(
+            req, source, 180, "Ringing", to_tag=call.to_tag, headers=[("Contact", self._contact())]
+        )
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     def _on_ack(self, req: SipMessage) -> None:
@@ -283,7 +309,9 @@ class DeskLine:
             return
         self._reply(req, source, 200, "OK")
         if call.state is CallState.RINGING:
-            call.last_response = self._reply(call.invite, call.source, 487, "Request Terminated", to_tag=call.to_tag)
+            call.last_response = self._reply(
+                call.invite, call.source, 487, "Request Terminated", to_tag=call.to_tag
+            )
             self._end(call, self._now(), outcome_note="cancelled")
 
     def _on_bye(self, req: SipMessage, source: Address) -> None:
@@ -355,25 +383,43 @@ class DeskLine:
             sock = self._rtp.open(self.host)
         except OSError as exc:
             log.error("cannot answer: %s", exc)
-            call.last_response = self._reply(call.invite, call.source, 503, "Service Unavailable", to_tag=call.to_tag)
+            call.last_response = self._reply(
+                call.invite, call.source, 503, "Service Unavailable", to_tag=call.to_tag
+            )
             self._end(call, now, outcome_note="no RTP port")
             return
-        codec, pt = sdp.choose(call.offer)
-        call.media = CallMedia(sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type)
-        ok = response(call.invite, 200, "OK", to_tag=call.to_tag, body=self._sdp_answer(call),
-                      content_type="application/sdp",
-                      headers=[("Server", SERVER), ("Contact", self._contact()), ("Allow", ALLOW),
-                               *(("Record-Route", r) for r in call.route_set)]).serialize()
+        codec, _ = sdp.choose(call.offer)
+        call.media = CallMedia(
+            sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type
+        )
+        ok = response(
+            call.invite,
+            200,
+            "OK",
+            to_tag=call.to_tag,
+            body=self._sdp_answer(call),
+            content_type="application/sdp",
+            headers=[
+                ("Server", SERVER),
+                ("Contact", self._contact()),
+                ("Allow", ALLOW),
+                *(("Record-Route", r) for r in call.route_set),
+            ],
+        ).serialize()
         to = call.invite.top_via.response_address(call.source)
         self.transport.send(ok, to)
         call.last_response = ok
         call.ok = Retransmission.first(ok, to, now)
         call.state = CallState.ANSWERED
         call.answered_tick = call.ticks_since_arrival
-        context = CallContext(call.caller_number, datetime.now(),
-                              self.parts.seconds_since_last_call(call.caller_number))
-        call.engine = CallEngine(self.parts.flow, self.parts.prompts, self.parts.hearing(), context,
-                                 transfers=self.parts.transfers)
+        context = CallContext(
+            call.caller_number,
+            self.parts.wall_clock(),
+            self.parts.seconds_since_last_call(call.caller_number),
+        )
+        call.engine = CallEngine(
+            self.parts.flow, self.parts.prompts, self.parts.hearing(), context, transfers=self.parts.transfers
+        )
         log.info("call %s answered (%s)", call.call_id[:8], codec)
 
     def _step_media(self, call: InboundCall, now: float) -> None:
@@ -402,8 +448,9 @@ class DeskLine:
             if call.engine is not None and not call.engine.ended:
                 call.engine.hang_up("bot")  # the line ends the call (drain, no ACK): the record says so
         elif call.state is CallState.RINGING:
-            call.last_response = self._reply(call.invite, call.source, 480, "Temporarily Unavailable",
-                                             to_tag=call.to_tag)
+            call.last_response = self._reply(
+                call.invite, call.source, 480, "Temporarily Unavailable", to_tag=call.to_tag
+            )
         self._end(call, now)
 
     def _end(self, call: InboundCall, now: float, outcome_note: str | None = None) -> None:
@@ -416,12 +463,19 @@ class DeskLine:
             call.media.close()
         if call.engine is not None and not call.recorded:
             call.recorded = True
-            self.parts.record(CallRecord(
-                call_id=uuid4().hex, flow=self.parts.flow.flow, caller=call.caller_number,
-                started_at=call.arrived_wall, answered_frame=frames_in(call.answer_at - call.arrived),
-                ended_frame=call.engine.frame, outcome=call.engine.outcome, path=list(call.engine.path),
-                events=list(call.engine.events),
-            ))
+            self.parts.record(
+                CallRecord(
+                    call_id=uuid4().hex,
+                    flow=self.parts.flow.flow,
+                    caller=call.caller_number,
+                    started_at=call.arrived_wall,
+                    answered_frame=frames_in(call.answer_at - call.arrived),
+                    ended_frame=call.engine.frame,
+                    outcome=call.engine.outcome,
+                    path=list(call.engine.path),
+                    events=list(call.engine.events),
+                )
+            )
         log.info("call %s ended%s", call.call_id[:8], f" ({outcome_note})" if outcome_note else "")
         self.ended.notify_all()
 
@@ -432,9 +486,13 @@ class DeskLine:
         if ";tag=" not in from_value:
             from_value = f"{from_value};tag={call.to_tag}"
         return request(
-            "BYE", call.remote_target,
+            "BYE",
+            call.remote_target,
             via=f"SIP/2.0/UDP {self.host}:{self.port};branch={new_branch()};rport",
-            from_=from_value, to=invite.header("From") or "", call_id=call.call_id, cseq=call.local_cseq,
+            from_=from_value,
+            to=invite.header("From") or "",
+            call_id=call.call_id,
+            cseq=call.local_cseq,
             headers=[("Route", r) for r in call.route_set] + [("Max-Forwards", "70")],
         ).serialize()
 
@@ -447,9 +505,10 @@ class DeskLine:
 
     def _sdp_answer(self, call: InboundCall) -> bytes:
         assert call.media is not None
-        return sdp.answer(call.offer, self.host, call.media.local_port, session_id=abs(hash(call.call_id)) % 10**9)
+        return sdp.answer(
+            call.offer, self.host, call.media.local_port, session_id=abs(hash(call.call_id)) % 10**9
+        )
 
     def _contact(self) -> str:
         user = self.settings.username or "ivr"
         return f"<sip:{user}@{self.host}:{self.port}>"
-

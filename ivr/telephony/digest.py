@@ -91,7 +91,9 @@ def parse_challenge(www_authenticate: str) -> Challenge:
         raise DigestError("digest challenge has no nonce")
     algorithm = params.get("algorithm", "MD5").upper()
     if algorithm.removesuffix("-SESS") not in _ALGORITHMS:
-        raise DigestError(f"digest algorithm {params['algorithm']!r} is not supported (MD5, MD5-sess, SHA-256)")
+        raise DigestError(
+            f"digest algorithm {params['algorithm']!r} is not supported (MD5, MD5-sess, SHA-256)"
+        )
     qop = tuple(q.strip().lower() for q in params.get("qop", "").split(",") if q.strip())
     return Challenge(
         realm=params["realm"],

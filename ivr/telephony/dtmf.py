@@ -50,7 +50,9 @@ class DtmfEvent:
         return cls(event=event, end=bool(flags & 0x80), volume=flags & 0x3F, duration=duration)
 
     @classmethod
-    def for_digit(cls, digit: str, *, end: bool = False, volume: int = DEFAULT_VOLUME, duration: int = 0) -> DtmfEvent:
+    def for_digit(
+        cls, digit: str, *, end: bool = False, volume: int = DEFAULT_VOLUME, duration: int = 0
+    ) -> DtmfEvent:
         return cls(event=event_code(digit), end=end, volume=volume, duration=duration)
 
     def serialize(self) -> bytes:
@@ -124,7 +126,9 @@ class DtmfReceiver:
             last = self._last[1]
             self._last = (
                 timestamp,
-                DtmfEvent(last.event, last.end or event.end, event.volume, max(last.duration, event.duration)),
+                DtmfEvent(
+                    last.event, last.end or event.end, event.volume, max(last.duration, event.duration)
+                ),
             )
             return None
         if timestamp in self._seen:

@@ -10,10 +10,10 @@ it is dropped as late.
 When the buffer runs dry (the sender paused, or the network stalled), playout
 waits, without counting losses, until ``depth_frames`` are waiting again. It
 starts over from the next packet (throwing away what is waiting) when the
-SSRC changes, the sequence number jumps by ``max_frames`` or more, or the
-timestamp jumps out of step with the sequence number by more than
-``max_frames`` frames while nothing is waiting (a new talk spurt after a
-long pause). When more than ``max_frames`` frames wait, the oldest are
+SSRC changes, the sequence number jumps by ``max_frames`` or more from the
+newest packet's, or the timestamp jumps out of step with the sequence number
+by more than ``max_frames`` frames while nothing is waiting (a new talk
+spurt after a long pause). When more than ``max_frames`` frames wait, the oldest are
 dropped so delay cannot grow without bound.
 
 Pure: no clock, no locks. One owner (the media clock) calls both methods.
@@ -47,11 +47,15 @@ class JitterStats:
 
 
 class JitterBuffer:
-    def __init__(self, depth_frames: int = 3, max_frames: int = 50, samples_per_frame: int = FRAME_SAMPLES) -> None:
+    def __init__(
+        self, depth_frames: int = 3, max_frames: int = 50, samples_per_frame: int = FRAME_SAMPLES
+    ) -> None:
         if depth_frames < 1:
             raise ValueError(f"jitter buffer depth must be at least 1 frame, got {depth_frames}")
         if max_frames < depth_frames:
-            raise ValueError(f"jitter buffer max_frames ({max_frames}) must be at least depth_frames ({depth_frames})")
+            raise ValueError(
+                f"jitter buffer max_frames ({max_frames}) must be at least depth_frames ({depth_frames})"
+            )
         self.depth_frames = depth_frames
         self.max_frames = max_frames
         self.samples_per_frame = samples_per_frame
@@ -95,14 +99,13 @@ class JitterBuffer:
         assert self._next is not None  # set by _restart
         offset = seq_diff(seq, self._next)
         if offset < 0:
-            if not self._playing and -offset < self.max_frames:
-                self._next = seq  # still filling: an earlier packet arrived out of order
-            elif seq in self._played:
+            if seq in self._played:
                 self._duplicate += 1
                 return
-            else:
+            if self._played or self._playing:
                 self._late += 1
                 return
+            self._next = seq  # filling the first time: an earlier packet arrived out of order
         if seq in self._frames:
             self._duplicate += 1
             return
@@ -132,12 +135,13 @@ class JitterBuffer:
         return frame
 
     def _jumped(self, packet: RtpPacket) -> bool:
-        assert self._next is not None
-        if abs(seq_diff(packet.sequence, self._next)) >= self.max_frames:
-            return True
-        if self._frames or self._anchor is None:
+        if self._anchor is None:
             return False
         anchor_seq, anchor_ts = self._anchor
+        if abs(seq_diff(packet.sequence, anchor_seq)) >= self.max_frames:
+            return True
+        if self._frames:
+            return False
         expected = seq_diff(packet.sequence, anchor_seq) * self.samples_per_frame
         return abs(ts_diff(packet.timestamp, anchor_ts) - expected) > self.max_frames * self.samples_per_frame
 

@@ -23,7 +23,17 @@ from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
 from ivr.telephony.phone_script import Action, Tick, run_script
 from ivr.telephony.retransmit import Retransmission
-from ivr.telephony.sip_message import SipMessage, SipParseError, new_branch, new_call_id, new_tag, parse, parse_name_addr, request, uri_hostport
+from ivr.telephony.sip_message import (
+    SipMessage,
+    SipParseError,
+    new_branch,
+    new_call_id,
+    new_tag,
+    parse,
+    parse_name_addr,
+    request,
+    uri_hostport,
+)
 from ivr.telephony.transport import SipTransport
 
 log = logging.getLogger(__name__)
@@ -77,8 +87,13 @@ class PhoneCall:
 
 
 class SipPhone:
-    def __init__(self, host: str = "127.0.0.1", user: str = "13800000000", rtp_ports: range = range(40000, 41000),
-                 now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        user: str = "13800000000",
+        rtp_ports: range = range(40000, 41000),
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.host = host
         self.user = user
         self._rtp_ports = rtp_ports
@@ -105,8 +120,15 @@ class SipPhone:
 
     # --- placing calls -----------------------------------------------------------------
 
-    def call(self, target: Address, script: Sequence[Action], *, name: str = "caller", uri: str | None = None,
-             on_note: Callable[[PhoneCall, float, str], None] = lambda c, t, s: None) -> PhoneCall:
+    def call(
+        self,
+        target: Address,
+        script: Sequence[Action],
+        *,
+        name: str = "caller",
+        uri: str | None = None,
+        on_note: Callable[[PhoneCall, float, str], None] = lambda c, t, s: None,
+    ) -> PhoneCall:
         uri = uri or f"sip:desk@{target[0]}:{target[1]}"
         with self._lock:
             call = PhoneCall(name, new_call_id(self.host), target, uri, new_tag(), script, on_note)
@@ -115,9 +137,17 @@ class SipPhone:
             body = sdp.offer(self.host, call.media.local_port, session_id=int(self._now() * 1000) % 10**9)
             call.invite_branch = new_branch()
             call.invite = request(
-                "INVITE", uri, via=self._via(call.invite_branch), from_=f"<sip:{self.user}@{self.host}>;tag={call.from_tag}",
-                to=f"<{uri}>", call_id=call.call_id, cseq=call.cseq, contact=f"<sip:{self.user}@{self.host}:{self.port}>",
-                headers=[("Max-Forwards", "70")], body=body, content_type="application/sdp",
+                "INVITE",
+                uri,
+                via=self._via(call.invite_branch),
+                from_=f"<sip:{self.user}@{self.host}>;tag={call.from_tag}",
+                to=f"<{uri}>",
+                call_id=call.call_id,
+                cseq=call.cseq,
+                contact=f"<sip:{self.user}@{self.host}:{self.port}>",
+                headers=[("Max-Forwards", "70")],
+                body=body,
+                content_type="application/sdp",
             )
             data = call.invite.serialize()
             call.sent_at = self._now()
@@ -136,9 +166,16 @@ class SipPhone:
     def cancel(self, call: PhoneCall) -> None:
         with self._lock:
             assert call.invite is not None
-            msg = request("CANCEL", call.uri, via=self._via(call.invite_branch),
-                          from_=call.invite.header("From") or "", to=f"<{call.uri}>", call_id=call.call_id,
-                          cseq=call.cseq, headers=[("Max-Forwards", "70")])
+            msg = request(
+                "CANCEL",
+                call.uri,
+                via=self._via(call.invite_branch),
+                from_=call.invite.header("From") or "",
+                to=f"<{call.uri}>",
+                call_id=call.call_id,
+                cseq=call.cseq,
+                headers=[("Max-Forwards", "70")],
+            )
             self.transport.send(msg.serialize(), call.target)
 
     def hang_up(self, call: PhoneCall) -> None:
@@ -148,7 +185,9 @@ class SipPhone:
     def _rtp_socket(self) -> socket.socket:
         for _ in range(len(self._rtp_ports)):
             port = self._next_rtp
-            self._next_rtp = self._next_rtp + 2 if self._next_rtp + 2 < self._rtp_ports.stop else self._rtp_ports.start
+            self._next_rtp = (
+                self._next_rtp + 2 if self._next_rtp + 2 < self._rtp_ports.stop else self._rtp_ports.start
+            )
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
                 sock.bind((self.host, port))
@@ -192,7 +231,11 @@ class SipPhone:
         if msg.status in (180, 183) and call.ringing_at is None:
             call.ringing_at = now
             call.state = PhoneCallState.RINGING
-            call.on_note(call, now - call.sent_at, f"hears ringing ({msg.status}, {1000 * (now - call.sent_at):.0f} ms)")
+            call.on_note(
+                call,
+                now - call.sent_at,
+                f"hears ringing ({msg.status}, {1000 * (now - call.sent_at):.0f} ms)",
+            )
         elif 200 <= msg.status < 300:
             call.to_tag = msg.to_tag
             contact = msg.header("Contact")
@@ -203,11 +246,16 @@ class SipPhone:
                 answer = sdp.parse_offer(msg.body)
                 codec, _ = sdp.choose(answer)
                 assert call.media is not None
-                call.media = CallMedia(call.media.sock, (answer.address, answer.port), codec, answer.dtmf_payload_type)
+                call.media = CallMedia(
+                    call.media.sock, (answer.address, answer.port), codec, answer.dtmf_payload_type
+                )
                 call.state = PhoneCallState.ANSWERED
                 call.answered_at = now
-                call.ticks = run_script(call.script, lambda: call.bot_speaking,
-                                        lambda a: call.on_note(call, call.since_answer(self._now()), _describe(a)))
+                call.ticks = run_script(
+                    call.script,
+                    lambda: call.bot_speaking,
+                    lambda a: call.on_note(call, call.since_answer(self._now()), _describe(a)),
+                )
                 call.on_note(call, now - call.sent_at, f"answered after {now - call.sent_at:.2f} s")
         elif msg.status >= 300:
             call.final_status = msg.status
@@ -227,23 +275,36 @@ class SipPhone:
         two_xx = 200 <= final.status < 300
         branch = new_branch() if two_xx else call.invite_branch
         uri = call.remote_target if two_xx else call.uri
-        ack = request("ACK", uri, via=self._via(branch), from_=call.invite.header("From") or "",
-                      to=final.header("To") or "", call_id=call.call_id, cseq=call.cseq,
-                      headers=[("Max-Forwards", "70"), *(("Route", r) for r in (call.route_set if two_xx else []))])
+        ack = request(
+            "ACK",
+            uri,
+            via=self._via(branch),
+            from_=call.invite.header("From") or "",
+            to=final.header("To") or "",
+            call_id=call.call_id,
+            cseq=call.cseq,
+            headers=[("Max-Forwards", "70"), *(("Route", r) for r in (call.route_set if two_xx else []))],
+        )
         self.transport.send(ack.serialize(), self._next_hop(call) if two_xx else call.target)
 
     def _send_bye(self, call: PhoneCall, now: float) -> None:
         if call.state is not PhoneCallState.ANSWERED or call.invite is None:
             return
         call.cseq += 1
-        bye = request("BYE", call.remote_target, via=self._via(new_branch()),
-                      from_=call.invite.header("From") or "", to=f"<{call.uri}>;tag={call.to_tag}",
-                      call_id=call.call_id, cseq=call.cseq,
-                      headers=[("Max-Forwards", "70"), *(("Route", r) for r in call.route_set)]).serialize()
+        bye = request(
+            "BYE",
+            call.remote_target,
+            via=self._via(new_branch()),
+            from_=call.invite.header("From") or "",
+            to=f"<{call.uri}>;tag={call.to_tag}",
+            call_id=call.call_id,
+            cseq=call.cseq,
+            headers=[("Max-Forwards", "70"), *(("Route", r) for r in call.route_set)],
+        ).serialize()
         hop = self._next_hop(call)
         self.transport.send(bye, hop)
         call.bye_tx = Retransmission.first(bye, hop, now)
-        self._ended(call, now, "hangs up", by="caller")
+        self._ended(call, now, "the call is over", by="caller")
 
     def _next_hop(self, call: PhoneCall) -> Address:
         target = parse_name_addr(call.route_set[0])[1] if call.route_set else call.remote_target
@@ -266,7 +327,9 @@ class SipPhone:
 
     def _busy(self) -> bool:
         with self._lock:
-            return any(c.state is not PhoneCallState.ENDED or c.bye_tx is not None for c in self._calls.values())
+            return any(
+                c.state is not PhoneCallState.ENDED or c.bye_tx is not None for c in self._calls.values()
+            )
 
     def _on_tick(self, now: float) -> None:
         with self._lock:

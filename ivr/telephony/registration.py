@@ -142,7 +142,13 @@ class Registration:
         self.failures += 1
         self.state = "waiting"
         self.retry_at = now + delay
-        log.warning("registration with %s:%d failed (%s); retrying in %g s", self.server[0], self.server[1], why, delay)
+        log.warning(
+            "registration with %s:%d failed (%s); retrying in %g s",
+            self.server[0],
+            self.server[1],
+            why,
+            delay,
+        )
 
     # --- sending -----------------------------------------------------------------------
 
@@ -160,9 +166,13 @@ class Registration:
         if auth is not None:
             headers.append(auth)
         msg = request(
-            "REGISTER", self._uri(),
+            "REGISTER",
+            self._uri(),
             via=f"SIP/2.0/UDP {self.local[0]}:{self.local[1]};branch={new_branch()};rport",
-            from_=f"{aor};tag={self.tag}", to=aor, call_id=self.call_id, cseq=self.cseq,
+            from_=f"{aor};tag={self.tag}",
+            to=aor,
+            call_id=self.call_id,
+            cseq=self.cseq,
             contact=f"<sip:{self.username}@{self.local[0]}:{self.local[1]}>;expires={expires}",
             headers=headers,
         ).serialize()

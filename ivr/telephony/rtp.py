@@ -72,7 +72,9 @@ class RtpPacket:
             if padding == 0:
                 raise ValueError("RTP padding bit is set but the padding count is 0")
             if padding > end - pos:
-                raise ValueError(f"RTP padding count {padding} exceeds the {end - pos} bytes after the header")
+                raise ValueError(
+                    f"RTP padding count {padding} exceeds the {end - pos} bytes after the header"
+                )
             end -= padding
         return cls(
             payload_type=second & 0x7F,
@@ -104,7 +106,9 @@ class RtpPacket:
         if len(self.csrc) > 15:
             raise ValueError(f"RTP carries at most 15 CSRC identifiers, got {len(self.csrc)}")
         if len(self.extension) % 4:
-            raise ValueError(f"RTP header extension must be whole 32-bit words, got {len(self.extension)} bytes")
+            raise ValueError(
+                f"RTP header extension must be whole 32-bit words, got {len(self.extension)} bytes"
+            )
         if not 0 <= self.padding <= 255:
             raise ValueError(f"RTP padding must be 0..255 bytes, got {self.padding}")
         first = (self.version << 6) | len(self.csrc)

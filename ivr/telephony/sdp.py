@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 SUPPORTED = ("PCMU", "PCMA")
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
-_STATIC = {0: ("PCMU", 8000), 3: ("GSM", 8000), 4: ("G723", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000), 18: ("G729", 8000)}
+_STATIC = {
+    0: ("PCMU", 8000),
+    3: ("GSM", 8000),
+    4: ("G723", 8000),
+    8: ("PCMA", 8000),
+    9: ("G722", 8000),
+    18: ("G729", 8000),
+}
 _REVERSE = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 _PT_OF = {"PCMU": 0, "PCMA": 8}
 
@@ -59,6 +66,22 @@ class Offer:
         return None
 
     @property
+    def address(self) -> str:
+        """Where to send RTP: the audio stream's connection address (same as ``connection_address``)."""
+        return self.connection_address
+
+    @property
+    def port(self) -> int:
+        """The audio stream's RTP port (same as ``audio_port``)."""
+        return self.audio_port
+
+    @property
+    def dtmf_payload_type(self) -> int | None:
+        """The payload type of 8 kHz telephone-events, or ``None`` when not offered."""
+        event = self.telephone_event
+        return None if event is None else event.pt
+
+    @property
     def on_hold(self) -> bool:
         """Whether the stream is held (RFC 3264 direction, or the old 0.0.0.0 address)."""
         return self.direction in ("sendonly", "inactive") or self.connection_address in ("0.0.0.0", "::")
@@ -71,6 +94,12 @@ def choose_codec(offer: Offer) -> PayloadFormat:
             return p
     names = ", ".join(f"{p.pt}:{p.name or '?'}" for p in offer.payloads) or "none"
     raise SdpError(f"no common codec: offered {names}; we speak PCMU/8000 and PCMA/8000")
+
+
+def choose(offer: Offer) -> tuple[str, int]:
+    """``(codec name, payload type)`` of :func:`choose_codec`'s pick, e.g. ``("PCMA", 8)``."""
+    codec = choose_codec(offer)
+    return codec.key, codec.pt
 
 
 def parse_offer(body: bytes) -> Offer:
@@ -168,7 +197,12 @@ def parse_offer(body: bytes) -> Offer:
 
 
 def _describe(
-    local_ip: str, port: int, session_id: int, version: int, formats: list[tuple[int, str, str | None]], direction: str
+    local_ip: str,
+    port: int,
+    session_id: int,
+    version: int,
+    formats: list[tuple[int, str, str | None]],
+    direction: str,
 ) -> bytes:
     ip_type = "IP6" if ":" in local_ip else "IP4"
     lines = [
@@ -232,4 +266,6 @@ def offer(
         formats.append((dtmf_pt, "telephone-event", "0-15"))
     if direction not in DIRECTIONS:
         raise SdpError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-    return _describe(local_ip, port, session_id, session_id if version is None else version, formats, direction)
+    return _describe(
+        local_ip, port, session_id, session_id if version is None else version, formats, direction
+    )

@@ -53,7 +53,7 @@ class SipTransport:
 
     def _run(self) -> None:
         while not self._stopping:
-            readable, _, _ = select.select([self.sock, self._wake_r], [], [])
+            readable, _, _ = select.select([self.sock.fileno(), self._wake_r], [], [])
             if self._wake_r in readable or self._stopping:
                 return
             try:

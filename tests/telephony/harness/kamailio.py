@@ -234,14 +234,17 @@ class Kamailio:
         with open(self.log_path, "ab") as log:
             log.write(f"--- start {self.starts + 1}: {' '.join(command)}\n".encode())
             log.flush()
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=self.directory,
-                start_new_session=True,
-            )
+            try:
+                self._process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    cwd=self.directory,
+                    start_new_session=True,
+                )
+            except OSError as error:
+                raise KamailioError(f"cannot run {KAMAILIO_BINARY}: {error}") from error
         self.starts += 1
         try:
             self._wait_ready(timeout)
@@ -262,7 +265,9 @@ class Kamailio:
                 break
             if sip_options_ping(self.host, self.port, timeout=min(0.2, remaining)) == 200:
                 return
-        raise KamailioError(f"kamailio did not answer OPTIONS on {self.host}:{self.port} within {timeout} s:\n{self.log_tail()}")
+        raise KamailioError(
+            f"kamailio did not answer OPTIONS on {self.host}:{self.port} within {timeout} s:\n{self.log_tail()}"
+        )
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, wait up to ``timeout`` s, then SIGKILL the whole process group. The exit code."""
