@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from ivr.call.conditions import holds
 from ivr.call.events import CallEvent, Detail, EventKind, Outcome
-from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf, Heard
+from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf, Heard, RecognitionLost
 from ivr.call.line_watch import LineWatch
 from ivr.call.ports import LineHearing, PromptSource
 from ivr.flows.schema import Callback, Flow, Listen, PromptRef, Say, Step, Transfer, as_say
@@ -66,6 +66,8 @@ class CallEngine:
         self._business_done = False
         self._last_intent: str | None = None
         self._steps_this_frame = 0
+        self.keys_only = False  # recognition failed: words are no longer heard, keys still are
+        self._apology_due = False
         self._program = self._run()
         self._emit(EventKind.ANSWERED)
 
@@ -94,6 +96,9 @@ class CallEngine:
                 if isinstance(item, CallerHangup):
                     self._caller_hung_up()
                     return SILENT_FRAME
+                if isinstance(item, RecognitionLost):
+                    self._recognition_lost(item)
+                    continue
                 self._take(item)
             state = self.hearing.hear(inbound)
             if state is not self.line:
@@ -114,6 +119,13 @@ class CallEngine:
         else:
             self._emit(EventKind.HEARD, text=item.text, confidence=round(item.confidence, 3))
         self._inbox.append(item)
+
+    def _recognition_lost(self, item: RecognitionLost) -> None:
+        if self.keys_only:
+            return
+        self.keys_only = True
+        self._emit(EventKind.ERROR, what="recognition", reason=item.reason)
+        self._apology_due = True
 
     def _caller_hung_up(self) -> None:
         self.hang_up("caller")
@@ -225,6 +237,10 @@ class CallEngine:
             watch.prompt_said()
         misses = 0
         while True:
+            if self._apology_due:  # lines 97–100: say the system fault, then go on with keys
+                self._apology_due = False
+                yield from self._say(as_say(self.flow.line.recognition_lost))
+                watch.prompt_said()
             while self._inbox:
                 item = self._inbox.popleft()
                 target = self._answer_to(listen, item)
@@ -259,7 +275,7 @@ class CallEngine:
     def _answer_to(self, listen: Listen, item: Dtmf | Heard) -> str | None:
         if isinstance(item, Dtmf):
             return listen.keys.get(item.digit)
-        if item.confidence < MIN_RECOGNITION_CONFIDENCE:
+        if self.keys_only or item.confidence < MIN_RECOGNITION_CONFIDENCE:
             return None
         found = match_listen(listen, item.text)
         if found is None:

@@ -24,7 +24,14 @@ class CallerHangup:
     pass
 
 
-CallInput = Dtmf | Heard | CallerHangup
+@dataclass(frozen=True, slots=True)
+class RecognitionLost:
+    """Speech recognition failed for this call: from now on the bot works with keys."""
+
+    reason: str
+
+
+CallInput = Dtmf | Heard | CallerHangup | RecognitionLost
 
 
 @dataclass(frozen=True, slots=True)

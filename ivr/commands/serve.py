@@ -10,11 +10,16 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 from ivr.call.events import CallRecord
 from ivr.config import IvrConfig, load_config
 from ivr.errors import IvrError
+
+if TYPE_CHECKING:
+    from ivr.hearing.recognition_workers import RecognitionWorkers
+    from ivr.telephony.caller_speech import SpeechInput
 
 
 def register(groups: Any) -> None:
@@ -54,7 +59,11 @@ class OpenLine:
     """A configured line and the things it owns, stopped in the right order."""
 
     def __init__(
-        self, config: IvrConfig, root: Path, wall_clock: Callable[[], datetime] = datetime.now
+        self,
+        config: IvrConfig,
+        root: Path,
+        wall_clock: Callable[[], datetime] = datetime.now,
+        speech: Callable[[str | None], SpeechInput] | None = None,
     ) -> None:
         from ivr.flows.checks import check
         from ivr.hearing.line_classifier import LineClassifier
@@ -78,6 +87,14 @@ class OpenLine:
         self.recent = RecentCallers()
         self.recent.seed(self.register)
         self.records: list[CallRecord] = []
+        self.recognition: RecognitionWorkers | None = None
+        if speech is None and config.hearing.vosk_model:
+            from ivr.hearing.recognition_workers import RecognitionWorkers
+            from ivr.hearing.speech_model import load_speech_model
+
+            model = load_speech_model(root / config.hearing.vosk_model)  # a missing model stops start-up here
+            self.recognition = RecognitionWorkers(model)
+            speech = self._vosk_speech
 
         def record(call: CallRecord) -> None:
             self.recent.ended(call)
@@ -91,11 +108,20 @@ class OpenLine:
             record,
             self.recent.seconds_since_last_call,
             wall_clock=wall_clock,
+            speech=speech,
         )
         self.line = DeskLine(config.sip, parts)
 
+    def _vosk_speech(self, caller: str | None) -> SpeechInput:
+        from ivr.telephony.caller_speech import VoskSpeech
+
+        assert self.recognition is not None
+        return VoskSpeech(self.recognition.open(uuid4().hex))
+
     def start(self) -> None:
         self.writer.start()
+        if self.recognition is not None:
+            self.recognition.start()
         self.line.start()
 
     def stop(self, grace: float) -> None:
@@ -103,6 +129,8 @@ class OpenLine:
             self.line.drain(grace)
             self.line.close()
         finally:
+            if self.recognition is not None:
+                self.recognition.close()
             self.writer.close()
 
 

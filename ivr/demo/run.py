@@ -16,7 +16,8 @@ from ivr.call.events import CallRecord, EventKind
 from ivr.commands.serve import OpenLine
 from ivr.config import IvrConfig, LineSettings, RecordsSettings, SipSettings
 from ivr.demo.pictures import draw_timeline, write_stereo_wav
-from ivr.prompts.catalog import Catalog, catalog_path, load_catalog
+from ivr.prompts.catalog import PAUSE, Catalog, catalog_path, load_catalog
+from ivr.telephony.caller_speech import ScriptedSpeech
 from ivr.telephony.phone import PhoneCall, SipPhone
 from ivr.telephony.phone_script import Action, HangUp, Noise, Say, Silent, WaitForBot
 
@@ -68,7 +69,13 @@ def run_demo(root: Path, out_dir: Path | None, console: Console) -> Path:
     )
     catalog = load_catalog(catalog_path(root, config.line.locale))
     began = time.monotonic()
-    line = OpenLine(config, root, wall_clock=lambda: DEMO_DAY + timedelta(seconds=time.monotonic() - began))
+    words = {c.number: [a.text for a in c.script if isinstance(a, Say)] for c in CALLERS}
+    line = OpenLine(
+        config,
+        root,
+        wall_clock=lambda: DEMO_DAY + timedelta(seconds=time.monotonic() - began),
+        speech=lambda caller: ScriptedSpeech(words.get(caller or "", [])),
+    )
     phone = SipPhone(user="demo")
     notes: queue.Queue[tuple[str, float, str]] = queue.Queue(maxsize=10_000)
 
@@ -81,7 +88,9 @@ def run_demo(root: Path, out_dir: Path | None, console: Console) -> Path:
     phone.start()
     console.print(
         f"[bold]The desk line[/] answers on {config.sip.bind} ({config.line.flow}); "
-        f"{len(CALLERS)} callers dial it now over SIP.\n"
+        f"{len(CALLERS)} callers dial it at once over SIP. The line's clock reads "
+        f"{DEMO_DAY:%A %H:%M}, in desk hours. No Mandarin speech model can be installed here, so the\n"
+        "demo's recognition hands the bot the words each caller was scripted to say, for speech it heard clearly.\n"
     )
     calls: list[tuple[DemoCaller, PhoneCall]] = []
     try:
@@ -133,7 +142,7 @@ def bot_timeline(record: CallRecord, catalog: Catalog) -> list[str]:
         t = f"{e.seconds:6.2f} s"
         if e.kind is EventKind.PROMPT_STARTED:
             prompt = str(e.detail["prompt"])
-            words = catalog.filled(catalog.by_id[prompt]) if prompt in catalog else ""
+            words = PAUSE.sub("…", catalog.filled(catalog.by_id[prompt])) if prompt in catalog else ""
             out.append(f"{t}  says {prompt}: “{words}”")
         elif e.kind is EventKind.PROMPT_INTERRUPTED:
             out.append(f"{t}  stops talking ({e.detail['by']})")

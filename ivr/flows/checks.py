@@ -196,6 +196,7 @@ class FlowChecks:
             for i, rung in enumerate(rungs):
                 if rung.say is not None:
                     yield ("line", ladder, i, "say"), as_say(rung.say)
+        yield ("line", "recognition_lost"), as_say(flow.line.recognition_lost)
         yield ("hold", "progress"), Say(prompt=flow.hold.progress)
         yield ("hold", "sorry"), Say(prompt=flow.hold.sorry)
         for name, step in flow.steps.items():

@@ -176,6 +176,10 @@ class LineHandling(Strict):
         ],
         description="business done, caller still on the line (line 147): ask twice, then goodbye",
     )
+    recognition_lost: PromptRef = Field(
+        default="system.fault_notice",
+        description="said once when speech recognition fails mid-call (lines 97–100); keys still work",
+    )
     goodbye_wait: Duration = Field(
         default=3.0,
         ge=0,

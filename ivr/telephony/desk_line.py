@@ -29,6 +29,7 @@ from ivr.flows.schema import Flow
 from ivr.media import frames_in
 from ivr.telephony import sdp
 from ivr.telephony.call_media import CallMedia
+from ivr.telephony.caller_speech import SpeechGate, SpeechInput
 from ivr.telephony.inbound_call import CallState, InboundCall
 from ivr.telephony.media_clock import MediaClock
 from ivr.telephony.registration import Registration
@@ -74,6 +75,7 @@ class LineParts:
     # seats can take transfers (the seats issue); without them a transfer step runs the flow's fallback
     transfers: bool = False
     wall_clock: Callable[[], datetime] = datetime.now  # the time of day that hours rules read
+    speech: Callable[[str | None], SpeechInput] | None = None  # None: keys and line handling only
 
 
 @dataclass
@@ -417,6 +419,8 @@ class DeskLine:
             self.parts.wall_clock(),
             self.parts.seconds_since_last_call(call.caller_number),
         )
+        if self.parts.speech is not None:
+            call.speech = SpeechGate(self.parts.speech(call.caller_number))
         call.engine = CallEngine(
             self.parts.flow, self.parts.prompts, self.parts.hearing(), context, transfers=self.parts.transfers
         )
@@ -425,9 +429,14 @@ class DeskLine:
     def _step_media(self, call: InboundCall, now: float) -> None:
         assert call.media is not None and call.engine is not None
         inputs: list[CallInput] = [Dtmf(d) for d in call.media.receive()]
+        if call.speech is not None:
+            inputs += call.speech.poll()
         if call.caller_hung_up:
             inputs.append(CallerHangup())
-        frame = call.engine.tick(call.media.inbound_frame(), inputs)
+        inbound = call.media.inbound_frame()
+        frame = call.engine.tick(inbound, inputs)
+        if call.speech is not None:
+            call.speech.hear(inbound, call.engine.line)
         if not call.engine.ended:
             call.media.send(frame)
             return
@@ -461,6 +470,8 @@ class DeskLine:
         if call.media is not None:
             self._rtp.release(call.media.local_port)
             call.media.close()
+        if call.speech is not None:
+            call.speech.close()
         if call.engine is not None and not call.recorded:
             call.recorded = True
             self.parts.record(

@@ -8,6 +8,7 @@ from enum import Enum
 
 from ivr.call.engine import CallEngine
 from ivr.telephony.call_media import CallMedia
+from ivr.telephony.caller_speech import SpeechGate
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sdp import Offer
 from ivr.telephony.sip_message import SipMessage
@@ -38,6 +39,7 @@ class InboundCall:
     bye: Retransmission | None = None  # our BYE until its 200
     media: CallMedia | None = None
     engine: CallEngine | None = None
+    speech: SpeechGate | None = None  # the caller's words to the recogniser
     answered_tick: int = 0  # media-clock ticks from arrival to answer
     ticks_since_arrival: int = 0
     caller_hung_up: bool = False
