@@ -24,15 +24,14 @@ def register(groups: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ivr.commands.prompts import run_build
     from ivr.demo.run import run_demo
-    from ivr.prompts.build import build_locale
 
-    console = Console()
+    built = run_build(argparse.Namespace(root=args.root, locale="zh-CN", jobs=2))  # renders only what changed
+    if built:
+        return built
     try:
-        report = build_locale(args.root, "zh-CN")
-        if report.count("rendered"):
-            console.print(f"rendered {report.count('rendered')} prompt files")
-        run_demo(args.root, args.output, console)
+        run_demo(args.root, args.output, Console())
     except IvrError as exc:
         print(f"ivr demo: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,60 @@
+"""``ivr.toml`` as an admin writes it: the documented keys work, mistakes name the key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.config import load_config
+from ivr.errors import ConfigError
+
+DOCUMENTED = """
+[sip]
+mode = "direct"              # or "register"
+bind = "127.0.0.1:5070"
+allow = ["127.0.0.0/8"]
+rtp_ports = "20000-20999"
+max_calls = 100
+
+[line]
+flow = "flows/desk.yaml"
+locale = "zh-CN"
+
+[records]
+path = "var/ivr.db"
+"""
+
+
+def test_the_documented_settings_work_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "ivr.toml"
+    path.write_text(DOCUMENTED, encoding="utf-8")
+    config = load_config(path)
+    assert config.sip.bind_address == ("127.0.0.1", 5070)
+    assert config.sip.allows("127.0.0.9") and not config.sip.allows("10.0.0.1")
+    assert config.sip.rtp_range == range(20000, 21000)
+    assert config.line.flow == "flows/desk.yaml"
+    assert config.records.path == "var/ivr.db"
+    assert config.hearing.vosk_model is None  # keys and line handling only
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ('[sip]\nmode = "direct"\nbnd = "127.0.0.1:5070"\n', 3, "unknown key 'sip.bnd'"),
+        ('[sip]\nrtp_ports = "20999-20000"\n', 2, "sip.rtp_ports: '20999-20000' is not a port range"),
+        ('[sip]\nmode = "register"\n', 1, 'mode = "register" needs server, username, password'),
+        ('[sip]\nallow = ["localhost"]\n', 2, "'localhost' is not an address or network"),
+        ('[lines]\nflow = "x"\n', 1, "unknown key 'lines'"),
+        ("[sip]\nmax_calls = 0\n", 2, "sip.max_calls: Input should be greater than or equal to 1"),
+        ('[sip\nmode = "direct"\n', 1, "TOML:"),
+    ],
+)
+def test_a_mistake_names_the_key_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
+    path = tmp_path / "ivr.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    problems = caught.value.problems
+    assert any(message in p.message for p in problems), [str(p) for p in problems]
+    assert any(p.line == line and message in p.message for p in problems), [str(p) for p in problems]

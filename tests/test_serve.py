@@ -1,0 +1,74 @@
+"""``ivr serve`` as a process: it answers, and on SIGTERM refuses new calls, ends live ones, closes the register."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ivr.records.register import CallRegister
+from ivr.telephony.phone import SipPhone
+from ivr.telephony.phone_script import Silent
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_sigterm_refuses_new_calls_ends_live_ones_and_keeps_their_records(
+    repo: Path, rendered_audio: Path, tmp_path: Path
+) -> None:
+    port = _free_port()
+    config = tmp_path / "ivr.toml"
+    config.write_text(
+        f'[sip]\nbind = "127.0.0.1:{port}"\nrtp_ports = "23000-23099"\ngrace = 1\n'
+        f'[records]\npath = "{tmp_path / "calls.db"}"\n',
+        encoding="utf-8",
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ivr.cli", "serve", "--config", str(config)],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    phone = SipPhone(rtp_ports=range(23200, 23300))
+    try:
+        assert server.stdout is not None
+        assert "serving" in server.stdout.readline()
+        phone.start()
+        live = phone.call(("127.0.0.1", port), [Silent(30)])
+        assert live.done.wait(0.1) is False
+        for _ in range(100):  # bounded: the answer comes after one ring (1 s)
+            if live.answered_at is not None:
+                break
+            live.done.wait(0.05)
+        assert live.answered_at is not None, "the live call was not answered"
+        server.send_signal(signal.SIGTERM)
+        server.stdout.readline()  # "stopping: ..." once the signal is handled
+        late = phone.call(("127.0.0.1", port), [Silent(1)])
+        assert late.done.wait(5), "the late call got no answer"
+        assert late.final_status == 503
+        assert live.done.wait(10) and live.ended_by == "bot", "the live call was not ended by the line"
+        assert server.wait(timeout=15) == 0
+    finally:
+        phone.close()
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
+        if server.stdout:
+            server.stdout.close()
+        if server.stderr:
+            server.stderr.close()
+    with CallRegister(tmp_path / "calls.db", create=False) as register:
+        calls = register.list_calls(limit=None)
+    assert len(calls) == 1 and calls[0].caller == phone.user
