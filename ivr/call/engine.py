@@ -33,7 +33,10 @@ STEP_OUTCOME = {
     "callback": Outcome.CALLBACK,
 }
 KEYPAD_TIMEOUT = frames_in(5.0)
-MIN_RECOGNITION_CONFIDENCE = 0.4  # a recognition result less sure than this counts as not understood  # between digits of a keyed-in number
+MIN_RECOGNITION_CONFIDENCE = 0.4  # a recognition result less sure than this counts as not understood
+NOISY_UTTERANCE_FRAMES = frames_in(
+    0.5
+)  # this much noise around unrecognisable speech: the line is the problem  # between digits of a keyed-in number
 
 
 class FlowLoopError(RuntimeError):
@@ -176,6 +179,9 @@ class CallEngine:
             assert step.say is not None
             for ref in step.say if isinstance(step.say, list) else [step.say]:
                 yield from self._say(as_say(ref))
+            resume = self.context.resume_step
+            if step.resume and resume in self.flow.steps and self.flow.steps[resume].listen is not None:
+                return resume  # line 141: carry on where the dropped call was
             return step.next
         if action == "listen":
             assert step.listen is not None
@@ -236,6 +242,7 @@ class CallEngine:
             yield from self._say(as_say(listen.prompt))
             watch.prompt_said()
         misses = 0
+        unclear = 0
         while True:
             if self._apology_due:  # lines 97–100: say the system fault, then go on with keys
                 self._apology_due = False
@@ -243,6 +250,28 @@ class CallEngine:
                 watch.prompt_said()
             while self._inbox:
                 item = self._inbox.popleft()
+                if isinstance(item, Heard) and not self.keys_only and not self._recognisable(item):
+                    noisy = watch.noise_heard >= NOISY_UTTERANCE_FRAMES
+                    rung = watch.next_noise_rung() if noisy else None
+                    if rung is None and not noisy:
+                        unclear += 1
+                        rungs = self.flow.line.unclear
+                        if unclear > len(rungs):
+                            if listen.give_up is not None:
+                                return listen.give_up
+                            continue
+                        rung = rungs[unclear - 1]
+                    if rung is not None:
+                        if rung.then == "hangup":
+                            assert rung.say is not None
+                            yield from self._goodbye(
+                                rung.say, Outcome.NOISY_HANGUP if noisy else Outcome.ABANDONED
+                            )
+                            return None
+                        if rung.say is not None:
+                            yield from self._say(as_say(rung.say))
+                        watch.prompt_said()
+                    continue
                 target = self._answer_to(listen, item)
                 if target is not None:
                     return target
@@ -272,10 +301,14 @@ class CallEngine:
             watch.count(self.line)
             yield SILENT_FRAME
 
+    @staticmethod
+    def _recognisable(item: Heard) -> bool:
+        return bool(item.text.strip()) and item.confidence >= MIN_RECOGNITION_CONFIDENCE
+
     def _answer_to(self, listen: Listen, item: Dtmf | Heard) -> str | None:
         if isinstance(item, Dtmf):
             return listen.keys.get(item.digit)
-        if self.keys_only or item.confidence < MIN_RECOGNITION_CONFIDENCE:
+        if self.keys_only or not self._recognisable(item):
             return None
         found = match_listen(listen, item.text)
         if found is None:

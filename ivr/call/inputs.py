@@ -41,3 +41,4 @@ class CallContext:
     caller: str | None  # caller number, None when withheld (caller data)
     answered_at: datetime  # wall time of the answer: media time 0 (used for hours rules)
     seconds_since_last_call: float | None = None  # from the register: same number's previous call
+    resume_step: str | None = None  # the listening step that number's previous call dropped in

@@ -28,6 +28,7 @@ class LineWatch:
     silence_rung: int = 0
     noise_rung: int = 0
     quiet_rung: int = 0
+    noise_heard: int = 0  # noise frames since the last prompt, continuous or not
 
     def due(self, state: LineState) -> tuple[Ladder, Rung] | None:
         """The rung to run now, if any, given this frame's state (not yet counted)."""
@@ -53,6 +54,7 @@ class LineWatch:
         """Count one listening frame."""
         if state is LineState.NOISE:
             self.noisy += 1
+            self.noise_heard += 1
             self.silent = 0
             self.clear = 0
             return
@@ -76,3 +78,11 @@ class LineWatch:
         self.silent = 0
         self.noisy = 0
         self.quiet = 0
+        self.noise_heard = 0
+
+    def next_noise_rung(self) -> Rung | None:
+        """Speech that could not be made out on a noisy line counts as the line being noisy."""
+        if self.noise_rung >= len(self.line.noise):
+            return None
+        self.noise_rung += 1
+        return self.line.noise[self.noise_rung - 1]

@@ -107,6 +107,7 @@ class OpenLine:
             LineClassifier,
             record,
             self.recent.seconds_since_last_call,
+            self.recent.dropped_path,
             wall_clock=wall_clock,
             speech=speech,
         )

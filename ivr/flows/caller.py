@@ -68,7 +68,10 @@ class ScriptedCaller:
         for frame in split_frames(pcm):
             yield frame, []
         if says.level >= RECOGNISABLE_DBFS:
-            yield SILENT_FRAME, [Heard(says.heard_as or says.text)]
+            yield (
+                SILENT_FRAME,
+                [Heard(says.text if says.heard_as is None else says.heard_as, says.confidence)],
+            )
 
 
 def _finished(engine: CallEngine, prompt: str, start: int) -> bool:

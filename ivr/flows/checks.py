@@ -191,7 +191,7 @@ class FlowChecks:
 
     def _says(self) -> Iterator[tuple[tuple[int | str, ...], Say]]:
         flow = self.flow
-        for ladder in ("silence", "noise", "quiet", "linger"):
+        for ladder in ("silence", "noise", "quiet", "linger", "unclear"):
             rungs: list[Rung] = getattr(flow.line, ladder)
             for i, rung in enumerate(rungs):
                 if rung.say is not None:

@@ -60,7 +60,7 @@ def simulate(
 ) -> Simulated:
     """Run ``test``'s caller against ``flow`` until someone hangs up (or ``max_s`` of media time)."""
     at = datetime.strptime(test.at, "%Y-%m-%d %H:%M")
-    context = CallContext(test.caller_id, at, test.previous_call)
+    context = CallContext(test.caller_id, at, test.previous_call, resume_step=test.dropped_in)
     engine = CallEngine(flow, audio, hearing, context)
     caller = ScriptedCaller(test.caller, base)
     ticks = caller.frames(engine)

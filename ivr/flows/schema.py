@@ -176,6 +176,11 @@ class LineHandling(Strict):
         ],
         description="business done, caller still on the line (line 147): ask twice, then goodbye",
     )
+    unclear: list[Rung] = Field(
+        default_factory=lambda: [_rung(0, "mandarin.please"), _rung(0, "mandarin.find_someone")],
+        description="speech heard but nothing recognisable, in turn (lines 139–140: a caller not speaking "
+        "Mandarin); past the last, the step's give_up runs. On a noisy line the noise ladder runs instead",
+    )
     recognition_lost: PromptRef = Field(
         default="system.fault_notice",
         description="said once when speech recognition fails mid-call (lines 97–100); keys still work",
@@ -189,10 +194,10 @@ class LineHandling(Strict):
 
     @model_validator(mode="after")
     def _ladders(self) -> LineHandling:
-        for name in ("silence", "noise", "quiet", "linger"):
+        for name in ("silence", "noise", "quiet", "linger", "unclear"):
             ladder: list[Rung] = getattr(self, name)
             for i, rung in enumerate(ladder):
-                if name != "linger" and rung.after < 1:
+                if name not in ("linger", "unclear") and rung.after < 1:
                     raise ValueError(f"{name}[{i}].after: {rung.after:g} s is too short; at least 1 s")
                 if rung.after > 120:
                     raise ValueError(f"{name}[{i}].after: {rung.after:g} s is over the 120 s limit")
@@ -267,6 +272,11 @@ class Step(Strict):
     hangup: PromptRef | None = Field(default=None, description="the goodbye said before hanging up")
     finish: bool | None = Field(default=None, description="business done: the linger ladder runs")
     next: StepName | None = None
+    resume: bool = Field(
+        default=False,
+        description="say steps: a caller whose last call dropped goes back to the listening step "
+        "they were in (line 141) instead of 'next'",
+    )
     outcome: Outcome | None = Field(default=None, description="how the register files a call ending here")
 
     @property
@@ -288,6 +298,8 @@ class Step(Strict):
             raise ValueError(f"a {action} step needs 'next'")
         if action in ("listen", "branch", "hangup") and self.next is not None:
             raise ValueError(f"a {action} step goes on by its own keys; 'next' has no meaning here")
+        if self.resume and action != "say":
+            raise ValueError("'resume' belongs to a say step")
         if action == "finish" and self.finish is False:
             raise ValueError("finish: false is not a step; remove the step or write finish: true")
         return self
@@ -324,6 +336,7 @@ class Says(Strict):
     wav: str | None = Field(default=None, description="a recording of it, relative to the flow file")
     level: float = Field(default=-20.0, le=0, ge=-90, description="speech level in dBFS")
     heard_as: str | None = Field(default=None, description="what recognition returns (default: the text)")
+    confidence: float = Field(default=1.0, ge=0, le=1, description="how sure recognition is of it")
 
 
 class CallerAction(Strict):
@@ -369,6 +382,9 @@ class ConversationTest(Strict):
     name: str = Field(min_length=1)
     at: str = Field(default="2026-03-02 10:00", description="wall time of the call, YYYY-MM-DD HH:MM")
     caller_id: str | None = "13800000000"
+    dropped_in: StepName | None = Field(
+        default=None, description="the step the previous call dropped in (with previous_call)"
+    )
     previous_call: Duration | None = Field(
         default=None, gt=0, description="the same number called this long before (for repeat_caller rules)"
     )

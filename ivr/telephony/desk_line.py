@@ -72,6 +72,7 @@ class LineParts:
     hearing: Callable[[], LineHearing]
     record: Callable[[CallRecord], object] = lambda record: None
     seconds_since_last_call: Callable[[str | None], float | None] = lambda caller: None
+    dropped_path: Callable[[str | None], list[str]] = lambda caller: []  # where a dropped call was
     # seats can take transfers (the seats issue); without them a transfer step runs the flow's fallback
     transfers: bool = False
     wall_clock: Callable[[], datetime] = datetime.now  # the time of day that hours rules read
@@ -414,10 +415,15 @@ class DeskLine:
         call.ok = Retransmission.first(ok, to, now)
         call.state = CallState.ANSWERED
         call.answered_tick = call.ticks_since_arrival
+        flow = self.parts.flow
+        dropped_in = [
+            n for n in self.parts.dropped_path(call.caller_number) if n in flow.steps and flow.steps[n].listen
+        ]
         context = CallContext(
             call.caller_number,
             self.parts.wall_clock(),
             self.parts.seconds_since_last_call(call.caller_number),
+            resume_step=dropped_in[-1] if dropped_in else None,
         )
         if self.parts.speech is not None:
             call.speech = SpeechGate(self.parts.speech(call.caller_number))

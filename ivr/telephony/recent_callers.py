@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from ivr.call.events import CallRecord
+from ivr.call.events import CallRecord, Outcome
 from ivr.records.register import CallRegister
 
 KEEP = timedelta(hours=2)
@@ -20,6 +20,7 @@ class RecentCallers:
     def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._now = now
         self._last_end: dict[str, datetime] = {}
+        self._dropped_path: dict[str, list[str]] = {}  # where an abandoned call was, for line 141
         self._lock = threading.Lock()
 
     def seed(self, register: CallRegister) -> None:
@@ -30,6 +31,16 @@ class RecentCallers:
     def ended(self, record: CallRecord) -> None:
         if record.caller:
             self._remember(record.caller, self._now())
+            with self._lock:
+                if record.outcome is Outcome.ABANDONED:
+                    self._dropped_path[record.caller] = list(record.path)
+                else:
+                    self._dropped_path.pop(record.caller, None)
+
+    def dropped_path(self, caller: str | None) -> list[str]:
+        """The steps of this number's last call, if it dropped before the business was done."""
+        with self._lock:
+            return list(self._dropped_path.get(caller or "", []))
 
     def _remember(self, caller: str, at: datetime) -> None:
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
