@@ -129,3 +129,20 @@ def test_barge_in_stops_the_prompt_within_300_ms(desk: FlowFile, call: Call) -> 
     speech_onset = frames_in(1.0)  # the caller starts talking 1 s into the greeting
     assert greeting.end - speech_onset <= frames_in(0.3)
     assert any(e.kind is EventKind.INTENT and e.detail["intent"] == "find_person" for e in sim.record.events)
+
+
+def test_speech_that_cannot_be_made_out_on_a_noisy_line_runs_the_noise_script(
+    desk: FlowFile, call: Call
+) -> None:
+    sim = call(
+        desk,
+        [
+            {"waits_for": "greeting"},
+            {"noise": {"for": "2s", "level": -15}},
+            {"says": {"text": "我找一下", "confidence": 0.1}},
+            {"waits_for": "noisy.repeat"},
+            {"hangs_up": True},
+        ],
+    )
+    assert prompts(sim) == ["greeting", "noisy.repeat"]
+    assert "mandarin.please" not in prompts(sim)

@@ -1,0 +1,40 @@
+"""Repeat callers (handbook line 141): who called lately and where a dropped call was."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ivr.call.events import CallRecord, Outcome
+from ivr.records.register import CallRegister
+from ivr.telephony.recent_callers import RecentCallers
+
+
+def _record(caller: str, outcome: Outcome, path: list[str], at: datetime) -> CallRecord:
+    return CallRecord("id-" + caller + outcome.value, "desk", caller, at, 50, 500, outcome, path, [])
+
+
+def test_a_dropped_call_is_remembered_with_where_it_was(tmp_path: Path) -> None:
+    clock = [datetime(2026, 3, 2, 10, 0, tzinfo=UTC)]
+    recent = RecentCallers(now=lambda: clock[0])
+    recent.ended(
+        _record("13800000001", Outcome.ABANDONED, ["start", "greet", "menu", "find_person"], clock[0])
+    )
+    clock[0] += timedelta(seconds=90)
+    assert recent.seconds_since_last_call("13800000001") == 90.0
+    assert recent.dropped_path("13800000001")[-1] == "find_person"
+    assert recent.seconds_since_last_call("13900000000") is None
+    recent.ended(_record("13800000001", Outcome.SERVED, ["start", "greet", "menu", "bye"], clock[0]))
+    assert recent.dropped_path("13800000001") == []  # served: nothing to carry on with
+
+
+def test_recent_callers_survive_a_restart_through_the_register(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    with CallRegister(tmp_path / "calls.db") as register:
+        register.save(
+            _record("13800000002", Outcome.ABANDONED, ["start", "menu"], now - timedelta(minutes=3))
+        )
+        recent = RecentCallers()
+        recent.seed(register)
+    seconds = recent.seconds_since_last_call("13800000002")
+    assert seconds is not None and 150 < seconds < 200
