@@ -72,3 +72,39 @@ def test_sigterm_refuses_new_calls_ends_live_ones_and_keeps_their_records(
     with CallRegister(tmp_path / "calls.db", create=False) as register:
         calls = register.list_calls(limit=None)
     assert len(calls) == 1 and calls[0].caller == phone.user
+
+
+def test_a_missing_speech_model_stops_start_up_with_what_to_install(repo: Path, tmp_path: Path) -> None:
+    from ivr.commands.serve import OpenLine
+    from ivr.config import HearingSettings, IvrConfig, RecordsSettings, SipSettings
+    from ivr.errors import MissingPartError
+
+    missing = tmp_path / "models" / "vosk-model-small-cn-0.22"
+    config = IvrConfig(
+        sip=SipSettings(bind=f"127.0.0.1:{_free_port()}"),
+        records=RecordsSettings(path=str(tmp_path / "calls.db")),
+        hearing=HearingSettings(vosk_model=str(missing)),
+    )
+    with pytest.raises(MissingPartError) as caught:
+        OpenLine(config, repo)
+    assert str(missing) in str(caught.value)
+    assert "vosk-model-small-cn-0.22" in str(caught.value)
+
+
+def test_ivr_serve_without_a_model_reports_it_and_exits_1(repo: Path, tmp_path: Path) -> None:
+    config = tmp_path / "ivr.toml"
+    config.write_text(
+        f'[sip]\nbind = "127.0.0.1:{_free_port()}"\n[records]\npath = "{tmp_path / "c.db"}"\n'
+        f'[hearing]\nvosk_model = "{tmp_path / "nowhere"}"\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "serve", "--config", str(config)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert str(tmp_path / "nowhere") in done.stderr
+    assert "Traceback" not in done.stderr

@@ -20,6 +20,7 @@ from ivr.errors import IvrError
 if TYPE_CHECKING:
     from ivr.hearing.recognition_workers import RecognitionWorkers
     from ivr.telephony.caller_speech import SpeechInput
+    from ivr.telephony.step_grammar import StepGrammars
 
 
 def register(groups: Any) -> None:
@@ -82,19 +83,23 @@ class OpenLine:
         flow = checked.flows[0].flow
         store = PromptAudio.open(root, config.line.locale)
         store.preload()
+        self.recognition: RecognitionWorkers | None = None
+        self.grammars: StepGrammars | None = None
+        if speech is None and config.hearing.vosk_model:
+            from ivr.hearing.recognition_workers import RecognitionWorkers
+            from ivr.hearing.speech_model import load_speech_model
+            from ivr.telephony.step_grammar import StepGrammars
+
+            model = load_speech_model(root / config.hearing.vosk_model)  # a missing model stops start-up here
+            self.recognition = RecognitionWorkers(model)
+            self.grammars = StepGrammars(flow, model)
+            speech = self._vosk_speech
+
         self.register = CallRegister(root / config.records.path)
         self.writer = RegisterWriter(self.register)
         self.recent = RecentCallers()
         self.recent.seed(self.register)
         self.records: list[CallRecord] = []
-        self.recognition: RecognitionWorkers | None = None
-        if speech is None and config.hearing.vosk_model:
-            from ivr.hearing.recognition_workers import RecognitionWorkers
-            from ivr.hearing.speech_model import load_speech_model
-
-            model = load_speech_model(root / config.hearing.vosk_model)  # a missing model stops start-up here
-            self.recognition = RecognitionWorkers(model)
-            speech = self._vosk_speech
 
         def record(call: CallRecord) -> None:
             self.recent.ended(call)
@@ -116,8 +121,8 @@ class OpenLine:
     def _vosk_speech(self, caller: str | None) -> SpeechInput:
         from ivr.telephony.caller_speech import VoskSpeech
 
-        assert self.recognition is not None
-        return VoskSpeech(self.recognition.open(uuid4().hex))
+        assert self.recognition is not None and self.grammars is not None
+        return VoskSpeech(self.recognition.open(uuid4().hex), self.grammars)
 
     def start(self) -> None:
         self.writer.start()

@@ -24,7 +24,7 @@ from pypinyin import Style, lazy_pinyin
 
 _DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
 _HAN = r"\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-_KEEP = re.compile(rf"[{_HAN}a-z]")
+_KEEP = re.compile(rf"[{_HAN}\uac00-\ud7a3a-z]")  # Han, Hangul syllables (the test model), ASCII letters
 _HAN_RUN = re.compile(rf"[{_HAN}]+")
 _INITIALS = tuple(
     [

@@ -7,22 +7,37 @@ Behind it, ``VoskSpeech`` runs the real recogniser on its worker threads, and
 ``ScriptedSpeech`` stands in for it where no Mandarin model is installed (the
 demo): it returns the words the scripted caller was given, only for speech
 heard clearly, and says so in its name.
+
+``VoskSpeech`` can follow the flow: given the flow's step grammars (see
+``ivr.telephony.step_grammar``), ``on_step`` switches the recogniser to the
+phrases of each listening step as the engine enters it (grammar mode), or to
+free decoding for a listening step without phrases the model knows. Steps
+that do not listen leave the recogniser as it is, so an utterance in progress
+is not cut. Without grammars, or if ``on_step`` is never called, it decodes
+with whatever its session was opened for.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import Literal, Protocol
 
 from ivr.call.inputs import CallInput, Heard, RecognitionLost
 from ivr.hearing.line_state import LineState
 from ivr.hearing.recognition_workers import RecognitionSession
-from ivr.hearing.recognizer import Failed, Final
+from ivr.hearing.recognizer import Failed, Final, RecognitionResult
 from ivr.media import frames_in
 
 PRE_ROLL = frames_in(0.3)
 TALKING = (LineState.SPEECH, LineState.QUIET)
+
+
+class StepGrammarSource(Protocol):
+    """A flow's grammars by step name (``ivr.telephony.step_grammar.StepGrammars``)."""
+
+    def listens(self, step_name: str) -> bool: ...
+    def __call__(self, step_name: str) -> Sequence[str] | None: ...
 
 
 class SpeechInput(Protocol):
@@ -30,6 +45,9 @@ class SpeechInput(Protocol):
     def end_of_speech(self, heard_clearly: bool) -> None: ...
     def poll(self) -> list[CallInput]: ...
     def close(self) -> None: ...
+    def on_step(self, step_name: str | None) -> None:
+        """The engine's step after this tick (a recogniser may switch grammars on it)."""
+        ...
 
 
 class SpeechGate:
@@ -62,11 +80,38 @@ class SpeechGate:
         self.speech.close()
 
 
-class VoskSpeech:
-    """A call's session on the shared recognition workers."""
+def call_inputs(results: Iterable[RecognitionResult]) -> list[CallInput]:
+    """What the engine hears of recognition results: a ``Heard`` per final with words, a lost recogniser."""
+    out: list[CallInput] = []
+    for result in results:
+        if isinstance(result, Final) and result.text:
+            out.append(Heard(result.text, result.confidence))
+        elif isinstance(result, Failed):
+            out.append(RecognitionLost(result.reason))
+    return out
 
-    def __init__(self, session: RecognitionSession) -> None:
+
+class VoskSpeech:
+    """A call's session on the shared recognition workers; ``grammars`` lets ``on_step`` follow the flow."""
+
+    def __init__(self, session: RecognitionSession, grammars: StepGrammarSource | None = None) -> None:
         self.session = session
+        self.grammars = grammars
+        self._step: str | None = None
+        self._grammar: tuple[str, ...] | Literal["unset"] | None = "unset"  # as the session was opened
+
+    def on_step(self, step_name: str | None) -> None:
+        """The engine is in ``step_name`` now: a new listening step gets its grammar (a no-op otherwise)."""
+        if step_name == self._step:
+            return
+        self._step = step_name
+        if self.grammars is None or step_name is None or not self.grammars.listens(step_name):
+            return
+        found = self.grammars(step_name)
+        grammar = None if found is None else tuple(found)
+        if grammar != self._grammar:
+            self._grammar = grammar
+            self.session.listen(grammar)
 
     def feed(self, frame: bytes) -> None:
         self.session.feed(frame)
@@ -75,13 +120,7 @@ class VoskSpeech:
         self.session.end_of_speech()
 
     def poll(self) -> list[CallInput]:
-        out: list[CallInput] = []
-        for result in self.session.poll():
-            if isinstance(result, Final) and result.text:
-                out.append(Heard(result.text, result.confidence))
-            elif isinstance(result, Failed):
-                out.append(RecognitionLost(result.reason))
-        return out
+        return call_inputs(self.session.poll())
 
     def close(self) -> None:
         self.session.close()
@@ -95,6 +134,9 @@ class ScriptedSpeech:
         self._ready: list[CallInput] = []
 
     def feed(self, frame: bytes) -> None:
+        return None
+
+    def on_step(self, step_name: str | None) -> None:
         return None
 
     def end_of_speech(self, heard_clearly: bool) -> None:

@@ -442,6 +442,9 @@ class DeskLine:
         inbound = call.media.inbound_frame()
         frame = call.engine.tick(inbound, inputs)
         if call.speech is not None:
+            call.speech.speech.on_step(
+                call.engine.step
+            )  # a listening step may switch the recogniser's grammar
             call.speech.hear(inbound, call.engine.line)
         if not call.engine.ended:
             call.media.send(frame)
