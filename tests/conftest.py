@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ivr.flows.loader import FlowFile, load_flow
+from ivr.prompts.audio_store import PromptAudio
+from ivr.prompts.player import PromptPlayer
+
 REPO = Path(__file__).resolve().parents[1]
 HANDBOOK = REPO.parent / "shared" / "handbook" / "front-desk-service-handbook.zh.txt"
 
@@ -22,3 +26,18 @@ def rendered_audio() -> Path:
 
     build_locale(REPO, "zh-CN")
     return REPO / "audio" / "zh-CN"
+
+
+@pytest.fixture(scope="session")
+def player(rendered_audio: Path) -> PromptPlayer:
+    return PromptPlayer(PromptAudio.open(REPO, "zh-CN"))
+
+
+@pytest.fixture(scope="session")
+def desk() -> FlowFile:
+    return load_flow(REPO / "flows" / "desk.yaml")
+
+
+@pytest.fixture(scope="session")
+def hotel() -> FlowFile:
+    return load_flow(REPO / "flows" / "hotel-booking.yaml")

@@ -16,7 +16,7 @@ from ivr.call.conditions import holds
 from ivr.call.events import CallEvent, Detail, EventKind, Outcome
 from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf, Heard, RecognitionLost
 from ivr.call.line_watch import LineWatch
-from ivr.call.ports import LineHearing, PromptSource
+from ivr.call.ports import LineHearing, PromptSource, SeatDesk
 from ivr.flows.schema import Callback, Flow, Listen, PromptRef, Say, Step, Transfer, as_say
 from ivr.hearing.intent_matcher import match_listen
 from ivr.hearing.line_state import LineState
@@ -51,9 +51,12 @@ class CallEngine:
         hearing: LineHearing,
         context: CallContext,
         transfers: bool = True,
+        seats: SeatDesk | None = None,
     ) -> None:
         self.flow = flow
         self.transfers = transfers  # False: no seats to hand to, so a transfer step runs its fallback
+        self.seats = seats  # the queue for human seats; None: a transfer hands the call on at once
+        self._queued = False
         self.audio = audio
         self.hearing = hearing
         self.context = context
@@ -137,6 +140,9 @@ class CallEngine:
         """The call ends from outside the flow: the caller hung up, or the line dropped the call."""
         if self.ended:
             return
+        if self._queued and self.seats is not None:
+            self.seats.leave(self.context.call_id, self.frame, "hung up while waiting")
+            self._queued = False
         if self._playing is not None:
             self._emit(EventKind.PROMPT_INTERRUPTED, prompt=self._playing, by="hangup")
             self._playing = None
@@ -212,7 +218,7 @@ class CallEngine:
     def _say(self, say: Say) -> Generator[bytes, None, bool]:
         """Play a prompt; returns False if the caller talked or keyed over it."""
         frames = self.audio.frames(say)
-        self._emit(EventKind.PROMPT_STARTED, prompt=say.prompt)
+        self._emit(EventKind.PROMPT_STARTED, prompt=say.prompt, **self._spoken_numbers(say))
         self._playing = say.prompt
         for i, frame in enumerate(frames):
             if i and say.barge_in and (self.line is LineState.SPEECH or self._key_waiting()):
@@ -225,6 +231,11 @@ class CallEngine:
         self._playing = None
         self._emit(EventKind.PROMPT_FINISHED, prompt=say.prompt)
         return True
+
+    @staticmethod
+    def _spoken_numbers(say: Say) -> dict[str, Detail]:
+        """Queue figures said in a prompt (position, minutes), for the record; never staff numbers."""
+        return {k: v for k, v in say.vars.items() if k in ("position", "minutes")}
 
     def _key_waiting(self) -> bool:
         return any(isinstance(item, Dtmf) for item in self._inbox)
@@ -333,6 +344,14 @@ class CallEngine:
         return step.otherwise
 
     def _transfer(self, transfer: Transfer, fallback: str | None) -> Program:
+        if self.seats is not None and self.transfers:
+            put_through = yield from self._wait_for_seat(self.seats, transfer)
+            if not put_through:
+                return fallback
+            self._emit(EventKind.TRANSFER, skill=transfer.skill)
+            self.outcome = Outcome.TRANSFERRED
+            self.handed_off = transfer.skill
+            return None
         yield from self._say(as_say(transfer.say).model_copy(update={"barge_in": False}))
         if not self.transfers:  # nobody to hand to: say so, and go where the flow goes when no seat answers
             self._emit(EventKind.TRANSFER, skill=transfer.skill, answered=False)
@@ -342,6 +361,62 @@ class CallEngine:
         self.outcome = Outcome.TRANSFERRED
         self.handed_off = transfer.skill
         return None
+
+    def _wait_for_seat(self, seats: SeatDesk, transfer: Transfer) -> Generator[bytes, None, bool]:
+        """Queue for a seat: transfer.to_seat, then progress every ``hold.every`` (lines 95–96), start to start.
+
+        Returns True once a seat has the call, False for the fallback (max wait, or a callback asked for).
+        """
+        hold = self.flow.hold
+        call_id = self.context.call_id
+        began = self.frame
+        seats.join(call_id, transfer.skill, began, self._about_caller(transfer.skill))
+        self._queued = True
+        every = frames_in(hold.every)
+        next_update = began + every  # start to start, from the start of transfer.to_seat
+        yield from self._say(as_say(transfer.say).model_copy(update={"barge_in": False}))
+        while True:
+            waited = self.frame - began
+            if seats.connected(call_id):
+                self._queued = False
+                if waited >= frames_in(hold.sorry_after):
+                    yield from self._say(Say(prompt=hold.sorry, barge_in=False))
+                return True
+            state = seats.waiting(call_id)
+            keyed = self._take_key(hold.callback_key)
+            if state is None or waited >= frames_in(hold.max_wait) or keyed:
+                reason = "callback asked" if keyed else "max wait"
+                seats.leave(call_id, self.frame, reason)
+                self._queued = False
+                self._emit(
+                    EventKind.TRANSFER, skill=transfer.skill, answered=False, waited_s=seconds_of(waited)
+                )
+                return False
+            if self.frame >= next_update:
+                position, wait_s = state
+                minutes = max(1, min(120, round(wait_s / 60)))
+                yield from self._say(
+                    Say(prompt=hold.progress, vars={"position": position, "minutes": minutes})
+                )
+                next_update += every
+                continue
+            yield SILENT_FRAME
+
+    def _take_key(self, key: str | None) -> bool:
+        for item in list(self._inbox):
+            if isinstance(item, Dtmf) and item.digit == key:
+                self._inbox.remove(item)
+                return True
+        return False
+
+    def _about_caller(self, skill: str) -> dict[str, str]:
+        """What the seat hears before the caller is put through (never said to the caller)."""
+        about = {"skill": skill, "number": self.context.caller or ""}
+        if self._last_intent:
+            about["asked"] = self._last_intent
+        if self.context.seconds_since_last_call is not None:
+            about["repeat"] = "yes"
+        return about
 
     def _callback(self, callback: Callback) -> Generator[bytes, None, None]:
         number = self.context.caller if callback.number == "caller_id" else None

@@ -18,3 +18,23 @@ class LineHearing(Protocol):
     def hear(self, frame: bytes) -> LineState:
         """The line's smoothed state after this 20 ms frame of caller audio."""
         ...
+
+
+class SeatDesk(Protocol):
+    """The queue of callers waiting for a human seat, as the engine sees it."""
+
+    def join(self, call_id: str, skill: str, frame: int, about: dict[str, str]) -> None:
+        """The caller starts waiting; ``about`` is what the seat is told in the whisper."""
+        ...
+
+    def waiting(self, call_id: str) -> tuple[int, float] | None:
+        """(position, estimated wait in seconds) while the caller waits; None once they no longer do."""
+        ...
+
+    def connected(self, call_id: str) -> bool:
+        """A seat took the call (whisper done): the caller is put through."""
+        ...
+
+    def leave(self, call_id: str, frame: int, reason: str) -> None:
+        """The caller stops waiting: hung up, asked for a callback, or waited too long."""
+        ...

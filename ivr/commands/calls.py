@@ -1,11 +1,11 @@
-"""``ivr calls list|show|export``: reading the call register."""
+"""``ivr calls list|show|export|callbacks|stats``: reading the call register."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ivr.call.events import CallRecord, Detail, Outcome
+from ivr.records.callbacks import CallbackBook
 from ivr.records.errors import RegisterError
+from ivr.records.queue_figures import DEFAULT_SERVICE_S, QueueFigures, QueueSummary
 from ivr.records.register import CallRegister, answered_at, ended_at
 
 DEFAULT_DB = Path("var/ivr.db")
@@ -52,6 +54,29 @@ def register(groups: Any) -> None:
     p.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     p.set_defaults(run=run_export)
 
+    p = sub.add_parser("callbacks", help="callback tickets still to call back, oldest first")
+    _db_option(p)
+    p.add_argument("--all", action="store_true", help="done tickets too")
+    p.add_argument(
+        "--done", metavar="ID", help="mark the ticket of this call (id or unique prefix) as called back"
+    )
+    p.set_defaults(run=run_callbacks)
+
+    p = sub.add_parser("stats", help="queue figures: service level, abandoned callers, waits, per seat")
+    _db_option(p)
+    p.add_argument(
+        "--since",
+        type=_parse_since,
+        help="only what happened at or after this ISO-8601 time (UTC if no zone)",
+    )
+    p.add_argument(
+        "--service-s",
+        type=_positive_float,
+        default=DEFAULT_SERVICE_S,
+        help=f"service level: answered within this many seconds (default {DEFAULT_SERVICE_S:g})",
+    )
+    p.set_defaults(run=run_stats)
+
 
 def _db_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"the register file (default {DEFAULT_DB})")
@@ -64,6 +89,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return value
 
 
@@ -195,6 +230,102 @@ def run_export(args: argparse.Namespace) -> int:
         with args.output.open("w", encoding="utf-8", newline="") as stream:
             count = reg.export_csv(stream)
         print(f"wrote {count} calls to {args.output}", file=sys.stderr)
+        return 0
+
+    return _with_register(args, action)
+
+
+def run_callbacks(args: argparse.Namespace) -> int:
+    def action(reg: CallRegister) -> int:
+        book = CallbackBook(reg)
+        if args.done is not None:
+            if not book.mark_done(args.done, datetime.now(UTC)):
+                print(f"ivr calls: no open callback ticket {args.done!r} in {args.db}", file=sys.stderr)
+                return 1
+            print(f"callback ticket {args.done} marked done")
+            return 0
+        tickets = book.tickets(open_only=not args.all)
+        console = _console()
+        if not tickets:
+            console.print("no callback tickets" if args.all else "no open callback tickets")
+            return 0
+        which = "all" if args.all else "open"
+        table = Table(
+            title=Text(f"{which} callback tickets in {args.db} (oldest first, times UTC)"),
+            title_justify="left",
+        )
+        table.add_column("call", no_wrap=True)
+        table.add_column("taken", no_wrap=True)
+        table.add_column("number", no_wrap=True)
+        table.add_column("number from", no_wrap=True)
+        table.add_column("reason")
+        if args.all:
+            table.add_column("done", no_wrap=True)
+        for ticket in tickets:
+            cells: list[Text | str] = [
+                Text(ticket.call_id),
+                _when(ticket.created_at),
+                Text(ticket.number),
+                "caller ID" if ticket.source.value == "caller_id" else "keyed in",
+                Text(ticket.reason),
+            ]
+            if args.all:
+                cells.append(_when(ticket.done_at) if ticket.done else "")
+            table.add_row(*cells)
+        console.print(table)
+        return 0
+
+    return _with_register(args, action)
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f} s"
+
+
+def render_stats(summary: QueueSummary, open_callbacks: int, console: Console) -> None:
+    figures = Table(title="queue", title_justify="left")
+    figures.add_column("figure")
+    figures.add_column("value", justify="right")
+    level = summary.service_level
+    figures.add_row(
+        f"service level (answered within {summary.service_s:g} s)",
+        "" if level is None else f"{level:.0%} ({summary.answered_within} of {summary.queued})",
+    )
+    figures.add_row("callers who waited for a seat", str(summary.queued))
+    figures.add_row("answered by a seat", str(summary.answered))
+    figures.add_row("average wait (answered)", _seconds(summary.mean_wait_s))
+    figures.add_row("average wait (everyone)", _seconds(summary.mean_wait_all_s))
+    figures.add_row("longest wait", _seconds(summary.longest_wait_s))
+    figures.add_row("abandoned while waiting", str(summary.abandoned))
+    figures.add_row("  their average wait", _seconds(summary.abandoned_mean_wait_s))
+    figures.add_row("  their longest wait", _seconds(summary.abandoned_max_wait_s))
+    figures.add_row("waited to the maximum (callback offered)", str(summary.gave_up))
+    figures.add_row("open callback tickets", str(open_callbacks))
+    console.print(figures)
+    if not summary.seats:
+        return
+    seats = Table(title="seats", title_justify="left")
+    seats.add_column("seat", no_wrap=True)
+    for name in ("handled", "no answer", "rejected", "unreachable", "hung up in whisper", "average talk"):
+        seats.add_column(name, justify="right")
+    for seat in summary.seats:
+        seats.add_row(
+            Text(seat.seat_id),
+            str(seat.handled),
+            str(seat.no_answer),
+            str(seat.rejected),
+            str(seat.unreachable),
+            str(seat.whisper_hangups),
+            _seconds(seat.mean_talk_s),
+        )
+    console.print(seats)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    def action(reg: CallRegister) -> int:
+        summary = QueueFigures(reg).summary(since=args.since, service_s=args.service_s)
+        open_callbacks = len(CallbackBook(reg).tickets(open_only=True))
+        render_stats(summary, open_callbacks, _console())
         return 0
 
     return _with_register(args, action)

@@ -6,6 +6,13 @@ Every ``save`` is one transaction committed with ``synchronous=FULL``: once
 FULL, the machine losing power). A half-written call is never visible: its
 row and its events commit together or not at all.
 
+Schema 2 adds the queue's tables: callback tickets (``callbacks``), queue
+figures (``queue_waits``, ``seat_rings``, ``seat_talks``) and the seats'
+live state (``seat_board``). A schema-1 file is upgraded in place when it is
+opened. ``read`` and ``write`` let the modules that own those
+tables (``ivr.records.callbacks``, ``ivr.records.queue_figures``,
+``ivr.seats.board``) run their SQL on the register's one connection.
+
 Wall times are stored as ISO-8601 UTC text with milliseconds (they sort as
 text). The answer and end times are derived from the arrival time and media
 frames, which are kept too, so a record read back is the record written.
@@ -18,12 +25,12 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, TextIO
+from typing import Literal, TextIO, TypeVar
 
 from ivr.call.events import CallEvent, CallRecord, Detail, EventKind, Outcome
 from ivr.media import seconds_of
@@ -34,7 +41,9 @@ from ivr.records.errors import (
     RegisterVersionError,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -62,6 +71,56 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (call_id, seq)
 ) WITHOUT ROWID;
 """
+
+# Schema 2: the queue (callbacks, queue figures, seat states). Applied to new files and to schema-1 files.
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS callbacks (
+    call_id    TEXT PRIMARY KEY,
+    number     TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    done       INTEGER NOT NULL DEFAULT 0,
+    done_at    TEXT
+);
+CREATE INDEX IF NOT EXISTS callbacks_open ON callbacks (done, created_at);
+CREATE TABLE IF NOT EXISTS queue_waits (
+    call_id  TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    skill    TEXT NOT NULL,
+    waited_s REAL NOT NULL,
+    outcome  TEXT NOT NULL,
+    seat_id  TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_waits_by_time ON queue_waits (at);
+CREATE TABLE IF NOT EXISTS seat_rings (
+    seat_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    at      TEXT NOT NULL,
+    result  TEXT NOT NULL,
+    rang_s  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS seat_rings_by_time ON seat_rings (at);
+CREATE TABLE IF NOT EXISTS seat_talks (
+    seat_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    at      TEXT NOT NULL,
+    skill   TEXT NOT NULL,
+    talk_s  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS seat_talks_by_time ON seat_talks (at);
+CREATE TABLE IF NOT EXISTS seat_board (
+    seat_id     TEXT PRIMARY KEY,
+    state       TEXT NOT NULL,
+    since       TEXT,
+    call_id     TEXT,
+    reason      TEXT,
+    break_since TEXT,
+    idle_since  TEXT
+);
+"""
+
+_TABLES = frozenset({"calls", "events", "callbacks", "queue_waits", "seat_rings", "seat_talks", "seat_board"})
 
 _SUMMARY_COLUMNS = (
     "call_id, flow, caller, started_at, answered_at, ended_at, duration_s, outcome, path, "
@@ -177,14 +236,15 @@ class CallRegister:
             version = self._user_version()  # another process may have created it meanwhile
             if version == 0:
                 tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                if tables - {"calls", "events"}:
+                if tables - _TABLES:
                     raise RegisterVersionError(
                         f"{self.path} is an SQLite file but not an ivr call register "
                         f"(it has tables {', '.join(sorted(tables))})"
                     )
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                _apply(conn, _SCHEMA)
+            if version < 2:
+                _apply(conn, _SCHEMA_2)
+            if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -246,7 +306,26 @@ class CallRegister:
                     conn.execute("ROLLBACK")
                 raise
 
+    def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the connection in one committed transaction (rolled back if it raises)."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
     # -- reading --------------------------------------------------------------
+
+    def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` (queries only) on the connection, one caller at a time."""
+        with self._lock:
+            return work(self._conn)
 
     def list_calls(
         self,
@@ -349,6 +428,21 @@ class CallRegister:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _apply(conn: sqlite3.Connection, schema: str) -> None:
+    for statement in schema.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """``moment`` as the register stores wall times: ISO-8601 UTC with milliseconds (naive means UTC)."""
+    return _iso(moment)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return _parse_time(text)
 
 
 def _detail(text: str) -> dict[str, Detail]:

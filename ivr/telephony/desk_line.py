@@ -12,6 +12,7 @@ retransmitted INVITE or a re-INVITE never starts a second media stream.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import threading
 import time
@@ -31,7 +32,7 @@ from ivr.telephony import sdp
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.caller_speech import SpeechGate, SpeechInput
 from ivr.telephony.inbound_call import CallState, InboundCall
-from ivr.telephony.media_clock import MediaClock
+from ivr.telephony.media_clock import PERIOD_S, MediaClock
 from ivr.telephony.registration import Registration
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sip_message import (
@@ -212,6 +213,7 @@ class DeskLine:
             headers=[("Server", SERVER), *(headers or [])],
             body=body,
             content_type=content_type,
+            source=source,  # RFC 3581 §4: the top Via comes back with received and the rport filled
         )
         data = resp.serialize()
         self.transport.send(data, req.top_via.response_address(source))
@@ -242,6 +244,11 @@ class DeskLine:
         call = self._calls.get(req.call_id)
         if call is not None:
             if req.to_tag is None or req.top_via.branch == call.branch:
+                over = call.state is CallState.ENDED or call.caller_hung_up
+                if over and call.last_response.startswith(b"SIP/2.0 2"):
+                    # the old INVITE after a hang-up (BYE): its dialog is gone, a 200 again would revive it
+                    self._reply(req, source, 481, "Call/Transaction Does Not Exist", to_tag=call.to_tag)
+                    return
                 # a retransmission: say again what we last said, start nothing new
                 if call.last_response:
                     self.transport.send(call.last_response, req.top_via.response_address(source))
@@ -345,9 +352,16 @@ class DeskLine:
 
     def _next_deadline(self) -> float | None:
         with self._lock:
-            deadlines = [c.arrived + KEEP_ENDED_S for c in self._calls.values()]
+            # an ended call is forgotten once KEEP_ENDED_S have passed since it *ended* (see _tick_call);
+            # waking before that would find nothing to do and, the deadline being past, spin
+            deadlines = [
+                (c.ended_at if c.ended_at is not None else c.arrived) + KEEP_ENDED_S + PERIOD_S
+                for c in self._calls.values()
+            ]
             if self.registration is not None:
-                deadlines.append(self.registration.next_deadline())
+                deadline = self.registration.next_deadline()
+                if math.isfinite(deadline):  # inf: nothing pending (idle, or unregistered)
+                    deadlines.append(deadline)
             return min(deadlines) if deadlines else None
 
     def _on_tick(self, now: float) -> None:
@@ -408,6 +422,7 @@ class DeskLine:
                 ("Allow", ALLOW),
                 *(("Record-Route", r) for r in call.route_set),
             ],
+            source=call.source,
         ).serialize()
         to = call.invite.top_via.response_address(call.source)
         self.transport.send(ok, to)
@@ -513,7 +528,7 @@ class DeskLine:
             to=invite.header("From") or "",
             call_id=call.call_id,
             cseq=call.local_cseq,
-            headers=[("Route", r) for r in call.route_set] + [("Max-Forwards", "70")],
+            headers=[("Route", r) for r in call.route_set],  # request() writes Max-Forwards
         ).serialize()
 
     def _next_hop(self, call: InboundCall) -> Address:

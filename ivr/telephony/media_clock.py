@@ -81,7 +81,10 @@ class MediaClock:
         while not self._stopping:
             if not self._busy():
                 deadline = self._next_deadline()
-                timeout = None if deadline is None else max(0.0, deadline - self._now())
+                # no deadline, or one that never comes (inf), waits for a wake-up: Event.wait(inf) raises
+                timeout = (
+                    None if deadline is None or deadline == float("inf") else max(0.0, deadline - self._now())
+                )
                 self._wake.wait(timeout)
                 self._wake.clear()
                 due = self._now()

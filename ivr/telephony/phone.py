@@ -145,7 +145,6 @@ class SipPhone:
                 call_id=call.call_id,
                 cseq=call.cseq,
                 contact=f"<sip:{self.user}@{self.host}:{self.port}>",
-                headers=[("Max-Forwards", "70")],
                 body=body,
                 content_type="application/sdp",
             )
@@ -174,7 +173,6 @@ class SipPhone:
                 to=f"<{call.uri}>",
                 call_id=call.call_id,
                 cseq=call.cseq,
-                headers=[("Max-Forwards", "70")],
             )
             self.transport.send(msg.serialize(), call.target)
 
@@ -265,7 +263,7 @@ class SipPhone:
     def _on_request(self, call: PhoneCall, msg: SipMessage, source: Address, now: float) -> None:
         from ivr.telephony.sip_message import response
 
-        reply = response(msg, 200, "OK")
+        reply = response(msg, 200, "OK", source=source)
         self.transport.send(reply.serialize(), msg.top_via.response_address(source))
         if msg.method == "BYE" and call.state is not PhoneCallState.ENDED:
             self._ended(call, now, "the bot hangs up", by="bot")
@@ -283,7 +281,7 @@ class SipPhone:
             to=final.header("To") or "",
             call_id=call.call_id,
             cseq=call.cseq,
-            headers=[("Max-Forwards", "70"), *(("Route", r) for r in (call.route_set if two_xx else []))],
+            headers=[("Route", r) for r in (call.route_set if two_xx else [])],
         )
         self.transport.send(ack.serialize(), self._next_hop(call) if two_xx else call.target)
 
@@ -299,7 +297,7 @@ class SipPhone:
             to=f"<{call.uri}>;tag={call.to_tag}",
             call_id=call.call_id,
             cseq=call.cseq,
-            headers=[("Max-Forwards", "70"), *(("Route", r) for r in call.route_set)],
+            headers=[("Route", r) for r in call.route_set],
         ).serialize()
         hop = self._next_hop(call)
         self.transport.send(bye, hop)

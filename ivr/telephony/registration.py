@@ -23,6 +23,16 @@ BACKOFF_S = (2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
 _EXPIRES = re.compile(r";\s*expires\s*=\s*(\d+)", re.IGNORECASE)
 
 
+def refresh_delay(granted: int) -> float:
+    """When to refresh a binding granted for ``granted`` seconds: always before it lapses.
+
+    Long grants at 80 %, short ones at half; never sooner than 1 s (a registrar that
+    grants almost nothing is not hammered), and never at or after the expiry itself.
+    """
+    delay = granted * 0.8 if granted > 60 else granted / 2
+    return max(delay, min(1.0, granted / 2)) if granted > 0 else 1.0
+
+
 @dataclass
 class Registration:
     server: Address
@@ -120,7 +130,7 @@ class Registration:
             self.state = "registered"
             self.failures = 0
             self.registrations += 1
-            self.refresh_at = now + max(10.0, self.granted * 0.8 if self.granted > 60 else self.granted / 2)
+            self.refresh_at = now + refresh_delay(self.granted)
             log.info("registered with %s:%d for %d s", self.server[0], self.server[1], self.granted)
             return
         if self.state == "unregistering":
@@ -159,7 +169,6 @@ class Registration:
         self.cseq += 1
         aor = f"<sip:{self.username}@{self.server[0]}:{self.server[1]}>"
         headers = [
-            ("Max-Forwards", "70"),
             ("Expires", str(expires)),
             ("User-Agent", "ivr/0.1"),
         ]

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ivr.flows.conversation import Simulated, simulate
-from ivr.flows.loader import FlowFile, load_flow
+from ivr.flows.loader import FlowFile
 from ivr.flows.schema import ConversationTest
 from ivr.hearing.line_classifier import LineClassifier
-from ivr.prompts.audio_store import PromptAudio
 from ivr.prompts.player import PromptPlayer
 
 Call = Callable[..., Simulated]
-
-
-@pytest.fixture(scope="session")
-def player(rendered_audio: Path, repo: Path) -> PromptPlayer:
-    return PromptPlayer(PromptAudio.open(repo, "zh-CN"))
-
-
-@pytest.fixture(scope="session")
-def desk(repo: Path) -> FlowFile:
-    return load_flow(repo / "flows" / "desk.yaml")
-
-
-@pytest.fixture(scope="session")
-def hotel(repo: Path) -> FlowFile:
-    return load_flow(repo / "flows" / "hotel-booking.yaml")
 
 
 @pytest.fixture

@@ -1,0 +1,83 @@
+"""The seat queue as the call engine sees it (the engine's ``SeatDesk`` port).
+
+``QueueDesk`` joins callers to a ``SeatQueue`` and answers the engine's
+questions (position, estimated wait, put through yet?). The queue's actions
+(ring a seat, whisper, give up) go to whoever drives the seats: the telephony
+edge for real seats, a scripted floor in media-time tests. All frames are the
+line's one media clock, shared by every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ivr.seats.queue import Connected, GiveUp, QueueAction, SeatQueue
+from ivr.seats.whisper import CallerInfo
+
+ASKED_WORDS = {
+    "book": "订房",
+    "complaint": "投诉",
+    "find_person": "找人",
+    "person": "找人",
+    "human": "转人工",
+}
+
+
+class QueueDesk:
+    def __init__(
+        self,
+        queue: SeatQueue,
+        clock: Callable[[], int],
+        on_actions: Callable[[list[QueueAction]], None],
+        ring_timeout_s: float = 15.0,
+        max_wait_s: float = 120.0,
+    ) -> None:
+        self.queue = queue
+        self._clock = clock  # the line's media clock, in frames
+        self._on_actions = on_actions
+        self.ring_timeout_s = ring_timeout_s
+        self.max_wait_s = max_wait_s
+        self._connected: set[str] = set()
+        self._gave_up: set[str] = set()
+
+    def take(self, actions: list[QueueAction]) -> None:
+        """Note what concerns the callers, then hand every action on to the seats' driver."""
+        for action in actions:
+            if isinstance(action, Connected):
+                self._connected.add(action.call_id)
+            elif isinstance(action, GiveUp):
+                self._gave_up.add(action.call_id)
+        self._on_actions(actions)
+
+    # --- the engine's port -------------------------------------------------------------
+
+    def join(self, call_id: str, skill: str, frame: int, about: dict[str, str]) -> None:
+        caller = CallerInfo(
+            number=about.get("number") or None,
+            asked_for=ASKED_WORDS.get(about.get("asked", ""), about.get("asked")),
+            repeat_caller=about.get("repeat") == "yes",
+            complaint=about.get("complaint"),
+        )
+        self.take(
+            self.queue.join(
+                call_id,
+                skill,
+                self._clock(),
+                caller,
+                ring_timeout_s=self.ring_timeout_s,
+                max_wait_s=self.max_wait_s,
+            )
+        )
+
+    def waiting(self, call_id: str) -> tuple[int, float] | None:
+        if call_id in self._gave_up or call_id not in self.queue.waiting():
+            return None
+        position = self.queue.position(call_id)
+        return position, self.queue.estimated_wait_s(call_id, position)
+
+    def connected(self, call_id: str) -> bool:
+        return call_id in self._connected
+
+    def leave(self, call_id: str, frame: int, reason: str) -> None:
+        if call_id in self.queue.waiting():
+            self.take(self.queue.caller_left(call_id, self._clock()))

@@ -1,0 +1,65 @@
+"""What a seat hears before the caller is put through (the whisper; handbook lines 101, 120, 279).
+
+The receiver is briefed before a transfer: who is calling (the number, read
+digit by digit), what they asked for, how long they waited, and whether they
+called before. For a complaint the reason comes first: the shift leader must
+be told why the caller rang before taking the call (line 120).
+
+The text is rendered with espeak-ng at call time and played to the seat's leg
+only; the caller never hears it. Caller data is in the text, so the text is
+never logged above debug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ivr.prompts.numerals import chinese_number
+
+# Phone numbers are read the operators' way: 幺 for 1, so that 一 and 七 are not confused.
+_PHONE_DIGITS = dict(zip("0123456789", "零幺二三四五六七八九", strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class CallerInfo:
+    """What the queue knows about a waiting caller, for the whisper. Caller data: never logged."""
+
+    number: str | None = None  # caller-ID number; None when withheld
+    asked_for: str | None = None  # what they asked for, in words (e.g. 订房)
+    repeat_caller: bool = False  # rang before (e.g. the dropped-call rule, line 141)
+    complaint: str | None = None  # a complaint's reason; the whisper starts with it
+
+
+def phone_words(number: str) -> str:
+    """A phone number as words, digit by digit, in groups as people read them (3-4-4 for mobiles)."""
+    digits = [c for c in number if c.isascii() and c.isdigit()]
+    words = [_PHONE_DIGITS[c] for c in digits]
+    if len(words) == 11:
+        groups = [words[:3], words[3:7], words[7:]]
+    else:
+        groups = [words[i : i + 4] for i in range(0, len(words), 4)]
+    return ",".join("".join(g) for g in groups)
+
+
+def wait_words(seconds: float) -> str:
+    """A wait in words: 四十五秒, 两分钟, 一分二十秒."""
+    total = max(0, round(seconds))
+    minutes, rest = divmod(total, 60)
+    if minutes == 0:
+        return f"{chinese_number(rest)}秒"
+    head = "两" if minutes == 2 else chinese_number(min(minutes, 9999))
+    return f"{head}分钟" if rest == 0 else f"{head}分{chinese_number(rest)}秒"
+
+
+def whisper_text(caller: CallerInfo, waited_s: float) -> str:
+    """The words the seat hears before being put through, in Chinese for espeak-ng (voice ``cmn``)."""
+    parts: list[str] = []
+    if caller.complaint:
+        parts.append(f"投诉来电,原因:{caller.complaint}")
+    number = phone_words(caller.number) if caller.number else ""
+    parts.append(f"来电号码{number}" if number else "来电号码未显示")
+    if caller.asked_for:
+        parts.append(f"来电事由:{caller.asked_for}")
+    parts.append(f"已等待{wait_words(waited_s)}")
+    parts.append("重复来电" if caller.repeat_caller else "首次来电")
+    return "。".join(parts) + "。"
