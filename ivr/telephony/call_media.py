@@ -2,6 +2,12 @@
 
 No thread of its own: each media-clock tick drains the call's socket (it is
 non-blocking), takes one frame from the jitter buffer and sends one frame.
+
+Only one far end is heard: the address the SDP named, or (behind a NAT, where
+the SDP names a private address) the first source that sends, until the SDP's
+address itself is heard from. Packets from anyone else (a stale stream still
+aimed at a reused port, a stray sender) are counted and dropped, never mixed
+into the caller's audio.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ class CallMedia:
         self.sender = RtpSender(self.payload_type)
         self.keys = DtmfReceiver()
         self.malformed = 0
+        self.strays = 0  # packets from a source other than the far end we hear
+        self.peer: Address | None = None  # the source we hear
         self.sent = 0
         self.send_errors = 0
 
@@ -48,11 +56,17 @@ class CallMedia:
         digits: list[str] = []
         for _ in range(MAX_READS_PER_TICK):
             try:
-                data, _source = self.sock.recvfrom(2048)
+                data, source = self.sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:  # ICMP unreachable from the far end: nothing to read
                 break
+            if source != self.peer:
+                if self.peer is None or source == self.remote:
+                    self.peer = source
+                else:
+                    self.strays += 1
+                    continue
             try:
                 packet = RtpPacket.parse(data)
             except ValueError:
