@@ -166,7 +166,8 @@ class LineClassifier:
         """Forget the line: the next frame is heard as the first of a call."""
         self.state = LineState.SILENCE
         self.level_dbfs = -math.inf
-        self.snr_db = -math.inf
+        self._snr_db = -math.inf
+        self._stale = False  # the rank estimates wait for someone to need them
         self._high = np.zeros(self._history)  # energy above the low band, per frame
         self._low = np.zeros(self._history)  # energy in the low band, per frame
         self._low_sum = 0.0
@@ -218,15 +219,31 @@ class LineClassifier:
             self._low_sum = float(self._low.sum())
         self._remembered = count + 1
         self._filled = min(count + 1, self._history)
+        self._stale = True
+
+    def _estimate(self) -> None:
+        """The quietest and loudest fifths of the window and the SNR, when something reads them.
+
+        Sorting the window is most of a frame's cost; a silent line never asks for it.
+        """
+        if not self._stale:
+            return
+        self._stale = False
         n = self._filled
         ranked = np.sort(self._high if n == self._history else self._high[:n])
         self._floor, self._top = (self._weights[n] @ ranked).tolist()
         noise = self._floor + self._low_sum / n
         voice = self._top - self._floor
         if voice <= 0.0:
-            self.snr_db = -math.inf
+            self._snr_db = -math.inf
         else:
-            self.snr_db = 10 * math.log10(voice / noise) if noise > 0.0 else math.inf
+            self._snr_db = 10 * math.log10(voice / noise) if noise > 0.0 else math.inf
+
+    @property
+    def snr_db(self) -> float:
+        """The running estimate of voice over noise, in dB."""
+        self._estimate()
+        return self._snr_db
 
     def _step(self, high: float, *, sound: bool, click: bool, voiced: bool) -> LineState:
         self._sound.push(sound)
@@ -261,6 +278,7 @@ class LineClassifier:
     def _heard(self) -> LineState:
         """Voice (SPEECH or QUIET) or NOISE, once something is on the line."""
         heard = self.state is LineState.SPEECH or self.state is LineState.QUIET
+        self._estimate()
         noise = self._floor + self._low_sum / self._filled
         if (
             self._top - self._floor < (self._snr_held if heard else self._snr) * noise
