@@ -37,7 +37,7 @@ from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_regist
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available
 from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
 from tests.telephony.harness.sipp import run_sipp, sipp_available
-from tests.telephony.harness.stock_bot import StockBot
+from tests.telephony.harness.stock_bot import StockBot, StockBotError
 from tests.telephony.raw_sip import RawCaller
 
 pytestmark = [
@@ -645,3 +645,34 @@ def test_the_line_re_registers_after_a_registrar_outage_and_takes_the_next_call(
     call = phone.call(short_registrar.address, [Silent(0.5), HangUp()], uri=short_registrar.aor("ivr"))
     assert call.done.wait(8)
     assert call.answered_at is not None, call.responses
+
+
+@pytest.fixture
+def proxy_challenging_registrar() -> Iterator[Kamailio]:
+    """A Kamailio of its own that challenges REGISTER with 407 Proxy Authentication Required."""
+    server = Kamailio(settings=KamailioSettings(register_challenge=407, fr_timer_ms=2000))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_a_407_on_register_is_answered_stock_pyvoip_never_registers(
+    proxy_challenging_registrar: Kamailio, open_line: LineMaker
+) -> None:
+    """Stock pyVoIP answers only 401 on REGISTER (SIP.py:1700-1728): a registrar that asks with
+    407 never sees its credentials and the stock bot reports FAILED. Ours answers 407 with
+    Proxy-Authorization and is registered."""
+    bot = StockBot(proxy_challenging_registrar, user=STOCK_USER, seconds=3)
+    try:
+        with pytest.raises(StockBotError) as refused:
+            bot.start(timeout=8)  # waits for READY (registered), failing on FAILED
+    finally:
+        bot.stop()
+    assert "FAILED" in str(refused.value)
+    line = open_line(mode="register", registrar=proxy_challenging_registrar)
+    wait_registered(line)
+    options = run_sipp("uac_options", proxy_challenging_registrar.address, user="ivr", timeout_s=3)
+    assert options.ok, options.report()

@@ -106,6 +106,13 @@ class KamailioSettings:
     fr_inv_timer_ms: int = 60000  # INVITE final reply timeout after a provisional
     max_expires: int = 3600
     log_requests: bool = True
+    register_challenge: int = 401  # 401 (WWW-Authenticate) or 407 (Proxy-Authenticate) for REGISTER
+
+
+REGISTER_AUTH = {
+    401: '\tif (!auth_check("$fd", "subscriber", "1")) {\n\t\twww_challenge("$fd", "0");\n\t\texit;\n\t}',
+    407: '\tif (!proxy_authenticate("$fd", "subscriber")) {\n\t\tproxy_challenge("$fd", "0");\n\t\texit;\n\t}',
+}
 
 
 def render_config(port: int, db_dir: Path, settings: KamailioSettings | None = None) -> str:
@@ -120,6 +127,7 @@ def render_config(port: int, db_dir: Path, settings: KamailioSettings | None = N
         "FR_INV_TIMER": str(s.fr_inv_timer_ms),
         "MAX_EXPIRES": str(s.max_expires),
         "LOG_REQUESTS": "1" if s.log_requests else "0",
+        "REGISTER_AUTH": REGISTER_AUTH[s.register_challenge],
     }
     text = TEMPLATE.read_text(encoding="utf-8")
     for key, value in values.items():
