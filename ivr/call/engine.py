@@ -9,7 +9,7 @@ wait in the flow is an exact count of frames and nothing reads a clock.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from datetime import timedelta
 
 from ivr.call.conditions import holds
@@ -114,7 +114,8 @@ class CallEngine:
             try:
                 return next(self._program)
             except StopIteration:
-                self._end("bot")
+                if not self.ended:  # a hand-off already ended the call ("transfer")
+                    self._end("bot")
                 return SILENT_FRAME
         finally:
             self.frame += 1
@@ -215,8 +216,8 @@ class CallEngine:
             return STEP_OUTCOME[step.outcome]
         return self.outcome or Outcome.SERVED
 
-    def _say(self, say: Say) -> Generator[bytes, None, bool]:
-        """Play a prompt; returns False if the caller talked or keyed over it."""
+    def _say(self, say: Say, stop: Callable[[], bool] | None = None) -> Generator[bytes, None, bool]:
+        """Play a prompt; returns False if the caller talked or keyed over it (or ``stop()`` came true)."""
         frames = self.audio.frames(say)
         self._emit(EventKind.PROMPT_STARTED, prompt=say.prompt, **self._spoken_numbers(say))
         self._playing = say.prompt
@@ -225,6 +226,10 @@ class CallEngine:
                 self._emit(
                     EventKind.PROMPT_INTERRUPTED, prompt=say.prompt, by="caller", after_s=seconds_of(i)
                 )
+                self._playing = None
+                return False
+            if i and stop is not None and stop():
+                self._emit(EventKind.PROMPT_INTERRUPTED, prompt=say.prompt, by="seat", after_s=seconds_of(i))
                 self._playing = None
                 return False
             yield frame
@@ -374,7 +379,11 @@ class CallEngine:
         self._queued = True
         every = frames_in(hold.every)
         next_update = began + every  # start to start, from the start of transfer.to_seat
-        yield from self._say(as_say(transfer.say).model_copy(update={"barge_in": False}))
+
+        def put_through() -> bool:  # a seat took the call: hold prompts stop there
+            return seats.connected(call_id)
+
+        yield from self._say(as_say(transfer.say).model_copy(update={"barge_in": False}), put_through)
         while True:
             waited = self.frame - began
             if seats.connected(call_id):
@@ -396,7 +405,7 @@ class CallEngine:
                 position, wait_s = state
                 minutes = max(1, min(120, round(wait_s / 60)))
                 yield from self._say(
-                    Say(prompt=hold.progress, vars={"position": position, "minutes": minutes})
+                    Say(prompt=hold.progress, vars={"position": position, "minutes": minutes}), put_through
                 )
                 next_update += every
                 continue

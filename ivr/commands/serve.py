@@ -19,7 +19,9 @@ from ivr.errors import IvrError
 
 if TYPE_CHECKING:
     from ivr.hearing.recognition_workers import RecognitionWorkers
+    from ivr.records.queue_figures import QueueLog
     from ivr.telephony.caller_speech import SpeechInput
+    from ivr.telephony.desk_line import SeatParts
     from ivr.telephony.step_grammar import StepGrammars
 
 
@@ -106,6 +108,12 @@ class OpenLine:
             self.records.append(call)
             self.writer.submit(call)
 
+        self.queue_log: QueueLog | None = None
+        seats = (
+            self._seat_parts(root / config.line.seats, store.catalog.voice, wall_clock)
+            if config.line.seats
+            else None
+        )
         parts = LineParts(
             flow,
             PromptPlayer(store),
@@ -115,8 +123,45 @@ class OpenLine:
             self.recent.dropped_path,
             wall_clock=wall_clock,
             speech=speech,
+            seats=seats,
         )
         self.line = DeskLine(config.sip, parts)
+
+    def _seat_parts(self, path: Path, voice: str, wall_clock: Callable[[], datetime]) -> SeatParts:
+        """The seats file, the queue in the order the board kept (longest idle, breaks), records off the tick."""
+        from ivr.prompts.voice_worker import VoiceWorker, espeak_render
+        from ivr.records.queue_figures import QueueLog
+        from ivr.records.register import CallRegister
+        from ivr.seats.board import SeatBoard
+        from ivr.seats.directory import load_seats
+        from ivr.seats.queue import SeatQueue
+        from ivr.seats.reporting import QueueReporter
+        from ivr.telephony.desk_line import SeatParts
+        from ivr.telephony.seat_floor import SeatFloor
+
+        seats = load_seats(path)
+        board = SeatBoard(seats, self.register)
+        queue = SeatQueue(
+            seats.seats,
+            idle_order=board.idle_order(),
+            on_break=board.breaks(),
+            recent_handle_s=self.register_figures_recent(),
+        )
+        self.queue_log = queue_log = QueueLog(CallRegister(self.register.path))
+        worker_board = SeatBoard(seats, queue_log.register)
+        reporter = QueueReporter(queue_log, worker_board, wall_clock)
+
+        def ask_breaks(floor: SeatFloor) -> None:
+            queue_log.submit("seat breaks", lambda: floor.set_breaks(worker_board.breaks()))
+
+        return SeatParts(
+            list(seats.seats), queue, VoiceWorker(espeak_render(voice)), reporter.take, ask_breaks
+        )
+
+    def register_figures_recent(self) -> dict[str, list[float]]:
+        from ivr.records.queue_figures import QueueFigures
+
+        return QueueFigures(self.register).recent_talk_times()
 
     def _vosk_speech(self, caller: str | None) -> SpeechInput:
         from ivr.telephony.caller_speech import VoskSpeech
@@ -126,6 +171,8 @@ class OpenLine:
 
     def start(self) -> None:
         self.writer.start()
+        if self.queue_log is not None:
+            self.queue_log.start()
         if self.recognition is not None:
             self.recognition.start()
         self.line.start()
@@ -137,6 +184,8 @@ class OpenLine:
         finally:
             if self.recognition is not None:
                 self.recognition.close()
+            if self.queue_log is not None:
+                self.queue_log.close()
             self.writer.close()
 
 

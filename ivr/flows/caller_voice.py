@@ -5,11 +5,17 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from pydub import AudioSegment
+
+with warnings.catch_warnings():
+    # pydub imports the deprecated audioop and looks for ffmpeg at import; WAV needs neither
+    warnings.filterwarnings("ignore", message="Couldn't find ffmpeg", category=RuntimeWarning)
+    warnings.filterwarnings("ignore", message="'audioop' is deprecated", category=DeprecationWarning)
+    from pydub import AudioSegment
 
 from ivr.errors import MissingPartError
 from ivr.hearing.sounds import scaled, to_pcm

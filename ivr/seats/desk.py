@@ -9,7 +9,7 @@ line's one media clock, shared by every call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ivr.seats.queue import Connected, GiveUp, QueueAction, SeatQueue
 from ivr.seats.whisper import CallerInfo
@@ -31,12 +31,15 @@ class QueueDesk:
         on_actions: Callable[[list[QueueAction]], None],
         ring_timeout_s: float = 15.0,
         max_wait_s: float = 120.0,
+        ring_timeouts: Mapping[str, float] | None = None,
     ) -> None:
+        """``ring_timeouts``: skill → seconds to ring each seat (the flow's transfer steps), else ``ring_timeout_s``."""
         self.queue = queue
         self._clock = clock  # the line's media clock, in frames
         self._on_actions = on_actions
         self.ring_timeout_s = ring_timeout_s
         self.max_wait_s = max_wait_s
+        self.ring_timeouts = dict(ring_timeouts or {})
         self._connected: set[str] = set()
         self._gave_up: set[str] = set()
 
@@ -64,7 +67,7 @@ class QueueDesk:
                 skill,
                 self._clock(),
                 caller,
-                ring_timeout_s=self.ring_timeout_s,
+                ring_timeout_s=self.ring_timeouts.get(skill, self.ring_timeout_s),
                 max_wait_s=self.max_wait_s,
             )
         )

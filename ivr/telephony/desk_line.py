@@ -16,6 +16,7 @@ import math
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,8 +27,11 @@ from ivr.call.events import CallRecord
 from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf
 from ivr.call.ports import LineHearing, PromptSource
 from ivr.config import SipSettings
-from ivr.flows.schema import Flow
-from ivr.media import frames_in
+from ivr.flows.schema import Flow, Say
+from ivr.media import SILENT_FRAME, frames_in
+from ivr.prompts.voice_worker import VoiceWorker
+from ivr.seats.directory import Seat
+from ivr.seats.queue import QueueAction, SeatQueue
 from ivr.telephony import sdp
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.caller_speech import SpeechGate, SpeechInput
@@ -35,6 +39,8 @@ from ivr.telephony.inbound_call import CallState, InboundCall
 from ivr.telephony.media_clock import PERIOD_S, MediaClock
 from ivr.telephony.registration import Registration
 from ivr.telephony.retransmit import Retransmission
+from ivr.telephony.seat_floor import SeatDialing, SeatFloor
+from ivr.telephony.seat_leg import Credentials
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
@@ -65,6 +71,17 @@ class LineStats:
 
 
 @dataclass
+class SeatParts:
+    """Human seats for transfers: who they are, their queue, the voice of the whisper, where actions go."""
+
+    seats: list[Seat]
+    queue: SeatQueue
+    voice: VoiceWorker
+    on_action: Callable[[QueueAction], object] = lambda action: None  # records, the board (off the tick)
+    ask_breaks: Callable[[SeatFloor], object] | None = None  # read the board's breaks on a worker
+
+
+@dataclass
 class LineParts:
     """What the line needs besides SIP: the flow, its prompts, hearing, and where records go."""
 
@@ -78,6 +95,8 @@ class LineParts:
     transfers: bool = False
     wall_clock: Callable[[], datetime] = datetime.now  # the time of day that hours rules read
     speech: Callable[[str | None], SpeechInput] | None = None  # None: keys and line handling only
+    seats: SeatParts | None = None  # None: transfers follow ``transfers`` (no queue)
+    goodbye: str = "goodbye"  # said to a put-through caller whose seat hung up, before the BYE
 
 
 @dataclass
@@ -126,10 +145,45 @@ class DeskLine:
             )
         self.clock = MediaClock(self._on_tick, self._busy, self._next_deadline, now)
         self.ended = threading.Condition(self._lock)
+        self.frame = 0  # the line's media clock in 20 ms frames (the seat queue's time)
+        self._t0 = now()
+        self.floor: SeatFloor | None = None
+        if parts.seats is not None:
+            self.floor = self._seat_floor(parts.seats)
+
+    def _seat_floor(self, seats: SeatParts) -> SeatFloor:
+        s = self.settings
+        credentials = Credentials(s.username, s.password) if s.username and s.password else None
+        dialing = SeatDialing(
+            s.mode, (self.host, self.port), s.username or "ivr", s.server_address, credentials
+        )
+        flow = self.parts.flow
+        ring_timeouts = {
+            step.transfer.skill: step.transfer.ring_timeout
+            for step in flow.steps.values()
+            if step.transfer is not None
+        }
+        ask = seats.ask_breaks
+        floor = SeatFloor(
+            seats.seats,
+            seats.queue,
+            dialing,
+            send=self.transport.send,
+            open_rtp=lambda: self._rtp.open(self.host),
+            release_rtp=self._rtp.release,
+            voice=seats.voice,
+            ring_timeouts=ring_timeouts,
+            max_wait_s=flow.hold.max_wait,
+            on_action=seats.on_action,
+            ask_breaks=None if ask is None else lambda: ask(floor),
+        )
+        return floor
 
     # --- life cycle --------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.floor is not None:
+            self.floor.start()
         self.transport.start()
         self.clock.start()
         if self.registration is not None:
@@ -164,6 +218,9 @@ class DeskLine:
                 while not self.registration.unregistered and (left := deadline - self._now()) > 0:
                     self.ended.wait(left)
         self.clock.stop()
+        with self._lock:
+            if self.floor is not None:
+                self.floor.close(self._now())  # BYE to seats still on a call, the voice worker stopped
         self.transport.stop()
         with self._lock:
             for call in self._calls.values():
@@ -187,6 +244,12 @@ class DeskLine:
             log.info("malformed SIP from %s:%d: %s", source[0], source[1], exc)
             return
         with self._lock:
+            if self.floor is not None and self.floor.owns(msg.call_id):
+                if msg.is_request:
+                    self.floor.on_request(msg, source, self._now())
+                else:
+                    self.floor.on_response(msg, self._now())
+                return
             if not msg.is_request:
                 self._on_response(msg)
                 return
@@ -348,6 +411,8 @@ class DeskLine:
 
     def _busy(self) -> bool:
         with self._lock:
+            if self.floor is not None and self.floor.busy():
+                return True
             return any(c.state is not CallState.ENDED or c.bye is not None for c in self._calls.values())
 
     def _next_deadline(self) -> float | None:
@@ -366,6 +431,9 @@ class DeskLine:
 
     def _on_tick(self, now: float) -> None:
         with self._lock:
+            self.frame = max(self.frame + 1, round((now - self._t0) / PERIOD_S))
+            if self.floor is not None:
+                self.floor.tick(now, self.frame)
             if self.registration is not None:
                 for data, to in self.registration.tick(now):
                     self.transport.send(data, to)
@@ -390,7 +458,8 @@ class DeskLine:
             return
         call.ticks_since_arrival += 1
         if call.state is CallState.RINGING:
-            if now >= call.answer_at:
+            # the tick nearest the answer moment: the 20 ms grid puts the answer within ±10 ms of it
+            if now >= call.answer_at - PERIOD_S / 2:
                 self._answer(call, now)
             return
         self._step_media(call, now)
@@ -439,16 +508,25 @@ class DeskLine:
             self.parts.wall_clock(),
             self.parts.seconds_since_last_call(call.caller_number),
             resume_step=dropped_in[-1] if dropped_in else None,
+            call_id=call.call_id,
         )
         if self.parts.speech is not None:
             call.speech = SpeechGate(self.parts.speech(call.caller_number))
         call.engine = CallEngine(
-            self.parts.flow, self.parts.prompts, self.parts.hearing(), context, transfers=self.parts.transfers
+            self.parts.flow,
+            self.parts.prompts,
+            self.parts.hearing(),
+            context,
+            transfers=self.parts.transfers or self.floor is not None,
+            seats=None if self.floor is None else self.floor.desk,
         )
         log.info("call %s answered (%s)", call.call_id[:8], codec)
 
     def _step_media(self, call: InboundCall, now: float) -> None:
         assert call.media is not None and call.engine is not None
+        if call.engine.ended_by == "transfer" and self.floor is not None:
+            self._step_handed_off(call, now)
+            return
         inputs: list[CallInput] = [Dtmf(d) for d in call.media.receive()]
         if call.speech is not None:
             inputs += call.speech.poll()
@@ -466,8 +544,34 @@ class DeskLine:
             return
         if call.engine.ended_by == "caller":
             self._end(call, now)
+        elif call.engine.ended_by == "transfer" and self.floor is not None:
+            call.media.send(SILENT_FRAME)  # put through: the bridge carries the call from the next tick
         else:
             self._hang_up(call, now)
+
+    def _step_handed_off(self, call: InboundCall, now: float) -> None:
+        """A caller put through to a seat: frames cross the bridge; the seat hanging up ends in a goodbye."""
+        assert call.media is not None and self.floor is not None
+        call.media.receive()  # the caller's keys are not passed to the seat
+        if call.caller_hung_up:
+            self._end(call, now)  # the floor hangs up the seat's leg
+            return
+        if call.farewell is None and not self.floor.bridged_to(call.call_id):
+            try:  # nobody is dropped without a goodbye
+                call.farewell = deque(
+                    self.parts.prompts.frames(Say(prompt=self.parts.goodbye, barge_in=False))
+                )
+            except (KeyError, ValueError, OSError):
+                call.farewell = deque()
+            log.info("call %s: the seat is gone; goodbye", call.call_id[:8])
+        if call.farewell is not None:
+            call.media.inbound_frame()
+            if call.farewell:
+                call.media.send(call.farewell.popleft())
+            else:
+                self._hang_up(call, now)
+            return
+        self.floor.bridge(call.call_id, call.media)
 
     # --- ending ------------------------------------------------------------------------
 
@@ -496,6 +600,8 @@ class DeskLine:
             call.media.close()
         if call.speech is not None:
             call.speech.close()
+        if self.floor is not None:
+            self.floor.call_ended(call.call_id)
         if call.engine is not None and not call.recorded:
             call.recorded = True
             self.parts.record(

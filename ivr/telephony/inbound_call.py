@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -48,6 +49,7 @@ class InboundCall:
     route_set: list[str] = field(default_factory=list)
     ended_at: float | None = None
     recorded: bool = False
+    farewell: deque[bytes] | None = None  # the goodbye to a put-through caller whose seat hung up
 
     @property
     def caller_number(self) -> str | None:

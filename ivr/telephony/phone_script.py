@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ivr.flows.caller_noise import noise
 from ivr.flows.caller_voice import spoken
-from ivr.media import SILENT_FRAME, frames_in, split_frames
+from ivr.media import SAMPLE_RATE, SILENT_FRAME, frames_in, split_frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +49,20 @@ class WaitForBot:
 
 
 @dataclass(frozen=True, slots=True)
+class Tone:
+    """A steady sine (a test signal either side of a bridge can recognise)."""
+
+    seconds: float
+    hz: float = 1000.0
+    level_dbfs: float = -16.0
+
+
+@dataclass(frozen=True, slots=True)
 class HangUp:
     pass
 
 
-Action = Silent | Noise | Say | Press | WaitForBot | HangUp
+Action = Silent | Noise | Say | Press | WaitForBot | Tone | HangUp
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +84,16 @@ def describe(action: Action) -> str:
         return f"presses {action.digits}"
     if isinstance(action, WaitForBot):
         return "listens to the bot"
+    if isinstance(action, Tone):
+        return f"sends a {action.hz:g} Hz tone for {action.seconds:g} s"
     return "hangs up"
+
+
+def tone_frames(tone: Tone) -> list[bytes]:
+    n = np.arange(frames_in(tone.seconds) * SAMPLE_RATE // 50)
+    amplitude = 32768 * 10 ** (tone.level_dbfs / 20) * np.sqrt(2)
+    pcm = np.round(amplitude * np.sin(2 * np.pi * tone.hz * n / SAMPLE_RATE)).astype("<i2").tobytes()
+    return split_frames(pcm)
 
 
 def run_script(
@@ -98,6 +118,8 @@ def run_script(
                 yield Tick(key=digit)
                 for _ in range(frames_in(0.2) - 1):
                     yield Tick()
+        elif isinstance(action, Tone):
+            yield from (Tick(frame) for frame in tone_frames(action))
         elif isinstance(action, WaitForBot):
             heard, quiet = False, 0
             for _ in range(frames_in(action.limit_s)):

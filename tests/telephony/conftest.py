@@ -61,6 +61,7 @@ class LineMaker:
         self,
         *,
         flow: Path | str = "flows/desk.yaml",
+        seats: Path | str | None = None,
         mode: str = "direct",
         registrar: Kamailio | None = None,
         password: str = "secret",
@@ -87,7 +88,7 @@ class LineMaker:
             n = len(self._open)
             config = IvrConfig(
                 sip=SipSettings.model_validate(settings),
-                line=LineSettings(flow=str(flow)),
+                line=LineSettings(flow=str(flow), seats=None if seats is None else str(seats)),
                 records=RecordsSettings(path=str(self.directory / f"calls-{n}.db")),
             )
             line = OpenLine(config, REPO, wall_clock=desk_hours)

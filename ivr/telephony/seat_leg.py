@@ -1,0 +1,369 @@
+"""One outbound call from the line to a seat (RFC 3261 UAC): INVITE, CANCEL, ACK, BYE, and its RTP.
+
+No thread and no socket for SIP of its own: the leg is a state machine that
+the line's media clock ticks (``tick``) and the line's SIP reader feeds
+(``on_response``, ``on_request``). What it wants sent is queued in an outbox
+the owner flushes through the line's transport; what happened to it (ringing,
+answered, refused, unreachable, hung up) is queued as ``LegEvent``\\ s the
+owner reads on the next tick. It knows nothing of seats or queues.
+
+- INVITE retransmitted on timer A (T1 doubling) until a provisional or final
+  response; no response at all until timer B (32 s): unreachable;
+- a 401/407 is answered once with digest credentials (a new INVITE, CSeq + 1);
+- 2xx: ACK to the Contact through the route set (reversed Record-Route), RTP
+  starts; a retransmitted 2xx is ACKed again;
+- 3xx-6xx: ACK (same branch), refused; a 487 after our CANCEL is expected;
+- ``cancel`` before the answer sends CANCEL (and BYEs a 2xx that crosses it);
+  ``hang_up`` after it sends BYE, retransmitted until answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from enum import Enum
+
+from ivr.telephony import sdp
+from ivr.telephony.call_media import CallMedia
+from ivr.telephony.digest import DigestError, authorization, parse_challenge
+from ivr.telephony.retransmit import Retransmission
+from ivr.telephony.sip_message import (
+    SipMessage,
+    new_branch,
+    new_call_id,
+    new_tag,
+    parse_name_addr,
+    request,
+    response,
+    uri_hostport,
+)
+
+log = logging.getLogger(__name__)
+Address = tuple[str, int]
+
+
+class LegState(Enum):
+    CALLING = "calling"  # INVITE sent, nothing heard yet
+    PROCEEDING = "proceeding"  # a provisional response came (ringing)
+    ANSWERED = "answered"  # 2xx ACKed: media flows
+    ENDED = "ended"
+
+
+class LegEvent(Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    REFUSED = "refused"  # a final 3xx-6xx (not the 487 of our own CANCEL)
+    UNREACHABLE = "unreachable"  # no response to the INVITE at all (timer B)
+    HUNG_UP = "hung_up"  # the seat sent BYE after answering
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    username: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegPlan:
+    """Where the INVITE goes: ``uri`` is the Request-URI, ``hop`` the address it is sent to."""
+
+    uri: str
+    hop: Address
+    from_uri: str  # our address of record
+    contact: str  # our Contact URI (the line's SIP socket)
+    credentials: Credentials | None = None
+
+
+class SeatLeg:
+    def __init__(
+        self, plan: LegPlan, local: Address, rtp: socket.socket, now: float, session_id: int = 1
+    ) -> None:
+        self.plan = plan
+        self.local = local
+        self.call_id = new_call_id(local[0])
+        self.from_tag = new_tag()
+        self.to_tag: str | None = None
+        self.cseq = 1
+        self.state = LegState.CALLING
+        self.remote_target = plan.uri
+        self.route_set: list[str] = []
+        self.outbox: list[tuple[bytes, Address]] = []
+        self.events: list[LegEvent] = []
+        self.status: int | None = None  # the final status of the INVITE
+        self.cancelled = False
+        self._rtp = rtp
+        self._rtp_host = local[0]
+        self.media: CallMedia | None = None
+        self._auth_tried = False
+        self._cancel_sent = False
+        self._ack: bytes | None = None
+        self._sdp = sdp.offer(self._rtp_host, self.rtp_port, session_id=session_id)
+        self._invite = self._build_invite(None)
+        self._invite_tx: Retransmission | None = None
+        self._cancel_tx: Retransmission | None = None
+        self._bye_tx: Retransmission | None = None
+        self._send_invite(now)
+
+    @property
+    def rtp_port(self) -> int:
+        port: int = self._rtp.getsockname()[1]
+        return port
+
+    @property
+    def over(self) -> bool:
+        """Ended, with nothing left to retransmit: the leg can be forgotten."""
+        return self.state is LegState.ENDED and self._cancel_tx is None and self._bye_tx is None
+
+    def close(self) -> None:
+        """Close the leg's RTP socket (the owner releases its port)."""
+        self._rtp.close()
+
+    def take_outbox(self) -> list[tuple[bytes, Address]]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    def take_events(self) -> list[LegEvent]:
+        out, self.events = self.events, []
+        return out
+
+    # --- what the owner asks ------------------------------------------------------------
+
+    def cancel(self, now: float) -> None:
+        """Stop ringing (CANCEL); after the answer this is a hang-up."""
+        if self.state is LegState.ANSWERED:
+            self.hang_up(now)
+            return
+        if self.state is LegState.ENDED or self.cancelled:
+            return
+        self.cancelled = True
+        if self.state is LegState.CALLING:
+            # RFC 3261 §9.1: no provisional response yet, so no CANCEL may be sent; stop here and
+            # CANCEL (or BYE) whatever comes back later
+            self._invite_tx = None
+            self._end()
+            return
+        self._send_cancel(now)
+        self._end()
+
+    def hang_up(self, now: float) -> None:
+        if self.state is not LegState.ANSWERED:
+            self.cancel(now)
+            return
+        self._send_bye(now)
+        self._end()
+
+    # --- the clock ------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        tx = self._invite_tx
+        if tx is not None and tx.due(now):
+            if tx.expired(now):  # timer B
+                self._invite_tx = None
+                if self.state is LegState.CALLING:
+                    self._end()
+                    self.events.append(LegEvent.UNREACHABLE)
+            else:
+                self.outbox.append((tx.data, tx.to))
+                tx.sent_again()
+        for name in ("_cancel_tx", "_bye_tx"):
+            pending: Retransmission | None = getattr(self, name)
+            if pending is not None and pending.due(now):
+                if pending.expired(now):
+                    setattr(self, name, None)
+                else:
+                    self.outbox.append((pending.data, pending.to))
+                    pending.sent_again()
+
+    # --- SIP in ---------------------------------------------------------------------------
+
+    def on_response(self, resp: SipMessage, now: float) -> None:
+        number, method = resp.cseq
+        if method == "CANCEL":
+            self._cancel_tx = None
+            return
+        if method == "BYE":
+            self._bye_tx = None
+            return
+        if method != "INVITE" or number != self.cseq:
+            return
+        if resp.status < 200:
+            self._invite_tx = None  # timer A stops on a provisional response
+            if self.cancelled:
+                if not self._cancel_sent:  # cancelled before anything came back: now the CANCEL may go
+                    self._send_cancel(now)
+                return
+            if self.state is LegState.CALLING:
+                self.state = LegState.PROCEEDING
+                if resp.status in (180, 183):
+                    self.events.append(LegEvent.RINGING)
+            return
+        self._invite_tx = None
+        if resp.status < 300:
+            self._on_success(resp, now)
+            return
+        self._ack_failure(resp)
+        challenged = resp.status in (401, 407) and not self._auth_tried
+        if challenged and self.plan.credentials is not None and self._retry_with_credentials(resp, now):
+            return
+        if self.state in (LegState.CALLING, LegState.PROCEEDING):
+            self.status = resp.status
+            self._end()
+            self.events.append(LegEvent.REFUSED)
+
+    def on_request(self, req: SipMessage, source: Address, now: float) -> None:
+        """The seat's in-dialog requests: BYE (hung up), a re-INVITE (same media), anything else 200."""
+        to = req.top_via.response_address(source)
+        if req.method == "ACK":
+            return
+        if req.method == "INVITE":
+            reply = response(
+                req,
+                200,
+                "OK",
+                headers=[("Contact", f"<{self.plan.contact}>")],
+                body=self._sdp,
+                content_type="application/sdp",
+                source=source,
+            )
+            self.outbox.append((reply.serialize(), to))
+            return
+        self.outbox.append((response(req, 200, "OK", source=source).serialize(), to))
+        if req.method == "BYE" and self.state is LegState.ANSWERED:
+            self._end()
+            self.events.append(LegEvent.HUNG_UP)
+
+    # --- inside ---------------------------------------------------------------------------
+
+    def _on_success(self, resp: SipMessage, now: float) -> None:
+        first = self.to_tag is None
+        if first:
+            self.to_tag = resp.to_tag
+            contact = resp.header("Contact")
+            self.remote_target = parse_name_addr(contact)[1] if contact else self.plan.uri
+            self.route_set = list(reversed([v.strip() for v in resp.all("Record-Route")]))
+        self._ack = self._in_dialog("ACK", self.cseq, resp.header("To") or "").serialize()
+        self.outbox.append((self._ack, self._next_hop()))
+        if not first or self.state is LegState.ANSWERED:
+            return  # a retransmitted 2xx: ACKed again, nothing else
+        if self.cancelled or self.state is LegState.ENDED:
+            self.state = LegState.ANSWERED  # the answer crossed our CANCEL: end it properly
+            self._send_bye(now)
+            self._end()
+            return
+        try:
+            answer = sdp.parse_offer(resp.body)
+            codec, _ = sdp.choose(answer)
+        except ValueError as exc:
+            log.info("seat leg %s answered without usable SDP: %s", self.call_id[:8], exc)
+            self.state = LegState.ANSWERED
+            self._send_bye(now)
+            self._end()
+            self.status = 488
+            self.events.append(LegEvent.REFUSED)
+            return
+        self.media = CallMedia(self._rtp, (answer.address, answer.port), codec, answer.dtmf_payload_type)
+        self.state = LegState.ANSWERED
+        self.events.append(LegEvent.ANSWERED)
+
+    def _ack_failure(self, resp: SipMessage) -> None:
+        """ACK for a non-2xx final response: same branch, same Request-URI and hop as the INVITE."""
+        ack = request(
+            "ACK",
+            self.plan.uri,
+            via=self._invite.header("Via") or "",
+            from_=self._invite.header("From") or "",
+            to=resp.header("To") or "",
+            call_id=self.call_id,
+            cseq=self.cseq,
+        )
+        self.outbox.append((ack.serialize(), self.plan.hop))
+
+    def _retry_with_credentials(self, resp: SipMessage, now: float) -> bool:
+        assert self.plan.credentials is not None
+        self._auth_tried = True
+        header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        try:
+            challenge = parse_challenge(resp.header(header) or "")
+            value = authorization(
+                challenge,
+                "INVITE",
+                self.plan.uri,
+                self.plan.credentials.username,
+                self.plan.credentials.password,
+            )
+        except DigestError as exc:
+            log.info("seat leg %s: cannot answer the challenge: %s", self.call_id[:8], exc)
+            return False
+        self.cseq += 1
+        name = "Authorization" if resp.status == 401 else "Proxy-Authorization"
+        self._invite = self._build_invite((name, value))
+        self._send_invite(now)
+        return True
+
+    def _build_invite(self, auth: tuple[str, str] | None) -> SipMessage:
+        return request(
+            "INVITE",
+            self.plan.uri,
+            via=self._via(new_branch()),
+            from_=f"<{self.plan.from_uri}>;tag={self.from_tag}",
+            to=f"<{self.plan.uri}>",
+            call_id=self.call_id,
+            cseq=self.cseq,
+            contact=f"<{self.plan.contact}>",
+            headers=[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"), *([auth] if auth else [])],
+            body=self._sdp,
+            content_type="application/sdp",
+        )
+
+    def _send_invite(self, now: float) -> None:
+        data = self._invite.serialize()
+        self.outbox.append((data, self.plan.hop))
+        self._invite_tx = Retransmission.first(data, self.plan.hop, now)
+
+    def _send_cancel(self, now: float) -> None:
+        self._cancel_sent = True
+        cancel = request(
+            "CANCEL",
+            self.plan.uri,
+            via=self._invite.header("Via") or "",
+            from_=self._invite.header("From") or "",
+            to=self._invite.header("To") or "",
+            call_id=self.call_id,
+            cseq=self.cseq,
+        ).serialize()
+        self.outbox.append((cancel, self.plan.hop))
+        self._cancel_tx = Retransmission.first(cancel, self.plan.hop, now)
+
+    def _send_bye(self, now: float) -> None:
+        self.cseq += 1
+        to = f"<{self.plan.uri}>;tag={self.to_tag}" if self.to_tag else f"<{self.plan.uri}>"
+        bye = self._in_dialog("BYE", self.cseq, to).serialize()
+        hop = self._next_hop()
+        self.outbox.append((bye, hop))
+        self._bye_tx = Retransmission.first(bye, hop, now)
+
+    def _in_dialog(self, method: str, cseq: int, to: str) -> SipMessage:
+        return request(
+            method,
+            self.remote_target,
+            via=self._via(new_branch()),
+            from_=self._invite.header("From") or "",
+            to=to,
+            call_id=self.call_id,
+            cseq=cseq,
+            headers=[("Route", r) for r in self.route_set],
+        )
+
+    def _next_hop(self) -> Address:
+        target = parse_name_addr(self.route_set[0])[1] if self.route_set else self.remote_target
+        try:
+            return uri_hostport(target)
+        except ValueError:
+            return self.plan.hop
+
+    def _via(self, branch: str) -> str:
+        return f"SIP/2.0/UDP {self.local[0]}:{self.local[1]};branch={branch};rport"
+
+    def _end(self) -> None:
+        self.state = LegState.ENDED

@@ -1,0 +1,386 @@
+"""A seat's phone on a real SIP line: registers (or listens on its port), rings, answers, talks RTP.
+
+The far end of a hand-off for the demo and the SIP tests: a UAS that answers
+an INVITE after ``answer_after_s`` (never, if None), then runs a script of
+phone actions (tones, words, silence, a hang-up) and keeps what it heard.
+Like ``SipPhone`` it has two owned threads (SIP reader, media clock), both
+stopped by ``close``; loopback only.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from ivr.media import FRAME_SAMPLES
+from ivr.telephony import sdp
+from ivr.telephony.call_media import CallMedia
+from ivr.telephony.media_clock import MediaClock
+from ivr.telephony.phone_script import Action, Tick, run_script
+from ivr.telephony.registration import Registration
+from ivr.telephony.retransmit import Retransmission
+from ivr.telephony.sip_message import (
+    SipMessage,
+    SipParseError,
+    new_branch,
+    new_tag,
+    parse,
+    parse_name_addr,
+    request,
+    response,
+    uri_hostport,
+)
+from ivr.telephony.transport import SipTransport
+
+log = logging.getLogger(__name__)
+Address = tuple[str, int]
+SPEAKING_DBFS = -45.0
+
+
+class SeatCallState(Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+@dataclass
+class SeatCall:
+    call_id: str
+    invite: SipMessage
+    source: Address
+    to_tag: str
+    offer: sdp.Offer
+    arrived: float
+    answer_at: float | None
+    state: SeatCallState = SeatCallState.RINGING
+    last_response: bytes = b""
+    ok: Retransmission | None = None
+    bye: Retransmission | None = None
+    media: CallMedia | None = None
+    ticks: Generator[Tick, None, None] | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    ended_by: str | None = None  # 'line' (BYE or CANCEL from the line) | 'seat'
+    cseq: int = 1
+    hearing_speech: bool = False
+    heard_audio: list[bytes] = field(default_factory=list)
+    sent_audio: list[bytes] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class SeatPhone:
+    def __init__(
+        self,
+        user: str,
+        *,
+        rtp_ports: range,
+        answer_after_s: float | None = 1.0,
+        script: Sequence[Action] = (),
+        registrar: Address | None = None,
+        password: str = "secret",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_note: Callable[[str, float, str], None] = lambda who, t, text: None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.user = user
+        self.host = host
+        self.answer_after_s = answer_after_s
+        self.script = tuple(script)
+        self._rtp_ports = rtp_ports
+        self._on_note = on_note
+        self._now = now
+        self._lock = threading.RLock()
+        self.changed = threading.Condition(self._lock)
+        self.calls: list[SeatCall] = []
+        self._by_id: dict[str, SeatCall] = {}
+        self.transport = SipTransport((host, port), self._on_datagram)
+        self.port = self.transport.address[1]
+        self.registration = (
+            None
+            if registrar is None
+            else Registration(registrar, user, password, (host, self.port), expires=300)
+        )
+        self.clock = MediaClock(self._on_tick, self._busy, self._next_deadline, now)
+        self._began = now()
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.user}@{self.host}:{self.port}"
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.transport.start()
+        self.clock.start()
+        if self.registration is not None:
+            with self._lock:
+                self.registration.begin(self._now())
+                self._flush_registration()
+            self.clock.wake()
+
+    def wait_registered(self, timeout: float = 5.0) -> bool:
+        with self.changed:
+            return self.changed.wait_for(
+                lambda: self.registration is None or self.registration.registered, timeout
+            )
+
+    def wait_call(self, timeout: float) -> SeatCall | None:
+        """The first call that reached this phone (ringing or later), within ``timeout``."""
+        with self.changed:
+            self.changed.wait_for(lambda: bool(self.calls), timeout)
+            return self.calls[0] if self.calls else None
+
+    def close(self, unregister_wait: float = 2.0) -> None:
+        if self.registration is not None:
+            with self._lock:
+                self.registration.end(self._now())
+                self._flush_registration()
+            self.clock.wake()
+            with self.changed:
+                self.changed.wait_for(
+                    lambda: self.registration is None or self.registration.unregistered, unregister_wait
+                )
+        self.clock.stop()
+        self.transport.stop()
+        with self._lock:
+            for call in self.calls:
+                if call.media is not None:
+                    call.media.close()
+
+    def _flush_registration(self) -> None:
+        assert self.registration is not None
+        for data, to in self.registration.take_outbox():
+            self.transport.send(data, to)
+
+    def _note(self, text: str) -> None:
+        self._on_note(self.user, self._now() - self._began, text)
+
+    # --- SIP in -------------------------------------------------------------------------
+
+    def _on_datagram(self, data: bytes, source: Address) -> None:
+        if data.strip() == b"":
+            return
+        try:
+            msg = parse(data)
+        except SipParseError as exc:
+            log.info("the seat phone got malformed SIP: %s", exc)
+            return
+        with self._lock:
+            now = self._now()
+            if not msg.is_request:
+                if self.registration is not None and self.registration.owns(msg):
+                    self.registration.on_response(msg, now)
+                    self._flush_registration()
+                else:
+                    call = self._by_id.get(msg.call_id)
+                    if call is not None and msg.cseq[1] == "BYE":
+                        call.bye = None
+                self.changed.notify_all()
+                return
+            self._on_request(msg, source, now)
+            self.changed.notify_all()
+        self.clock.wake()
+
+    def _reply(
+        self,
+        req: SipMessage,
+        source: Address,
+        status: int,
+        reason: str,
+        *,
+        to_tag: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> bytes:
+        data = response(req, status, reason, to_tag=to_tag, headers=headers, source=source).serialize()
+        self.transport.send(data, req.top_via.response_address(source))
+        return data
+
+    def _on_request(self, req: SipMessage, source: Address, now: float) -> None:
+        call = self._by_id.get(req.call_id)
+        if req.method == "INVITE":
+            if call is not None:  # a retransmission (or a re-INVITE): say again what we last said
+                if call.last_response:
+                    self.transport.send(call.last_response, req.top_via.response_address(source))
+                return
+            self._on_invite(req, source, now)
+        elif req.method == "ACK":
+            if call is not None:
+                call.ok = None
+        elif req.method == "CANCEL":
+            self._reply(req, source, 200, "OK")
+            if call is not None and call.state is SeatCallState.RINGING:
+                call.last_response = self._reply(
+                    call.invite, call.source, 487, "Request Terminated", to_tag=call.to_tag
+                )
+                self._ended(call, now, "the line stops ringing", by="line")
+        elif req.method == "BYE":
+            self._reply(req, source, 200, "OK")
+            if call is not None and call.state is SeatCallState.ANSWERED:
+                self._ended(call, now, "the line hangs up", by="line")
+        else:
+            self._reply(req, source, 200, "OK")
+
+    def _on_invite(self, req: SipMessage, source: Address, now: float) -> None:
+        if any(c.state is not SeatCallState.ENDED for c in self.calls):
+            self._reply(req, source, 486, "Busy Here", to_tag=new_tag())
+            return
+        try:
+            offer = sdp.parse_offer(req.body)
+            sdp.choose(offer)
+        except ValueError:
+            self._reply(req, source, 488, "Not Acceptable Here", to_tag=new_tag())
+            return
+        answer_at = None if self.answer_after_s is None else now + self.answer_after_s
+        call = SeatCall(req.call_id, req, source, new_tag(), offer, now, answer_at)
+        self.calls.append(call)
+        self._by_id[call.call_id] = call
+        self._reply(req, source, 100, "Trying")
+        call.last_response = self._reply(
+            req, source, 180, "Ringing", to_tag=call.to_tag, headers=[("Contact", self._contact())]
+        )
+        self._note("rings")
+
+    def _contact(self) -> str:
+        return f"<sip:{self.user}@{self.host}:{self.port}>"
+
+    # --- the clock ----------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        with self._lock:
+            return any(
+                c.state is not SeatCallState.ENDED or c.bye is not None or c.ok is not None
+                for c in self.calls
+            )
+
+    def _next_deadline(self) -> float | None:
+        with self._lock:
+            if self.registration is None:
+                return None
+            deadline = self.registration.next_deadline()
+            return deadline if deadline != float("inf") else None
+
+    def _on_tick(self, now: float) -> None:
+        with self._lock:
+            if self.registration is not None:
+                for data, to in self.registration.tick(now):
+                    self.transport.send(data, to)
+            for call in self.calls:
+                for name in ("ok", "bye"):
+                    tx: Retransmission | None = getattr(call, name)
+                    if tx is not None and tx.due(now):
+                        if tx.expired(now):
+                            setattr(call, name, None)
+                        else:
+                            self.transport.send(tx.data, tx.to)
+                            tx.sent_again()
+                if (
+                    call.state is SeatCallState.RINGING
+                    and call.answer_at is not None
+                    and now >= call.answer_at
+                ):
+                    self._answer(call, now)
+                elif call.state is SeatCallState.ANSWERED:
+                    self._tick_media(call, now)
+
+    def _answer(self, call: SeatCall, now: float) -> None:
+        sock = self._rtp_socket()
+        codec, _ = sdp.choose(call.offer)
+        call.media = CallMedia(
+            sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type
+        )
+        body = sdp.answer(call.offer, self.host, call.media.local_port, session_id=len(self.calls))
+        ok = response(
+            call.invite,
+            200,
+            "OK",
+            to_tag=call.to_tag,
+            headers=[
+                ("Contact", self._contact()),
+                *(("Record-Route", r) for r in call.invite.all("Record-Route")),
+            ],
+            body=body,
+            content_type="application/sdp",
+            source=call.source,
+        ).serialize()
+        to = call.invite.top_via.response_address(call.source)
+        self.transport.send(ok, to)
+        call.last_response = ok
+        call.ok = Retransmission.first(ok, to, now)
+        call.state = SeatCallState.ANSWERED
+        call.answered_at = now
+        call.ticks = run_script(self.script, lambda: call.hearing_speech)
+        self._note("answers")
+        self.changed.notify_all()
+
+    def _tick_media(self, call: SeatCall, now: float) -> None:
+        assert call.media is not None and call.ticks is not None
+        call.media.receive()
+        heard = call.media.inbound_frame()
+        call.heard_audio.append(heard)
+        call.hearing_speech = _level_dbfs(heard) > SPEAKING_DBFS
+        tick = next(call.ticks)
+        if tick.hang_up:
+            self._send_bye(call, now)
+            return
+        call.media.send(tick.frame)
+        call.sent_audio.append(tick.frame)
+
+    def _send_bye(self, call: SeatCall, now: float) -> None:
+        invite = call.invite
+        call.cseq += 1
+        contact = invite.header("Contact")
+        target = parse_name_addr(contact)[1] if contact else invite.uri
+        routes = [v.strip() for v in invite.all("Record-Route")]
+        from_value = invite.header("To") or ""
+        if ";tag=" not in from_value:
+            from_value = f"{from_value};tag={call.to_tag}"
+        bye = request(
+            "BYE",
+            target,
+            via=f"SIP/2.0/UDP {self.host}:{self.port};branch={new_branch()};rport",
+            from_=from_value,
+            to=invite.header("From") or "",
+            call_id=call.call_id,
+            cseq=call.cseq,
+            headers=[("Route", r) for r in routes],
+        ).serialize()
+        hop_uri = parse_name_addr(routes[0])[1] if routes else target
+        try:
+            hop = uri_hostport(hop_uri)
+        except ValueError:
+            hop = call.source
+        self.transport.send(bye, hop)
+        call.bye = Retransmission.first(bye, hop, now)
+        self._ended(call, now, "hangs up", by="seat")
+
+    def _ended(self, call: SeatCall, now: float, note: str, by: str) -> None:
+        call.state = SeatCallState.ENDED
+        call.ended_at = now
+        call.ended_by = by
+        self._note(note)
+        call.done.set()
+        self.changed.notify_all()
+
+    def _rtp_socket(self) -> socket.socket:
+        for port in self._rtp_ports[::2]:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((self.host, port))
+                return sock
+            except OSError:
+                sock.close()
+        raise OSError("the seat phone has no free RTP port")
+
+
+def _level_dbfs(frame: bytes) -> float:
+    x = np.frombuffer(frame, "<i2").astype(np.float64)
+    rms = float(np.sqrt(np.mean(x * x))) if x.size == FRAME_SAMPLES else 0.0
+    return 20 * float(np.log10(rms / 32768)) if rms > 0 else -120.0

@@ -1,0 +1,110 @@
+"""The outbound leg to a seat as a state machine: what it sends and what it reports, no network needed."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from ivr.telephony import sdp
+from ivr.telephony.seat_leg import Credentials, LegEvent, LegPlan, LegState, SeatLeg
+from ivr.telephony.sip_message import SipMessage, parse, response
+
+LOCAL = ("127.0.0.1", 5070)
+SEAT = ("127.0.0.1", 5091)
+PLAN = LegPlan(
+    uri="sip:1001@127.0.0.1:5091",
+    hop=SEAT,
+    from_uri="sip:ivr@127.0.0.1:5070",
+    contact="sip:ivr@127.0.0.1:5070",
+    credentials=Credentials("ivr", "secret"),
+)
+
+
+@pytest.fixture
+def rtp() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def sent(leg: SeatLeg) -> list[SipMessage]:
+    return [parse(data) for data, _ in leg.take_outbox()]
+
+
+def reply(invite: SipMessage, status: int, reason: str, **kw: object) -> SipMessage:
+    return response(invite, status, reason, to_tag="seat-tag", **kw)  # type: ignore[arg-type]
+
+
+def test_an_answered_seat_is_acked_at_its_contact_and_its_media_starts(rtp: socket.socket) -> None:
+    leg = SeatLeg(PLAN, LOCAL, rtp, now=0.0)
+    (invite,) = sent(leg)
+    assert invite.method == "INVITE" and invite.uri == PLAN.uri
+    assert b"PCMU" in invite.body and b"telephone-event" in invite.body
+    leg.on_response(reply(invite, 180, "Ringing"), 0.1)
+    assert leg.take_events() == [LegEvent.RINGING]
+    answer = sdp.answer(sdp.parse_offer(invite.body), "127.0.0.1", 40000, session_id=1)
+    ok = reply(
+        invite,
+        200,
+        "OK",
+        headers=[("Contact", "<sip:1001@127.0.0.1:5099>")],
+        body=answer,
+        content_type="application/sdp",
+    )
+    leg.on_response(ok, 1.0)
+    assert leg.take_events() == [LegEvent.ANSWERED]
+    (ack,) = leg.take_outbox()
+    assert parse(ack[0]).method == "ACK" and ack[1] == ("127.0.0.1", 5099)
+    assert leg.media is not None and leg.media.remote == ("127.0.0.1", 40000)
+    leg.on_response(ok, 1.5)  # a retransmitted 2xx is ACKed again, nothing else
+    assert [m.method for m in sent(leg)] == ["ACK"] and leg.take_events() == []
+
+
+def test_a_busy_seat_is_acked_and_reported_refused(rtp: socket.socket) -> None:
+    leg = SeatLeg(PLAN, LOCAL, rtp, now=0.0)
+    (invite,) = sent(leg)
+    leg.on_response(reply(invite, 486, "Busy Here"), 0.2)
+    assert leg.take_events() == [LegEvent.REFUSED] and leg.status == 486
+    (ack,) = sent(leg)
+    assert ack.method == "ACK" and ack.top_via.branch == invite.top_via.branch
+
+
+def test_a_challenge_is_answered_once_with_credentials(rtp: socket.socket) -> None:
+    leg = SeatLeg(PLAN, LOCAL, rtp, now=0.0)
+    (invite,) = sent(leg)
+    challenge = [("Proxy-Authenticate", 'Digest realm="127.0.0.1", nonce="abc"')]
+    leg.on_response(reply(invite, 407, "Proxy Authentication Required", headers=challenge), 0.1)
+    ack, again = sent(leg)
+    assert ack.method == "ACK" and again.method == "INVITE"
+    assert again.cseq[0] == 2 and "Digest" in (again.header("Proxy-Authorization") or "")
+    leg.on_response(reply(again, 407, "Proxy Authentication Required", headers=challenge), 0.2)
+    assert leg.take_events() == [LegEvent.REFUSED]
+
+
+def test_stop_ringing_sends_cancel_once_the_seat_rings(rtp: socket.socket) -> None:
+    leg = SeatLeg(PLAN, LOCAL, rtp, now=0.0)
+    (invite,) = sent(leg)
+    leg.cancel(0.1)  # nothing heard yet: no CANCEL may go (RFC 3261 §9.1)
+    assert sent(leg) == []
+    leg.on_response(reply(invite, 180, "Ringing"), 0.2)
+    (cancel,) = sent(leg)
+    assert cancel.method == "CANCEL" and cancel.top_via.branch == invite.top_via.branch
+    assert leg.state is LegState.ENDED and leg.take_events() == []
+
+
+def test_a_seat_that_never_answers_at_all_is_unreachable_after_timer_b(rtp: socket.socket) -> None:
+    leg = SeatLeg(PLAN, LOCAL, rtp, now=0.0)
+    sent(leg)
+    t = 0.0
+    resent = 0
+    while t < 40.0 and leg.state is not LegState.ENDED:
+        t += 0.02
+        leg.tick(t)
+        resent += len(sent(leg))
+    assert leg.take_events() == [LegEvent.UNREACHABLE]
+    assert 5 <= resent <= 12  # timer A: 0.5, 1, 2, 4, 4, … s

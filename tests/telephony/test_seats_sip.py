@@ -1,0 +1,270 @@
+"""The hand-off to a human seat over real SIP on loopback: ring, whisper to the seat only, bridge.
+
+A caller presses 0 for a person; the line rings seat endpoints (``SeatPhone``:
+real SIP, real RTP) through Kamailio (register mode) or straight at their
+ports (direct mode). Tones sent by each side prove the bridge carries audio
+both ways; the whisper's own audio is looked for in what each side heard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from ivr.commands.serve import OpenLine
+from ivr.seats.queue import Connected, Ring, SeatMissed, StopRinging, Whisper
+from ivr.seats.state import Miss
+from ivr.telephony.phone import PhoneCall, PhoneCallState, SipPhone
+from ivr.telephony.phone_script import Action, HangUp, Press, Silent, Tone, WaitForBot
+from ivr.telephony.seat_floor import SeatFloor
+from ivr.telephony.seat_phone import SeatCallState, SeatPhone
+from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_registered
+from tests.telephony.harness.kamailio import DEFAULT_USERS, Kamailio, KamailioSettings, kamailio_available
+from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
+
+pytestmark = pytest.mark.slow
+
+CALLER_HZ = 600.0
+SEAT_HZ = 1000.0
+CALLER_SCRIPT: tuple[Action, ...] = (WaitForBot(), Press("0"), Tone(60, CALLER_HZ))
+SEAT_SCRIPT: tuple[Action, ...] = (Tone(60, SEAT_HZ),)
+BRIDGED_FOR = 150  # frames (3 s) of bridged audio before the caller hangs up
+
+
+@pytest.fixture(scope="module")
+def registrar() -> Iterator[Kamailio]:
+    """A Kamailio that knows the line, callers and seats 1001 and 1002 (password "secret")."""
+    if not kamailio_available():
+        pytest.skip("kamailio is not installed")
+    server = Kamailio(
+        users={**DEFAULT_USERS, "1001": "secret", "1002": "secret"},
+        settings=KamailioSettings(fr_timer_ms=2000),
+    )
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def short_ring_flow(tmp_path: Path) -> Path:
+    """The shipped desk flow, ringing each seat 5 s instead of 15 s (the least the schema allows)."""
+    text = (REPO / "flows" / "desk.yaml").read_text(encoding="utf-8")
+    old = "  reception:\n    transfer:\n      skill: reception\n"
+    assert old in text
+    path = tmp_path / "desk.yaml"
+    path.write_text(text.replace(old, old + "      ring_timeout: 5s\n"), encoding="utf-8")
+    return path
+
+
+SeatMaker = Callable[..., SeatPhone]
+
+
+@pytest.fixture
+def seat_phone() -> Iterator[SeatMaker]:
+    """Started seat phones, each with its own RTP range; all closed at the end."""
+    opened: list[tuple[SeatPhone, object]] = []
+
+    def make(user: str, **kw: object) -> SeatPhone:
+        ports = allocate_rtp_range(20)
+        seat = SeatPhone(user, rtp_ports=range(ports.low, ports.high + 1), **kw)  # type: ignore[arg-type]
+        opened.append((seat, ports))
+        seat.start()
+        return seat
+
+    try:
+        yield make
+    finally:
+        for seat, ports in opened:
+            try:
+                seat.close()
+            finally:
+                release_rtp_range(ports)  # type: ignore[arg-type]
+
+
+def write_seats(path: Path, *seats: SeatPhone) -> Path:
+    lines = ["seats:"]
+    for seat in seats:
+        lines += [
+            f'  - id: "{seat.user}"',
+            f"    name: 座席{seat.user}",
+            f'    uri: "{seat.uri}"',
+            "    skills: [reception]",
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def wait_until(what: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {message}")
+        time.sleep(0.05)
+
+
+# --- hearing ---------------------------------------------------------------------------
+
+
+def samples(frames: list[bytes]) -> npt.NDArray[np.float64]:
+    return np.frombuffer(b"".join(frames), "<i2").astype(np.float64)
+
+
+def tone_windows(frames: list[bytes], hz: float) -> list[int]:
+    """Indexes of 0.2 s windows above -40 dBFS whose power is almost all at ``hz`` (± 25 Hz)."""
+    x = samples(frames)
+    size = 1600
+    out = []
+    for n in range(len(x) // size):
+        w = x[n * size : (n + 1) * size]
+        if np.sqrt(np.mean(w * w)) < 32768 * 10 ** (-40 / 20):
+            continue
+        power = np.abs(np.fft.rfft(w * np.hanning(size))) ** 2
+        freqs = np.fft.rfftfreq(size, 1 / 8000)
+        if np.sum(power[np.abs(freqs - hz) <= 25]) > 0.8 * np.sum(power):  # a pure tone, not a voice
+            out.append(n)
+    return out
+
+
+def best_match(heard: list[bytes], wanted: list[bytes]) -> tuple[float, int]:
+    """Normalised cross-correlation of ``wanted`` against every place in ``heard``: (best, sample offset)."""
+    x, y = samples(heard), samples(wanted)
+    if len(x) < len(y) or not np.any(y):
+        return 0.0, 0
+    n = 1 << int(np.ceil(np.log2(len(x) + len(y))))
+    corr = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(y, n)), n)[: len(x) - len(y) + 1]
+    energy = np.concatenate(([0.0], np.cumsum(x * x)))
+    local = np.sqrt(energy[len(y) :] - energy[: len(x) - len(y) + 1])
+    score = corr / (np.maximum(local, 1e-9) * np.sqrt(np.sum(y * y)))
+    at = int(np.argmax(score))
+    return float(score[at]), at
+
+
+# --- the scenario ----------------------------------------------------------------------
+
+
+def floor_of(line: OpenLine) -> SeatFloor:
+    floor = line.line.floor
+    assert floor is not None, "the line has no seats"
+    return floor
+
+
+def talk_through(line: OpenLine, phone: SipPhone, call: PhoneCall, seat: SeatPhone) -> None:
+    """Wait until the caller has been bridged to ``seat`` for a few seconds, then the caller hangs up."""
+    floor = floor_of(line)
+    wait_until(lambda: any(isinstance(a, Connected) for _, a in floor.log), 60, "the caller is put through")
+    start = floor.stats.bridged_frames
+    wait_until(lambda: floor.stats.bridged_frames - start >= BRIDGED_FOR, 15, "audio crosses the bridge")
+    assert call.state is PhoneCallState.ANSWERED
+    phone.hang_up(call)
+    seat_call = seat.calls[-1]
+    assert seat_call.done.wait(10), "the line hangs up the seat when the caller hangs up"
+    assert seat_call.ended_by == "line"
+
+
+def check_handoff(line: OpenLine, call: PhoneCall, missed: SeatPhone, answered: SeatPhone) -> None:
+    floor = floor_of(line)
+    actions = [a for _, a in floor.log if isinstance(a, Ring | StopRinging | Whisper | Connected)]
+    kinds = [(type(a).__name__, a.seat_id) for a in actions]
+    assert kinds[:5] == [
+        ("Ring", missed.user),
+        ("StopRinging", missed.user),
+        ("Ring", answered.user),
+        ("Whisper", answered.user),
+        ("Connected", answered.user),
+    ], kinds
+    assert len({a.call_id for a in actions}) == 1
+
+    first = missed.calls[0]
+    assert first.answered_at is None and first.state is SeatCallState.ENDED and first.ended_by == "line"
+
+    seat_call = answered.calls[0]
+    whisper = next(frames for caller, frames in floor.whispers if caller == actions[0].call_id)
+    assert len(whisper) > 50, "the whisper was rendered"
+    seat_score, seat_at = best_match(seat_call.heard_audio, whisper)
+    caller_score, _ = best_match(call.heard_audio, whisper)
+    assert seat_score > 0.8, f"the seat heard the whisper (match {seat_score:.2f})"
+    assert caller_score < 0.5, f"the caller heard none of the whisper (match {caller_score:.2f})"
+
+    seat_hears_caller = tone_windows(seat_call.heard_audio, CALLER_HZ)
+    caller_hears_seat = tone_windows(call.heard_audio, SEAT_HZ)
+    assert len(seat_hears_caller) >= 5, "the seat hears the caller's tone across the bridge"
+    assert len(caller_hears_seat) >= 5, "the caller hears the seat's tone across the bridge"
+    assert seat_at < seat_hears_caller[0] * 1600, "the whisper comes before the caller is heard"
+    assert not tone_windows(call.heard_audio[: len(call.heard_audio) // 2], CALLER_HZ)
+
+
+def test_a_caller_pressing_0_reaches_the_second_seat_through_the_registrar(
+    open_line: LineMaker,
+    registrar: Kamailio,
+    seat_phone: SeatMaker,
+    phone: SipPhone,
+    caller_number: CallerNumbers,
+    short_ring_flow: Path,
+    tmp_path: Path,
+) -> None:
+    never = seat_phone("1001", registrar=registrar.address, answer_after_s=None)
+    answers = seat_phone("1002", registrar=registrar.address, answer_after_s=1.0, script=SEAT_SCRIPT)
+    assert never.wait_registered() and answers.wait_registered()
+    seats = write_seats(tmp_path / "seats.yaml", never, answers)
+    line = open_line(flow=short_ring_flow, seats=seats, mode="register", registrar=registrar)
+    wait_registered(line)
+    phone.user = caller_number()
+    call = phone.call(registrar.address, CALLER_SCRIPT, uri=registrar.aor("ivr"))
+    talk_through(line, phone, call, answers)
+    check_handoff(line, call, never, answers)
+
+
+def test_a_caller_pressing_0_reaches_the_second_seat_in_direct_mode(
+    open_line: LineMaker,
+    seat_phone: SeatMaker,
+    phone: SipPhone,
+    caller_number: CallerNumbers,
+    short_ring_flow: Path,
+    tmp_path: Path,
+) -> None:
+    never = seat_phone("1001", answer_after_s=None)
+    answers = seat_phone("1002", answer_after_s=1.0, script=SEAT_SCRIPT)
+    seats = write_seats(tmp_path / "seats.yaml", never, answers)
+    line = open_line(flow=short_ring_flow, seats=seats)
+    phone.user = caller_number()
+    call = phone.call(line.line.transport.address, CALLER_SCRIPT)
+    talk_through(line, phone, call, answers)
+    check_handoff(line, call, never, answers)
+
+
+def test_a_seat_hanging_up_in_the_whisper_puts_the_caller_back_first_for_the_next_seat(
+    open_line: LineMaker,
+    seat_phone: SeatMaker,
+    phone: SipPhone,
+    caller_number: CallerNumbers,
+    short_ring_flow: Path,
+    tmp_path: Path,
+) -> None:
+    quitter = seat_phone("1001", answer_after_s=0.5, script=(Silent(1.0), HangUp()))
+    answers = seat_phone("1002", answer_after_s=1.0, script=SEAT_SCRIPT)
+    seats = write_seats(tmp_path / "seats.yaml", quitter, answers)
+    line = open_line(flow=short_ring_flow, seats=seats)
+    phone.user = caller_number()
+    call = phone.call(line.line.transport.address, CALLER_SCRIPT)
+    talk_through(line, phone, call, answers)
+
+    floor = floor_of(line)
+    log = [a for _, a in floor.log if isinstance(a, Ring | SeatMissed | Whisper | Connected)]
+    missed = next(n for n, a in enumerate(log) if isinstance(a, SeatMissed))
+    hung_up = log[missed]
+    assert isinstance(hung_up, SeatMissed) and hung_up.miss is Miss.WHISPER_HANGUP
+    assert hung_up.seat_id == quitter.user
+    after = log[missed + 1 :]
+    assert isinstance(after[0], Ring) and after[0].seat_id == answers.user
+    assert after[0].call_id == hung_up.call_id, "the same caller is offered to the next seat"
+    assert any(isinstance(a, Connected) and a.seat_id == answers.user for a in after)
+    assert quitter.calls[0].ended_by == "seat"
+    assert call.ended_by == "caller", "the caller stayed on the line until they hung up"
+    assert len(tone_windows(call.heard_audio, SEAT_HZ)) >= 5
