@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ivr.call.events import EventKind
 from ivr.commands.serve import OpenLine
 from ivr.config import IvrConfig, LineSettings, RecordsSettings, SipSettings
 from ivr.telephony.phone import PhoneCall, SipPhone
@@ -211,22 +212,42 @@ def bench_waiting(directory: Path, waiting: int) -> list[float]:
         placed = []
         for n in range(waiting):
             phone.user = f"1380000{n:04d}"
-            placed.append(phone.call(line.line.transport.address, (WaitForBot(), Press("0"), Silent(60))))
-        wait(8.0 + 33.0)
-        errors = []
-        for c in placed:
-            spoken = [start for start, _ in c.bot_speech]
-            keyed = next((s for s in spoken if s > 4.0), None)  # transfer.to_seat, after the greeting
-            if keyed is None:
-                continue
-            for k in (1, 2):
-                mark = keyed + 15.0 * k
-                near = [s - mark for s in spoken if abs(s - mark) < 1.0]
-                if near:
-                    errors.append(near[0] * 1000)
-        for c in placed:
+            placed.append(
+                (phone.user, phone.call(line.line.transport.address, (WaitForBot(), Press("0"), Silent(60))))
+            )
+        wait(8.0 + 40.0)
+        for _, c in placed:
             phone.hang_up(c)
-        wait(0.5)
+        wait(2.0)
+        records = {r.caller: r for r in line.records}
+        errors = []
+        for number, c in placed:
+            record = records.get(number)
+            if record is None or c.answered_at is None:
+                continue
+            starts = {
+                (e.detail.get("prompt"), e.seconds)
+                for e in record.events
+                if e.kind is EventKind.PROMPT_STARTED
+                and e.detail.get("prompt") in ("transfer.to_seat", "hold.progress")
+            }
+            heard = [start for start, _ in c.bot_speech]
+
+            def onset(at: float, heard: list[float] = heard) -> float | None:
+                near = [h for h in heard if abs(h - at) < 0.3]
+                return min(near, key=lambda h: abs(h - at)) if near else None
+
+            to_seat = [sec for prompt, sec in starts if prompt == "transfer.to_seat"]
+            if not to_seat:
+                continue
+            first = onset(to_seat[0])
+            if first is None:
+                continue
+            for sec in sorted(sec for prompt, sec in starts if prompt == "hold.progress"):
+                k = round((sec - to_seat[0]) / 15.0)
+                at = onset(sec)
+                if at is not None and k >= 1:
+                    errors.append((at - first - 15.0 * k) * 1000)
         return errors
     finally:
         phone.close()

@@ -16,6 +16,13 @@ by more than ``max_frames`` frames while nothing is waiting (a new talk
 spurt after a long pause). When more than ``max_frames`` frames wait, the oldest are
 dropped so delay cannot grow without bound.
 
+Delay does not creep either: a burst (the sender or this side stalled for a
+moment) leaves more frames waiting than the depth, and every frame of that
+surplus would be heard as added delay for the rest of the call, which a
+bridged seat and caller notice as talking over each other. While more than
+``depth_frames + slack_frames`` wait for ``trim_after`` ticks in a row, one frame is
+skipped every ``trim_after`` ticks until the surplus is gone.
+
 Pure: no clock, no locks. One owner (the media clock) calls both methods.
 """
 
@@ -35,7 +42,8 @@ class JitterStats:
     received: packets put; lost: ticks whose frame never came while later ones
     had; late: packets that came after their turn; duplicate: packets already
     waiting or already played; overflow: frames dropped because too many
-    waited; resyncs: times playout started over.
+    waited; resyncs: times playout started over; trimmed: frames skipped to
+    bring a delay that had crept up back to the depth.
     """
 
     received: int = 0
@@ -44,11 +52,17 @@ class JitterStats:
     duplicate: int = 0
     overflow: int = 0
     resyncs: int = 0
+    trimmed: int = 0
 
 
 class JitterBuffer:
     def __init__(
-        self, depth_frames: int = 3, max_frames: int = 50, samples_per_frame: int = FRAME_SAMPLES
+        self,
+        depth_frames: int = 3,
+        max_frames: int = 50,
+        samples_per_frame: int = FRAME_SAMPLES,
+        slack_frames: int = 2,
+        trim_after: int = 5,
     ) -> None:
         if depth_frames < 1:
             raise ValueError(f"jitter buffer depth must be at least 1 frame, got {depth_frames}")
@@ -59,6 +73,9 @@ class JitterBuffer:
         self.depth_frames = depth_frames
         self.max_frames = max_frames
         self.samples_per_frame = samples_per_frame
+        self.slack_frames = slack_frames
+        self.trim_after = trim_after
+        self._surplus_ticks = 0
         self._frames: dict[int, bytes] = {}
         self._next: int | None = None  # sequence number to play next
         self._playing = False
@@ -66,6 +83,7 @@ class JitterBuffer:
         self._anchor: tuple[int, int] | None = None  # (sequence, timestamp) of the newest packet
         self._played: deque[int] = deque(maxlen=max_frames)
         self._received = self._lost = self._late = self._duplicate = self._overflow = self._resyncs = 0
+        self._trimmed = 0
 
     @property
     def stats(self) -> JitterStats:
@@ -76,6 +94,7 @@ class JitterBuffer:
             duplicate=self._duplicate,
             overflow=self._overflow,
             resyncs=self._resyncs,
+            trimmed=self._trimmed,
         )
 
     @property
@@ -125,6 +144,7 @@ class JitterBuffer:
         if not self._frames:
             self._playing = False  # ran dry: refill to depth before playing again
             return None
+        self._trim_surplus()
         seq = self._next
         self._next = (seq + 1) % 65536
         frame = self._frames.pop(seq, None)
@@ -133,6 +153,21 @@ class JitterBuffer:
             return None
         self._played.append(seq)
         return frame
+
+    def _trim_surplus(self) -> None:
+        if len(self._frames) <= self.depth_frames + self.slack_frames:
+            self._surplus_ticks = 0
+            return
+        self._surplus_ticks += 1
+        if self._surplus_ticks < self.trim_after:
+            return
+        self._surplus_ticks = 0
+        assert self._next is not None
+        skipped = self._next
+        self._frames.pop(skipped, None)
+        self._played.append(skipped)
+        self._next = (skipped + 1) % 65536
+        self._trimmed += 1
 
     def _jumped(self, packet: RtpPacket) -> bool:
         if self._anchor is None:

@@ -158,3 +158,38 @@ def test_steady_stream_with_jitter_plays_every_frame_once_in_order() -> None:
 def test_bad_sizes_are_refused(depth: int, maximum: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         JitterBuffer(depth_frames=depth, max_frames=maximum)
+
+
+def test_a_burst_after_a_stall_does_not_leave_its_delay_in_the_call() -> None:
+    """A 200 ms stall delivers 10 frames at once; within a second the delay is back at the depth."""
+    jb = JitterBuffer(depth_frames=3)
+    seq = 0
+    put(jb, 0, 1, 2)
+    seq = 3
+    for _ in range(20):  # steady: one in, one out
+        put(jb, seq)
+        seq += 1
+        played(jb, 1)
+    steady = jb.buffered
+    put(jb, *range(seq, seq + 10))  # the stall's frames arrive together
+    seq += 10
+    for _ in range(50):  # one second more of steady flow
+        put(jb, seq)
+        seq += 1
+        played(jb, 1)
+    assert jb.buffered <= jb.depth_frames + jb.slack_frames
+    assert jb.buffered - steady <= jb.slack_frames
+    assert 0 < jb.stats.trimmed < 10 and jb.stats.lost == 0
+
+
+def test_ordinary_jitter_is_never_trimmed() -> None:
+    """Packets two at a time or late by a frame or two: nothing skipped, nothing lost."""
+    jb = JitterBuffer(depth_frames=3)
+    put(jb, 0, 1, 2)
+    seq = 3
+    for tick in range(500):
+        if tick % 2 == 0:
+            put(jb, seq, seq + 1)
+            seq += 2
+        played(jb, 1)
+    assert jb.stats.trimmed == 0 and jb.stats.lost == 0
