@@ -22,21 +22,16 @@ bounded queue and return at once; a full queue drops the row and counts it.
 
 from __future__ import annotations
 
-import logging
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from types import TracebackType
 
 from ivr.records.callbacks import CallbackBook, CallbackTicket
-from ivr.records.errors import RegisterWriteError
 from ivr.records.register import CallRegister, iso, parse_time
-
-log = logging.getLogger(__name__)
+from ivr.records.write_queue import Job, WriteQueue
 
 DEFAULT_SERVICE_S = 20.0
 DEFAULT_MAXSIZE = 4096
@@ -251,33 +246,42 @@ def _window(sql: str, since: datetime | None) -> tuple[str, tuple[str, ...]]:
     return sql + " WHERE at >= ?", (iso(since) or "",)
 
 
-Job = Callable[[], None]
-
-
 class QueueLog:
     """The one worker that writes queue rows and callback tickets off the media path.
 
     The log takes over ``register`` (give it its own ``CallRegister`` on the
     register file): ``close()`` drains the queue, joins the worker and closes
-    the register, and raises ``RegisterWriteError`` if any write failed.
-    Messages name call ids and seat ids only, never caller numbers.
+    the register, and raises ``RegisterWriteError`` if any write failed (see
+    ``WriteQueue``). Messages name call ids and seat ids only, never caller numbers.
     """
 
     def __init__(self, register: CallRegister, *, maxsize: int = DEFAULT_MAXSIZE) -> None:
-        if maxsize < 1:
-            raise ValueError("maxsize must be at least 1")
         self.register = register
         self.figures = QueueFigures(register)
         self.callbacks = CallbackBook(register)
-        self._queue: queue.Queue[tuple[str, Job] | None] = queue.Queue(maxsize)
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._state = threading.Condition()
-        self.accepted = 0
-        self.written = 0
-        self.errors = 0
-        self.dropped = 0
-        self.failed: BaseException | None = None
+        self.jobs = WriteQueue(
+            "queue log", "queue rows", register.path, maxsize=maxsize, thread_name="ivr-queue-log"
+        )
+
+    @property
+    def accepted(self) -> int:
+        return self.jobs.accepted
+
+    @property
+    def written(self) -> int:
+        return self.jobs.written
+
+    @property
+    def errors(self) -> int:
+        return self.jobs.errors
+
+    @property
+    def dropped(self) -> int:
+        return self.jobs.dropped
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self.jobs.failed
 
     # -- the media side -------------------------------------------------------
 
@@ -308,60 +312,23 @@ class QueueLog:
         return self.submit(f"callback ticket of call {ticket.call_id}", lambda: self.callbacks.add(ticket))
 
     def submit(self, label: str, job: Job) -> bool:
-        """Queue ``job`` (run on the worker) without waiting; False if it was dropped (queue full).
-
-        ``label`` names the job in log messages: ids only, never caller data.
-        """
-        if self._closed or self._thread is None:
-            raise RuntimeError("queue log is not running")
-        try:
-            self._queue.put_nowait((label, job))
-        except queue.Full:
-            with self._state:
-                self.dropped += 1
-                first = self.dropped == 1
-            if first:
-                log.warning("queue log full (%d waiting): %s not written", self._queue.maxsize, label)
-            return False
-        with self._state:
-            self.accepted += 1
-        return True
+        """Queue ``job`` (run on the worker) without waiting; False if it was dropped (queue full)."""
+        return self.jobs.submit(label, job)
 
     # -- the owner's side -----------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("queue log already started")
-        self._thread = threading.Thread(target=self._run, name="ivr-queue-log", daemon=False)
-        self._thread.start()
+        self.jobs.start()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every job accepted so far has run; False on timeout."""
-        with self._state:
-            target = self.accepted
-            return self._state.wait_for(lambda: self.written + self.errors >= target, timeout)
+        return self.jobs.flush(timeout)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        thread = self._thread
-        if thread is not None:
-            while thread.is_alive():
-                try:
-                    self._queue.put(None, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
-            thread.join()
-        self.register.close()
-        if self.dropped:
-            log.warning("queue log closed: %d rows were not written (queue full)", self.dropped)
-        if self.failed is not None:
-            raise RegisterWriteError(
-                f"{self.errors} of {self.accepted} queue rows could not be written to "
-                f"{self.register.path}; first failure: {self.failed!r}"
-            ) from self.failed
+        try:
+            self.jobs.close()
+        finally:
+            self.register.close()
 
     def __enter__(self) -> QueueLog:
         self.start()
@@ -374,23 +341,3 @@ class QueueLog:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            label, job = item
-            try:
-                job()
-            except Exception as exc:
-                log.error("queue log: writing the %s failed", label, exc_info=True)
-                with self._state:
-                    self.errors += 1
-                    if self.failed is None:
-                        self.failed = exc
-                    self._state.notify_all()
-                continue
-            with self._state:
-                self.written += 1
-                self._state.notify_all()

@@ -103,7 +103,7 @@ def test_failed_save_is_reported_not_swallowed(
     writer.submit(make_record("good-2"))
     with caplog.at_level(logging.ERROR, logger="ivr.records"), pytest.raises(RegisterWriteError) as raised:
         writer.close()
-    assert "1 of 3 calls could not be saved" in str(raised.value)
+    assert "1 of 3 calls could not be written" in str(raised.value)
     assert isinstance(raised.value.__cause__, OSError)
     assert isinstance(writer.failed, OSError)
     assert "bad" in caplog.text and "13800138000" not in caplog.text
