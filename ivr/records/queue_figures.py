@@ -27,11 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from types import TracebackType
 
 from ivr.records.callbacks import CallbackBook, CallbackTicket
 from ivr.records.register import CallRegister, iso, parse_time
-from ivr.records.write_queue import Job, WriteQueue
+from ivr.records.write_queue import Job, QueuedWrites, WriteQueue
 
 DEFAULT_SERVICE_S = 20.0
 DEFAULT_MAXSIZE = 4096
@@ -246,7 +245,7 @@ def _window(sql: str, since: datetime | None) -> tuple[str, tuple[str, ...]]:
     return sql + " WHERE at >= ?", (iso(since) or "",)
 
 
-class QueueLog:
+class QueueLog(QueuedWrites):
     """The one worker that writes queue rows and callback tickets off the media path.
 
     The log takes over ``register`` (give it its own ``CallRegister`` on the
@@ -262,26 +261,6 @@ class QueueLog:
         self.jobs = WriteQueue(
             "queue log", "queue rows", register.path, maxsize=maxsize, thread_name="ivr-queue-log"
         )
-
-    @property
-    def accepted(self) -> int:
-        return self.jobs.accepted
-
-    @property
-    def written(self) -> int:
-        return self.jobs.written
-
-    @property
-    def errors(self) -> int:
-        return self.jobs.errors
-
-    @property
-    def dropped(self) -> int:
-        return self.jobs.dropped
-
-    @property
-    def failed(self) -> BaseException | None:
-        return self.jobs.failed
 
     # -- the media side -------------------------------------------------------
 
@@ -314,30 +293,3 @@ class QueueLog:
     def submit(self, label: str, job: Job) -> bool:
         """Queue ``job`` (run on the worker) without waiting; False if it was dropped (queue full)."""
         return self.jobs.submit(label, job)
-
-    # -- the owner's side -----------------------------------------------------
-
-    def start(self) -> None:
-        self.jobs.start()
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every job accepted so far has run; False on timeout."""
-        return self.jobs.flush(timeout)
-
-    def close(self) -> None:
-        try:
-            self.jobs.close()
-        finally:
-            self.register.close()
-
-    def __enter__(self) -> QueueLog:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -22,8 +22,11 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from types import TracebackType
+from typing import Self
 
 from ivr.records.errors import RegisterWriteError
+from ivr.records.register import CallRegister
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +161,69 @@ class WriteQueue:
                 self._state.notify_all()
             if caught_up:
                 log.warning("%s caught up: %d %s not written so far", self.what, dropped, self.items)
+
+
+class QueuedWrites:
+    """What an owner of a ``WriteQueue`` and of the register it writes shows its own owner.
+
+    Subclasses set ``jobs`` and ``register``; the
+    counters read through to the queue, and ``close()`` drains it, then closes
+    the register, then raises what failed.
+    """
+
+    jobs: WriteQueue
+    register: CallRegister
+
+    @property
+    def maxsize(self) -> int:
+        return self.jobs.maxsize
+
+    @property
+    def pending(self) -> int:
+        return self.jobs.pending
+
+    @property
+    def accepted(self) -> int:
+        return self.jobs.accepted
+
+    @property
+    def written(self) -> int:
+        return self.jobs.written
+
+    @property
+    def errors(self) -> int:
+        return self.jobs.errors
+
+    @property
+    def dropped(self) -> int:
+        return self.jobs.dropped
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self.jobs.failed
+
+    def start(self) -> None:
+        self.jobs.start()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every write accepted so far has been made or failed; False on timeout."""
+        return self.jobs.flush(timeout)
+
+    def close(self) -> None:
+        """Make what is queued, stop the worker, close the register; raise if any write failed."""
+        try:
+            self.jobs.close()
+        finally:
+            self.register.close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
