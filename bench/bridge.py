@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ from ivr.telephony.seat_phone import SeatPhone
 ROOT = Path(__file__).resolve().parents[1]
 BURSTS = 20
 BURST: tuple[Action, ...] = (Tone(0.1, 1000.0, -16.0), Silent(0.4))
+DESK_OPEN = datetime(2026, 3, 2, 10, 0)  # a Monday morning
 WHISPER_MARGIN_S = 18.0  # the caller starts its bursts this long after pressing 0 (ring + whisper done)
 
 
@@ -96,7 +98,7 @@ def open_line(directory: Path, seats: list[SeatPhone], rtp: str) -> OpenLine:
         line=LineSettings(flow="flows/desk.yaml", seats=str(seats_file)),
         records=RecordsSettings(path=str(directory / "calls.db")),
     )
-    line = OpenLine(config, ROOT)
+    line = OpenLine(config, ROOT, wall_clock=lambda: DESK_OPEN)  # the desk's hours, whenever the bench runs
     line.start()
     return line
 

@@ -6,6 +6,7 @@ import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -94,6 +95,19 @@ class LineSettings(Strict):
     flow: str = "flows/desk.yaml"
     locale: str = "zh-CN"
     seats: str | None = None
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="the desk's time zone (IANA name): the flow's hours and dates are read in it",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Asia/Shanghai") from None
+        return value
 
 
 class RecordsSettings(Strict):

@@ -36,6 +36,19 @@ def test_the_documented_settings_work_as_written(tmp_path: Path) -> None:
     assert config.line.flow == "flows/desk.yaml"
     assert config.records.path == "var/ivr.db"
     assert config.hearing.vosk_model is None  # keys and line handling only
+    assert config.line.timezone == "Asia/Shanghai"  # the handbook's desk hours are Beijing time
+
+
+def test_the_desk_hours_are_read_in_the_desks_time_zone() -> None:
+    """A server on UTC still opens the desk at 08:50 Beijing time (00:50 UTC)."""
+    from datetime import UTC, datetime, timedelta
+
+    from ivr.commands.serve import desk_time
+
+    beijing = desk_time("Asia/Shanghai")()
+    utc_now = datetime.now(UTC).replace(tzinfo=None)
+    assert abs((beijing - utc_now) - timedelta(hours=8)) < timedelta(seconds=5)
+    assert beijing.tzinfo is None  # what the flow's hours rules compare with
 
 
 @pytest.mark.parametrize(
@@ -48,6 +61,7 @@ def test_the_documented_settings_work_as_written(tmp_path: Path) -> None:
         ('[lines]\nflow = "x"\n', 1, "unknown key 'lines'"),
         ("[sip]\nmax_calls = 0\n", 2, "sip.max_calls: Input should be greater than or equal to 1"),
         ('[sip\nmode = "direct"\n', 1, "TOML:"),
+        ('[line]\ntimezone = "Beijing"\n', 2, "unknown time zone 'Beijing': use an IANA name"),
     ],
 )
 def test_a_mistake_names_the_key_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 from ivr.call.events import CallRecord
 from ivr.config import IvrConfig, load_config
@@ -58,6 +59,12 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def desk_time(timezone: str) -> Callable[[], datetime]:
+    """The time of day at the desk, as the flow's hours rules read it (naive, in the desk's zone)."""
+    zone = ZoneInfo(timezone)
+    return lambda: datetime.now(zone).replace(tzinfo=None)
+
+
 class OpenLine:
     """A configured line and the things it owns, stopped in the right order."""
 
@@ -65,7 +72,7 @@ class OpenLine:
         self,
         config: IvrConfig,
         root: Path,
-        wall_clock: Callable[[], datetime] = datetime.now,
+        wall_clock: Callable[[], datetime] | None = None,
         speech: Callable[[str | None], SpeechInput] | None = None,
     ) -> None:
         from ivr.flows.checks import check
@@ -77,6 +84,8 @@ class OpenLine:
         from ivr.telephony.desk_line import DeskLine, LineParts
         from ivr.telephony.recent_callers import RecentCallers
 
+        if wall_clock is None:
+            wall_clock = desk_time(config.line.timezone)
         flow_path = root / config.line.flow
         files = [flow_path] + ([root / config.line.seats] if config.line.seats else [])
         checked = check(files, root)
