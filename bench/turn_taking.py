@@ -138,6 +138,9 @@ class TonePrompts:
     def frames(self, say: Say) -> list[bytes]:
         return list(self._frames)
 
+    def music(self, spec: str) -> list[bytes]:
+        return list(self._frames)
+
 
 class TimedSpeech(VoskSpeech):
     """``VoskSpeech`` that notes when the utterance ended and when its final could first be polled."""

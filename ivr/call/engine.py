@@ -384,6 +384,8 @@ class CallEngine:
             return seats.connected(call_id)
 
         yield from self._say(as_say(transfer.say).model_copy(update={"barge_in": False}), put_through)
+        music = self.audio.music(hold.music) if hold.music else []
+        played = 0  # the music goes on where it stopped for an update
         while True:
             waited = self.frame - began
             if seats.connected(call_id):
@@ -409,7 +411,11 @@ class CallEngine:
                 )
                 next_update += every
                 continue
-            yield SILENT_FRAME
+            if music:
+                yield music[played % len(music)]
+                played += 1
+            else:
+                yield SILENT_FRAME
 
     def _take_key(self, key: str | None) -> bool:
         for item in list(self._inbox):

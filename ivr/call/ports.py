@@ -13,6 +13,10 @@ class PromptSource(Protocol):
         """The prompt's audio as whole 20 ms frames (variables filled from ``say.vars``)."""
         ...
 
+    def music(self, spec: str) -> list[bytes]:
+        """Hold music (``hold.music``: ``built-in`` or a WAV file) as whole 20 ms frames, to loop."""
+        ...
+
 
 class LineHearing(Protocol):
     def hear(self, frame: bytes) -> LineState:

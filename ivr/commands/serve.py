@@ -59,6 +59,9 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+SWITCH_INTERVAL_S = 0.001
+
+
 def desk_time(timezone: str) -> Callable[[], datetime]:
     """The time of day at the desk, as the flow's hours rules read it (naive, in the desk's zone)."""
     zone = ZoneInfo(timezone)
@@ -179,6 +182,9 @@ class OpenLine:
         return VoskSpeech(self.recognition.open(uuid4().hex), self.grammars)
 
     def start(self) -> None:
+        # The media clock's thread must get the interpreter within a millisecond of each tick,
+        # not after the default 5 ms a busy thread (SIP, recognition, the writer) may hold it.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.writer.start()
         if self.queue_log is not None:
             self.queue_log.start()

@@ -19,7 +19,9 @@ from ivr.errors import ConfigError, Problem
 from ivr.files import line_of, read_yaml
 from ivr.flows.loader import FlowFile, load_flow
 from ivr.flows.schema import Condition, Expect, Rung, Say, as_say
+from ivr.prompts.audio_store import REQUIRED_FORMAT, AudioFormatError, check_wav
 from ivr.prompts.catalog import REQUIRED_IDS, Catalog, catalog_path, load_catalog
+from ivr.prompts.hold_music import music_path
 from ivr.seats.directory import SeatsFile, load_seats
 
 
@@ -137,6 +139,7 @@ class FlowChecks:
         self.flow = flow_file.flow
         self.catalog = catalog
         self.audio_dir = root / "audio" / self.flow.locale
+        self.root = root
         self.private = private
         self.problems: list[Problem] = []
         self._audio_checked: set[str] = set()  # missing audio is reported at a prompt's first use
@@ -149,9 +152,29 @@ class FlowChecks:
         self._reachable()
         self._prompts()
         self._hours()
+        self._hold_music()
         self._listen_steps()
         self._tests()
         return self.problems
+
+    def _hold_music(self) -> None:
+        spec = self.flow.hold.music
+        path = None if spec is None else music_path(spec, self.root)
+        if path is None:
+            return
+        loc = ("hold", "music")
+        if not path.exists():
+            self.problem(loc, f"hold music {spec} not found (under {self.root}); or say 'built-in'")
+            return
+        try:
+            check_wav(path, spec)
+        except AudioFormatError as exc:
+            self.problem(
+                loc,
+                "; ".join(
+                    f"hold music {name}: {why}; it must be {REQUIRED_FORMAT}" for name, why in exc.problems
+                ),
+            )
 
     # steps ------------------------------------------------------------------------------
 

@@ -215,7 +215,11 @@ class Hold(Strict):
     progress: PromptId = "hold.progress"
     sorry_after: Duration = Field(default=60.0, ge=0, description="a wait this long ends with the apology")
     sorry: PromptId = "hold.sorry_wait"
-    music: str | None = Field(default=None, description="audio file played between updates")
+    music: str | None = Field(
+        default=None,
+        description="played between updates: 'built-in' (soft chimes) or a WAV file (8 kHz mono 16-bit) "
+        "relative to the project root, e.g. audio/hold/music.wav",
+    )
     max_wait: Duration = Field(default=120.0, ge=15, le=3600, description="then the callback offer")
     callback_key: Digit | None = Field(
         default="1", description="pressed while waiting: leave a callback request"

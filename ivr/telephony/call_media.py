@@ -3,6 +3,12 @@
 No thread of its own: each media-clock tick drains the call's socket (it is
 non-blocking), takes one frame from the jitter buffer and sends one frame.
 
+A ``paced`` stream (every stream of the desk line) keeps the frame made in one
+tick and sends it at the start of the next, when the line sends every call's
+frame in one tight loop: each call's packets then leave on the 20 ms grid
+whatever work the other calls' engines did in between, for one frame (20 ms)
+of added delay.
+
 Only one far end is heard: the address the SDP named, or (behind a NAT, where
 the SDP names a private address) the first source that sends, until the SDP's
 address itself is heard from. Packets from anyone else (a stale stream still
@@ -45,6 +51,8 @@ class CallMedia:
         self.peer: Address | None = None  # the source we hear
         self.sent = 0
         self.send_errors = 0
+        self.paced = False
+        self._outbox: list[bytes] = []
 
     @property
     def local_port(self) -> int:
@@ -105,7 +113,19 @@ class CallMedia:
         self._sendto(packet)
         self.sender.advance()
 
+    def flush(self) -> None:
+        """Send what a paced stream made in the last tick (the line calls this first thing each tick)."""
+        outbox, self._outbox = self._outbox, []
+        for data in outbox:
+            self._transmit(data)
+
     def _sendto(self, data: bytes) -> None:
+        if self.paced:
+            self._outbox.append(data)
+        else:
+            self._transmit(data)
+
+    def _transmit(self, data: bytes) -> None:
         try:
             self.sock.sendto(data, self.remote)
             self.sent += 1
@@ -113,4 +133,5 @@ class CallMedia:
             self.send_errors += 1
 
     def close(self) -> None:
+        self._outbox.clear()  # the call is over (a BYE went or came): no audio after it
         self.sock.close()

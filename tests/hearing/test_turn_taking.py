@@ -77,6 +77,9 @@ class TonePrompts:
     def frames(self, say: Say) -> list[bytes]:
         return list(self._frames)
 
+    def music(self, spec: str) -> list[bytes]:
+        return list(self._frames)
+
 
 class RecordingGrammars(StepGrammars):
     """The flow's grammars, noting each one the recogniser was asked for."""

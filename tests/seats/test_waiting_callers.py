@@ -86,6 +86,7 @@ def run_floor(
     callers: int,
     keys: dict[int, tuple[float, str]] | None = None,
     seconds: float = 240,
+    heard: dict[int, list[bytes]] | None = None,
 ) -> list[CallEngine]:
     """``callers`` calls a second apart each press 0 at the menu; ``keys``: caller → (at s, key) while waiting."""
     queue = SeatQueue(
@@ -121,7 +122,9 @@ def run_floor(
                 pressed.add(i)
             if keys and i in keys and frame == frames_in(keys[i][0]):
                 inputs = [Dtmf(keys[i][1])]
-            engine.tick(SILENT_FRAME, inputs)
+            out = engine.tick(SILENT_FRAME, inputs)
+            if heard is not None:
+                heard.setdefault(i, []).append(out)
     return engines
 
 
@@ -187,3 +190,28 @@ def test_nobody_answering_for_the_maximum_wait_leads_to_the_callback_offer(
     gave_up = [e for e in caller.events if e.kind is EventKind.TRANSFER and e.detail.get("answered") is False]
     assert gave_up and gave_up[0].detail["waited_s"] == pytest.approx(desk.flow.hold.max_wait, abs=0.02)
     assert any(e.kind is EventKind.CALLBACK for e in caller.events)
+
+
+def test_between_updates_the_caller_hears_hold_music_not_dead_air(
+    desk: FlowFile, player: PromptPlayer
+) -> None:
+    """The shipped desk flow plays its hold music between updates; updates keep their 15 s marks."""
+    assert desk.flow.hold.music == "built-in"
+    heard: dict[int, list[bytes]] = {}
+    engines = run_floor(
+        desk, player, [ScriptedSeat("1001", answers_after_s=50.0)], callers=1, seconds=75, heard=heard
+    )
+    caller = engines[0]
+    to_seat = started(caller, "transfer.to_seat")[0]
+    updates = [e.frame for e in started(caller, "hold.progress")]
+    assert [u - to_seat.frame for u in updates] == [frames_in(15), frames_in(30), frames_in(45)]
+    frames = heard[0]
+    finished = [e.frame for e in caller.events if e.kind is EventKind.PROMPT_FINISHED]
+    gaps = [(end, nxt) for end, nxt in itertools.pairwise(sorted({*finished, *updates})) if end in finished]
+    between = [f for end, nxt in gaps if to_seat.frame <= end < updates[-1] for f in frames[end + 1 : nxt]]
+    assert between, "no time between the updates"
+    silent = sum(f == SILENT_FRAME for f in between)
+    assert silent / len(between) < 0.05, f"{silent} of {len(between)} frames between updates were dead air"
+    assert caller.handed_off == "reception"
+    connected = [e.frame for e in caller.events if e.kind is EventKind.TRANSFER][-1]  # put through
+    assert all(f == SILENT_FRAME for f in frames[connected + 5 : connected + 100]), "music after the hand-off"
