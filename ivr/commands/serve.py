@@ -63,9 +63,9 @@ SWITCH_INTERVAL_S = 0.001
 
 
 def desk_time(timezone: str) -> Callable[[], datetime]:
-    """The time of day at the desk, as the flow's hours rules read it (naive, in the desk's zone)."""
+    """Now at the desk: the flow's hours rules read its time of day; the register stores it as UTC."""
     zone = ZoneInfo(timezone)
-    return lambda: datetime.now(zone).replace(tzinfo=None)
+    return lambda: datetime.now(zone)
 
 
 class OpenLine:
