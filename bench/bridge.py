@@ -82,7 +82,16 @@ def delays(sent: list[float], heard: list[float]) -> list[float]:
     return out
 
 
-def open_line(directory: Path, seats: list[SeatPhone], rtp: str) -> OpenLine:
+def open_line(directory: Path, seats: list[SeatPhone], rtp: str, *, music: bool = True) -> OpenLine:
+    """The shipped desk flow on loopback; without ``music``, a copy whose hold is quiet between updates
+    (the caller then hears where each update starts)."""
+    flow = ROOT / "flows" / "desk.yaml"
+    if not music:
+        text = flow.read_text(encoding="utf-8")
+        flow = directory / "desk-quiet-hold.yaml"
+        flow.write_text(
+            "\n".join(ln for ln in text.splitlines() if "music:" not in ln) + "\n", encoding="utf-8"
+        )
     lines = ["seats:"]
     for seat in seats:
         lines += [
@@ -95,7 +104,7 @@ def open_line(directory: Path, seats: list[SeatPhone], rtp: str) -> OpenLine:
     seats_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     config = IvrConfig(
         sip=SipSettings(mode="direct", bind=f"127.0.0.1:{free_port()}", rtp_ports=rtp, grace=1),
-        line=LineSettings(flow="flows/desk.yaml", seats=str(seats_file)),
+        line=LineSettings(flow=str(flow), seats=str(seats_file)),
         records=RecordsSettings(path=str(directory / "calls.db")),
     )
     line = OpenLine(config, ROOT, wall_clock=lambda: DESK_OPEN)  # the desk's hours, whenever the bench runs
@@ -209,7 +218,7 @@ def bench_waiting(directory: Path, waiting: int) -> list[float]:
     phone = SipPhone(user="13900000003", rtp_ports=range(46100, 46100 + 2 * waiting + 20))
     seat.start()
     phone.start()
-    line = open_line(directory / "waiting", [seat], "46300-46499")
+    line = open_line(directory / "waiting", [seat], "46300-46499", music=False)
     try:
         placed = []
         for n in range(waiting):
