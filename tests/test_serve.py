@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.call.events import EventKind, Outcome
 from ivr.records.register import CallRegister
 from ivr.telephony.phone import SipPhone
 from ivr.telephony.phone_script import Silent
@@ -30,7 +31,7 @@ def test_sigterm_refuses_new_calls_ends_live_ones_and_keeps_their_records(
     port = _free_port()
     config = tmp_path / "ivr.toml"
     config.write_text(
-        f'[sip]\nbind = "127.0.0.1:{port}"\nrtp_ports = "23000-23099"\ngrace = 1\n'
+        f'[sip]\nbind = "127.0.0.1:{port}"\nrtp_ports = "23000-23099"\ngrace = 5\n'
         f'[records]\npath = "{tmp_path / "calls.db"}"\n',
         encoding="utf-8",
     )
@@ -59,6 +60,9 @@ def test_sigterm_refuses_new_calls_ends_live_ones_and_keeps_their_records(
         assert late.done.wait(5), "the late call got no answer"
         assert late.final_status == 503
         assert live.done.wait(10) and live.ended_by == "bot", "the live call was not ended by the line"
+        assert live.ended_at is not None and live.answered_at is not None
+        last_words = live.bot_speech[-1]
+        assert live.ended_at - live.answered_at > last_words[1], "the BYE came before the last words ended"
         assert server.wait(timeout=15) == 0
     finally:
         phone.close()
@@ -71,7 +75,12 @@ def test_sigterm_refuses_new_calls_ends_live_ones_and_keeps_their_records(
             server.stderr.close()
     with CallRegister(tmp_path / "calls.db", create=False) as register:
         calls = register.list_calls(limit=None)
-    assert len(calls) == 1 and calls[0].caller == phone.user
+        assert len(calls) == 1 and calls[0].caller == phone.user
+        record = register.get(calls[0].call_id)
+    assert record is not None
+    said = [e.detail.get("prompt") for e in record.events if e.kind is EventKind.PROMPT_FINISHED]
+    assert said[-1] == "goodbye", said  # nobody is dropped without a goodbye
+    assert record.outcome is Outcome.LINE_CLOSED
 
 
 def test_a_missing_speech_model_stops_start_up_with_what_to_install(repo: Path, tmp_path: Path) -> None:

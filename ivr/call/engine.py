@@ -74,6 +74,8 @@ class CallEngine:
         self._steps_this_frame = 0
         self.keys_only = False  # recognition failed: words are no longer heard, keys still are
         self._apology_due = False
+        self._saying_goodbye = False
+        self._closing = False
         self._program = self._run()
         self._emit(EventKind.ANSWERED)
 
@@ -151,6 +153,32 @@ class CallEngine:
             self.outcome = Outcome.SERVED if self._business_done else Outcome.ABANDONED
         self._program.close()
         self._end(by)
+
+    def close_line(self) -> None:
+        """The line is shutting down: stop what the flow was doing, say goodbye, hang up.
+
+        Nobody is dropped without a goodbye: a call already saying one finishes it; a
+        caller waiting for a seat leaves the queue first. The next frames are the goodbye.
+        """
+        if self.ended or self._closing:
+            return
+        self._closing = True
+        if self._saying_goodbye:
+            return
+        if self._queued and self.seats is not None:
+            self.seats.leave(self.context.call_id, self.frame, "the line is closing")
+            self._queued = False
+        if self._playing is not None:
+            self._emit(EventKind.PROMPT_INTERRUPTED, prompt=self._playing, by="line closing")
+            self._playing = None
+        self._program.close()
+        self._emit(EventKind.STEP, step="line closing")
+        self._program = self._closing_words()
+
+    def _closing_words(self) -> Program:
+        outcome = self.outcome or (Outcome.SERVED if self._business_done else Outcome.LINE_CLOSED)
+        yield from self._goodbye("goodbye", outcome)
+        return None
 
     def _end(self, by: str) -> None:
         if self.outcome is None:
@@ -248,6 +276,7 @@ class CallEngine:
     def _goodbye(self, ref: PromptRef, outcome: Outcome) -> Generator[bytes, None, None]:
         """Say goodbye (not to be talked over), then let the caller hang up first (line 35)."""
         self.outcome = outcome
+        self._saying_goodbye = True
         yield from self._say(as_say(ref).model_copy(update={"barge_in": False}))
         for _ in range(frames_in(self.flow.line.goodbye_wait)):
             yield SILENT_FRAME

@@ -52,6 +52,7 @@ class Outcome(Enum):
     NOISY_HANGUP = "noisy-line hang-up"  # noisy-line script ran to its goodbye
     DECLINED = "declined"  # harassment, sales calls: the decline script and goodbye
     FAILED = "failed"  # a fault in the bot ended the call
+    LINE_CLOSED = "line closed"  # the line was shut down (ivr serve stopping): goodbye, then hang-up
 
 
 @dataclass(slots=True)

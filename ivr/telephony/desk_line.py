@@ -197,10 +197,18 @@ class DeskLine:
             return sum(1 for c in self._calls.values() if c.state is not CallState.ENDED)
 
     def drain(self, grace: float) -> None:
-        """Refuse new calls (503) and give live ones ``grace`` seconds to finish their goodbye."""
+        """Refuse new calls (503); live ones say goodbye and have ``grace`` seconds to finish it.
+
+        A call put through to a seat goes on until the grace is over, then both legs get BYE.
+        """
         deadline = self._now() + grace
         with self._lock:
             self.accepting = False
+            for call in list(self._calls.values()):  # each live call says goodbye now, then hangs up
+                if call.engine is not None and call.state is CallState.ANSWERED:
+                    call.engine.close_line()
+                elif call.state is CallState.RINGING:  # not answered yet: never will be
+                    self._hang_up(call, self._now())
             while self.live_calls() and (left := deadline - self._now()) > 0:
                 self.ended.wait(left)
             for call in list(self._calls.values()):
