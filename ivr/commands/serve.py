@@ -148,6 +148,7 @@ class OpenLine:
         from ivr.seats.directory import load_seats
         from ivr.seats.queue import SeatQueue
         from ivr.seats.reporting import QueueReporter
+        from ivr.seats.whisper import WHISPER_WORDS_PER_MINUTE
         from ivr.telephony.desk_line import SeatParts
         from ivr.telephony.seat_floor import SeatFloor
 
@@ -167,7 +168,11 @@ class OpenLine:
             queue_log.submit("seat breaks", lambda: floor.set_breaks(worker_board.breaks()))
 
         return SeatParts(
-            list(seats.seats), queue, VoiceWorker(espeak_render(voice)), reporter.take, ask_breaks
+            list(seats.seats),
+            queue,
+            VoiceWorker(espeak_render(voice, WHISPER_WORDS_PER_MINUTE)),
+            reporter.take,
+            ask_breaks,
         )
 
     def register_figures_recent(self) -> dict[str, list[float]]:

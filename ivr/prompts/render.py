@@ -69,15 +69,18 @@ def find_espeak() -> str:
 class Speaker:
     """Renders words with one espeak-ng voice into processed 8 kHz mono 16-bit clips."""
 
-    def __init__(self, voice: str, espeak: str | None = None) -> None:
+    def __init__(self, voice: str, espeak: str | None = None, words_per_minute: int | None = None) -> None:
         self.voice = voice
         self.espeak = espeak or find_espeak()
+        self.speed = (
+            [] if words_per_minute is None else ["-s", str(words_per_minute)]
+        )  # espeak's default: 175
 
     def raw(self, text: str) -> AudioSegment:
         """espeak-ng's own output for ``text`` (22050 Hz), unprocessed."""
         try:
             proc = subprocess.run(
-                [self.espeak, "-v", self.voice, "--stdout"],
+                [self.espeak, "-v", self.voice, *self.speed, "--stdout"],
                 input=text.encode("utf-8"),
                 capture_output=True,
                 check=False,

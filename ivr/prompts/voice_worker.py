@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 Render = Callable[[str], bytes]  # words → 8 kHz mono 16-bit PCM
 
 
-def espeak_render(voice: str) -> Render:
-    """The prompt renderer's chain (espeak-ng, band limit, trim, loudness) for one voice."""
+def espeak_render(voice: str, words_per_minute: int | None = None) -> Render:
+    """The prompt renderer's chain (espeak-ng, band limit, trim, loudness) for one voice and speed."""
     from ivr.prompts.render import Speaker
 
     speaker: Speaker | None = None
@@ -30,7 +30,7 @@ def espeak_render(voice: str) -> Render:
     def render(text: str) -> bytes:
         nonlocal speaker
         if speaker is None:
-            speaker = Speaker(voice)
+            speaker = Speaker(voice, words_per_minute=words_per_minute)
         data: bytes = speaker.words(text).raw_data
         return data
 

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 from ivr.prompts.numerals import chinese_number
 
+# A seat listens to the whisper while the caller waits: it is spoken briskly (espeak's default is 175).
+WHISPER_WORDS_PER_MINUTE = 240
+
 # Phone numbers are read the operators' way: 幺 for 1, so that 一 and 七 are not confused.
 _PHONE_DIGITS = dict(zip("0123456789", "零幺二三四五六七八九", strict=True))
 
@@ -52,14 +55,18 @@ def wait_words(seconds: float) -> str:
 
 
 def whisper_text(caller: CallerInfo, waited_s: float) -> str:
-    """The words the seat hears before being put through, in Chinese for espeak-ng (voice ``cmn``)."""
+    """The words the seat hears before being put through, in Chinese for espeak-ng (voice ``cmn``).
+
+    Short, with commas between the parts (a full stop is a long pause in espeak-ng): the
+    caller waits while the seat listens; about 7 s for a mobile number at the whisper's speed.
+    """
     parts: list[str] = []
     if caller.complaint:
         parts.append(f"投诉来电,原因:{caller.complaint}")
-    number = phone_words(caller.number) if caller.number else ""
-    parts.append(f"来电号码{number}" if number else "来电号码未显示")
+    number = phone_words(caller.number).replace(",", " ") if caller.number else ""
+    parts.append(f"来电 {number}" if number else "来电号码未显示")
     if caller.asked_for:
-        parts.append(f"来电事由:{caller.asked_for}")
-    parts.append(f"已等待{wait_words(waited_s)}")
+        parts.append(f"事由{caller.asked_for}")
+    parts.append(f"等了{wait_words(waited_s)}")
     parts.append("重复来电" if caller.repeat_caller else "首次来电")
-    return "。".join(parts) + "。"
+    return ",".join(parts)

@@ -7,19 +7,19 @@ from ivr.seats.whisper import CallerInfo, phone_words, wait_words, whisper_text
 
 def test_the_seat_hears_number_request_wait_and_whether_the_caller_rang_before() -> None:
     text = whisper_text(CallerInfo(number="13800138000", asked_for="订房"), 45)
-    assert text == "来电号码幺三八,零零幺三,八零零零。来电事由:订房。已等待四十五秒。首次来电。"
+    assert text == "来电 幺三八 零零幺三 八零零零,事由订房,等了四十五秒,首次来电"
     again = whisper_text(CallerInfo(number="13800138000", repeat_caller=True), 80)
-    assert again.endswith("已等待一分二十秒。重复来电。")
+    assert again.endswith("等了一分二十秒,重复来电")
 
 
 def test_a_complaint_is_announced_with_its_reason_first() -> None:
     text = whisper_text(CallerInfo(number="02112345678", asked_for="投诉", complaint="房间没有热水"), 120)
-    assert text.startswith("投诉来电,原因:房间没有热水。来电号码")
-    assert "已等待两分钟" in text
+    assert text.startswith("投诉来电,原因:房间没有热水,来电 ")
+    assert "等了两分钟" in text
 
 
 def test_a_withheld_number_is_said_to_be_withheld() -> None:
-    assert whisper_text(CallerInfo(), 3).startswith("来电号码未显示。已等待三秒。")
+    assert whisper_text(CallerInfo(), 3).startswith("来电号码未显示,等了三秒")
 
 
 def test_numbers_and_waits_in_words() -> None:
