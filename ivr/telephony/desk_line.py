@@ -567,7 +567,7 @@ class DeskLine:
     def _step_handed_off(self, call: InboundCall, now: float) -> None:
         """A caller put through to a seat: frames cross the bridge; the seat hanging up ends in a goodbye."""
         assert call.media is not None and self.floor is not None
-        call.media.receive()  # the caller's keys are not passed to the seat
+        keys = call.media.receive()  # passed on to the seat
         if call.caller_hung_up:
             self._end(call, now)  # the floor hangs up the seat's leg
             return
@@ -586,7 +586,7 @@ class DeskLine:
             else:
                 self._hang_up(call, now)
             return
-        self.floor.bridge(call.call_id, call.media)
+        self.floor.bridge(call.call_id, call.media, keys)
 
     # --- ending ------------------------------------------------------------------------
 

@@ -75,6 +75,7 @@ class PhoneCall:
     route_set: list[str] = field(default_factory=list)
     ticks: object = None  # the script's generator once answered
     key_queue: list[bytes] = field(default_factory=list)
+    pending_keys: str = ""  # pressed with press(), not yet sent
     bot_speaking: bool = False
     bot_speech: list[list[float]] = field(default_factory=list)  # [start, end] seconds after the answer
     sent_audio: list[bytes] = field(default_factory=list)
@@ -179,6 +180,13 @@ class SipPhone:
     def hang_up(self, call: PhoneCall) -> None:
         with self._lock:
             self._send_bye(call, self._now())
+
+    def press(self, call: PhoneCall, digits: str) -> None:
+        """Press keys now, outside the script (RFC 4733, one packet a tick, as the script's keys go)."""
+        with self._lock:
+            if call.media is None:
+                raise RuntimeError("the call is not answered: no media to press keys on")
+            call.pending_keys += digits  # each key's packets are made when its turn comes (own timestamp)
 
     def _rtp_socket(self) -> socket.socket:
         for _ in range(len(self._rtp_ports)):
@@ -363,6 +371,9 @@ class SipPhone:
             return
         if tick.key is not None:
             call.key_queue += call.media.key_packets(tick.key)
+        if not call.key_queue and call.pending_keys:
+            call.key_queue += call.media.key_packets(call.pending_keys[0])
+            call.pending_keys = call.pending_keys[1:]
         if call.key_queue:
             call.media.send_raw(call.key_queue.pop(0))
             call.sent_audio.append(SILENT_FRAME)

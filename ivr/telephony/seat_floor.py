@@ -82,6 +82,8 @@ class _SeatCall:
     connected: bool = False
     bridged: bool = False
     ended_at: float | None = None
+    keys: deque[str] = field(default_factory=deque)  # the caller's keys, on their way to the seat
+    key_packets: deque[bytes] = field(default_factory=deque)  # the key being sent
 
 
 @dataclass
@@ -185,15 +187,25 @@ class SeatFloor:
     def bridged_to(self, call_id: str) -> bool:
         return call_id in self._bridges
 
-    def bridge(self, call_id: str, caller: CallMedia) -> None:
-        """One tick of a put-through call: the caller's frame to the seat, the seat's to the caller."""
+    def bridge(self, call_id: str, caller: CallMedia, keys: Sequence[str] = ()) -> None:
+        """One tick of a put-through call: the caller's frame (or key) to the seat, the seat's to the caller.
+
+        Keys the caller presses go on to the seat as RFC 4733 events (an extension, a menu of
+        the seat's own), one packet a tick in place of audio, as a phone sends them.
+        """
         sc = self._bridges.get(call_id)
         inbound = caller.inbound_frame()
         if sc is None or sc.leg.media is None:
             caller.send(SILENT_FRAME)
             return
         sc.bridged = True
-        sc.leg.media.send(inbound)
+        sc.keys += keys
+        if not sc.key_packets and sc.keys:  # each key's packets start at the media time it is sent
+            sc.key_packets += sc.leg.media.key_packets(sc.keys.popleft())
+        if sc.key_packets:
+            sc.leg.media.send_raw(sc.key_packets.popleft())
+        else:
+            sc.leg.media.send(inbound)
         caller.send(sc.leg.media.inbound_frame())
         self.stats.bridged_frames += 1
 

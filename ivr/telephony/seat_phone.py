@@ -71,6 +71,7 @@ class SeatCall:
     cseq: int = 1
     hearing_speech: bool = False
     heard_audio: list[bytes] = field(default_factory=list)
+    heard_keys: list[str] = field(default_factory=list)  # RFC 4733 keys the seat received
     sent_audio: list[bytes] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -322,7 +323,7 @@ class SeatPhone:
 
     def _tick_media(self, call: SeatCall, now: float) -> None:
         assert call.media is not None and call.ticks is not None
-        call.media.receive()
+        call.heard_keys += call.media.receive()
         heard = call.media.inbound_frame()
         call.heard_audio.append(heard)
         call.hearing_speech = _level_dbfs(heard) > SPEAKING_DBFS

@@ -155,11 +155,15 @@ def floor_of(line: OpenLine) -> SeatFloor:
     return floor
 
 
-def talk_through(line: OpenLine, phone: SipPhone, call: PhoneCall, seat: SeatPhone) -> None:
-    """Wait until the caller has been bridged to ``seat`` for a few seconds, then the caller hangs up."""
+def talk_through(line: OpenLine, phone: SipPhone, call: PhoneCall, seat: SeatPhone, keys: str = "") -> None:
+    """Wait until the caller has been bridged to ``seat`` for a few seconds (pressing ``keys``
+    once put through), then the caller hangs up."""
     floor = floor_of(line)
     wait_until(lambda: any(isinstance(a, Connected) for _, a in floor.log), 60, "the caller is put through")
     start = floor.stats.bridged_frames
+    if keys:
+        wait_until(lambda: floor.stats.bridged_frames > start, 5, "the bridge carries audio")
+        phone.press(call, keys)
     wait_until(lambda: floor.stats.bridged_frames - start >= BRIDGED_FOR, 15, "audio crosses the bridge")
     assert call.state is PhoneCallState.ANSWERED
     phone.hang_up(call)
@@ -235,8 +239,9 @@ def test_a_caller_pressing_0_reaches_the_second_seat_in_direct_mode(
     line = open_line(flow=short_ring_flow, seats=seats)
     phone.user = caller_number()
     call = phone.call(line.line.transport.address, CALLER_SCRIPT)
-    talk_through(line, phone, call, answers)
+    talk_through(line, phone, call, answers, keys="52")
     check_handoff(line, call, never, answers)
+    assert answers.calls[0].heard_keys == ["5", "2"], "the caller's keys reach the seat"
 
 
 def test_a_seat_hanging_up_in_the_whisper_puts_the_caller_back_first_for_the_next_seat(
