@@ -107,7 +107,7 @@ def open_line(directory: Path, seats: list[SeatPhone], rtp: str, *, music: bool 
         line=LineSettings(flow=str(flow), seats=str(seats_file)),
         records=RecordsSettings(path=str(directory / "calls.db")),
     )
-    line = OpenLine(config, ROOT, wall_clock=lambda: DESK_OPEN)  # the desk's hours, whenever the bench runs
+    line = OpenLine(config, ROOT, hours_clock=lambda: DESK_OPEN)  # the desk open, whenever the bench runs
     line.start()
     return line
 

@@ -76,6 +76,7 @@ class OpenLine:
         config: IvrConfig,
         root: Path,
         wall_clock: Callable[[], datetime] | None = None,
+        hours_clock: Callable[[], datetime] | None = None,
         speech: Callable[[str | None], SpeechInput] | None = None,
     ) -> None:
         from ivr.flows.checks import check
@@ -134,6 +135,7 @@ class OpenLine:
             self.recent.seconds_since_last_call,
             self.recent.dropped_path,
             wall_clock=wall_clock,
+            hours_clock=hours_clock,
             speech=speech,
             seats=seats,
         )

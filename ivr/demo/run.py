@@ -110,7 +110,7 @@ def run_demo(root: Path, out_dir: Path | None, console: Console) -> Path:
     line = OpenLine(
         config,
         root,
-        wall_clock=lambda: DEMO_DAY + timedelta(seconds=time.monotonic() - began),
+        hours_clock=lambda: DEMO_DAY + timedelta(seconds=time.monotonic() - began),  # the desk is open
         speech=lambda caller: ScriptedSpeech(words.get(caller or "", [])),
     )
     phone = SipPhone(user="demo")

@@ -93,7 +93,8 @@ class LineParts:
     dropped_path: Callable[[str | None], list[str]] = lambda caller: []  # where a dropped call was
     # seats can take transfers (the seats issue); without them a transfer step runs the flow's fallback
     transfers: bool = False
-    wall_clock: Callable[[], datetime] = datetime.now  # the time of day that hours rules read
+    wall_clock: Callable[[], datetime] = datetime.now  # now, for the register (and hours rules, by default)
+    hours_clock: Callable[[], datetime] | None = None  # the time hours rules read; None: wall_clock
     speech: Callable[[str | None], SpeechInput] | None = None  # None: keys and line handling only
     seats: SeatParts | None = None  # None: transfers follow ``transfers`` (no queue)
     goodbye: str = "goodbye"  # said to a put-through caller whose seat hung up, before the BYE
@@ -520,7 +521,7 @@ class DeskLine:
         ]
         context = CallContext(
             call.caller_number,
-            self.parts.wall_clock(),
+            (self.parts.hours_clock or self.parts.wall_clock)(),
             self.parts.seconds_since_last_call(call.caller_number),
             resume_step=dropped_in[-1] if dropped_in else None,
             call_id=call.call_id,
