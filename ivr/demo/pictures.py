@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.call.events import CallRecord, EventKind
+from ivr.call.events import CallRecord, EventKind, Outcome
 from ivr.media import SAMPLE_RATE, seconds_of
 
 STATE_COLOURS = {"silence": "#dddddd", "speech": "#4caf50", "noise": "#e53935", "quiet": "#ffb300"}
@@ -39,11 +39,19 @@ def draw_timeline(path: Path, title: str, record: CallRecord, caller: list[bytes
     fig, (ax_events, ax_wave) = plt.subplots(
         2, 1, figsize=(12, 4.8), sharex=True, gridspec_kw={"height_ratios": [1.3, 1]}
     )
+    # put through to a seat: from then on the caller talks with a person, not the bot
+    handed = [
+        e.seconds
+        for e in record.events
+        if e.kind is EventKind.TRANSFER and e.detail.get("answered") is not False
+    ]
+    bridged_from = handed[-1] if handed and record.outcome is Outcome.TRANSFERRED else None
+    heard_until = end if bridged_from is None else bridged_from
     # the line as the bot heard it
     state, since = "silence", 0.0
     for e in [*record.events, None]:
         if e is None or e.kind is EventKind.LINE:
-            t = end if e is None else e.seconds
+            t = heard_until if e is None else e.seconds
             ax_events.barh(2, t - since, left=since, height=0.6, color=STATE_COLOURS.get(state, "#999"))
             if e is not None:
                 state, since = str(e.detail["state"]), t
@@ -80,7 +88,17 @@ def draw_timeline(path: Path, title: str, record: CallRecord, caller: list[bytes
     ax_events.set_title(title)
     handles = [Patch(color=c) for c in STATE_COLOURS.values()]
     ax_events.legend(handles, list(STATE_COLOURS), loc="upper right", fontsize=7, ncol=4)
-    for label, frames, colour, offset in (("caller", caller, "#6d4c41", 1.0), ("bot", bot, "#1e88e5", -1.0)):
+    if bridged_from is not None:
+        for ax in (ax_events, ax_wave):
+            ax.axvspan(bridged_from, end, color="#c8e6c9", alpha=0.5, zorder=0)
+        ax_events.text(
+            bridged_from + 0.2, 2, "with a seat (bridged)", va="center", fontsize=8, color="#2e7d32"
+        )
+    bot_label = "bot" if bridged_from is None else "bot, then the seat"
+    for label, frames, colour, offset in (
+        ("caller", caller, "#6d4c41", 1.0),
+        (bot_label, bot, "#1e88e5", -1.0),
+    ):
         samples = np.frombuffer(b"".join(frames), "<i2").astype(np.float64) / 32768
         if samples.size:
             times = np.arange(samples.size) / SAMPLE_RATE

@@ -61,7 +61,7 @@ CALLERS = (
         (
             WaitForBot(),
             Press("0"),
-            Silent(15),
+            Silent(11),  # transfer.to_seat and hold music (which a WaitForBot would take for a voice)
             WaitForBot(quiet_s=0.8, limit_s=15),  # the seat's hello
             Say("你好,我想订一个房间"),
             Silent(2),
