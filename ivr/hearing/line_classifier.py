@@ -36,6 +36,7 @@ Smoothing, all counted in frames (media time, no clock):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -96,12 +97,14 @@ def _frames(ms: int) -> int:
     return max(1, round(ms / FRAME_MS))
 
 
+@functools.cache  # one per setting, shared read-only by every call's classifier
 def _low_band_basis(hz: float) -> npt.NDArray[np.float64]:
     """Orthonormal DCT-II rows of one frame up to ``hz`` (25 Hz apart at 8 kHz / 160)."""
     count = math.floor(hz * 2 * FRAME_SAMPLES / SAMPLE_RATE) + 1
     n = np.arange(FRAME_SAMPLES)
     rows = np.array([np.cos(np.pi * k * (n + 0.5) / FRAME_SAMPLES) for k in range(count)])
     basis: npt.NDArray[np.float64] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    basis.flags.writeable = False
     return basis
 
 
@@ -112,6 +115,14 @@ def _rank_weights(n: int) -> npt.NDArray[np.float64]:
     weights[0, :fifth] = 1.0 / fifth
     weights[1, n - fifth :] = 1.0 / fifth
     return weights
+
+
+@functools.cache  # building these per call cost 0.26 ms: 60 calls answered at once stalled a tick
+def _rank_weights_table(history: int) -> tuple[npt.NDArray[np.float64], ...]:
+    table = tuple(_rank_weights(n) for n in range(history + 1))
+    for weights in table:
+        weights.flags.writeable = False
+    return table
 
 
 class _Counter:
@@ -150,7 +161,7 @@ class LineClassifier:
         self._snr = 10 ** (t.speech_snr_db / 10)
         self._snr_held = 10 ** ((t.speech_snr_db - t.snr_hysteresis_db) / 10)
         self._history = _frames(t.history_ms)
-        self._weights = [_rank_weights(n) for n in range(self._history + 1)]
+        self._weights = _rank_weights_table(self._history)
         self._speech_onset = _frames(t.speech_onset_ms)
         self._noise_onset = _frames(t.noise_onset_ms)
         self._onset_window = _frames(t.onset_window_ms)
