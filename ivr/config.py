@@ -39,6 +39,11 @@ class SipSettings(Strict):
     grace: float = Field(
         default=20.0, ge=0, le=300, description="on SIGTERM, seconds live calls may take to finish"
     )
+    realtime: bool = Field(
+        default=True,
+        description="the media clock's thread asks for real-time scheduling (SCHED_FIFO); it needs root "
+        "or CAP_SYS_NICE, and without them the line says so and runs at normal priority",
+    )
 
     @field_validator("bind", "server")
     @classmethod

@@ -135,7 +135,7 @@ class DeskLine:
         self._rtp = _Rtp(settings.rtp_range)
         self.stats = LineStats()
         self.accepting = True
-        self.transport = SipTransport(settings.bind_address, self._on_datagram)
+        self.transport = SipTransport(settings.bind_address, self._on_datagram, realtime=settings.realtime)
         self.host, self.port = self.transport.address
         self.registration: Registration | None = None
         if settings.mode == "register":
@@ -144,7 +144,9 @@ class DeskLine:
             self.registration = Registration(
                 server, settings.username, settings.password, (self.host, self.port), settings.expires
             )
-        self.clock = MediaClock(self._on_tick, self._busy, self._next_deadline, now)
+        self.clock = MediaClock(
+            self._on_tick, self._busy, self._next_deadline, now, realtime=settings.realtime
+        )
         self.ended = threading.Condition(self._lock)
         self.frame = 0  # the line's media clock in 20 ms frames (the seat queue's time)
         self._t0 = now()

@@ -15,14 +15,20 @@ import socket
 import threading
 from collections.abc import Callable
 
+from ivr.telephony.realtime import SIP_PRIORITY, ask_for_realtime
+
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
 MAX_DATAGRAM = 65535
 
 
 class SipTransport:
-    def __init__(self, bind: Address, on_datagram: Callable[[bytes, Address], None]) -> None:
+    def __init__(
+        self, bind: Address, on_datagram: Callable[[bytes, Address], None], realtime: bool = False
+    ) -> None:
         self._on_datagram = on_datagram
+        self._realtime = realtime
+        self.realtime = False  # the thread got real-time scheduling
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(bind)
         self.address: Address = self.sock.getsockname()
@@ -52,6 +58,8 @@ class SipTransport:
         os.close(self._wake_w)
 
     def _run(self) -> None:
+        if self._realtime:
+            self.realtime = ask_for_realtime("the SIP transport", SIP_PRIORITY)
         while not self._stopping:
             readable, _, _ = select.select([self.sock.fileno(), self._wake_r], [], [])
             if self._wake_r in readable or self._stopping:
