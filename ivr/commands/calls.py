@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ivr.call.events import CallRecord, Detail, Outcome
+from ivr.commands.console import table_console
 from ivr.records.callbacks import CallbackBook
 from ivr.records.errors import RegisterError
 from ivr.records.queue_figures import DEFAULT_SERVICE_S, QueueFigures, QueueSummary
@@ -129,14 +130,6 @@ def _with_register(args: argparse.Namespace, action: Callable[[CallRegister], in
         return 1
 
 
-def _console() -> Console:
-    """Rich output; when piped (not a terminal) wide enough that rows are not folded."""
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=max(console.width, 160))
-    return console
-
-
 def media_time(seconds: float) -> str:
     """Media time as mm:ss.ss (minutes keep counting past 59)."""
     minutes, rest = divmod(seconds, 60)
@@ -150,7 +143,7 @@ def _when(moment: datetime | None) -> str:
 def run_list(args: argparse.Namespace) -> int:
     def action(reg: CallRegister) -> int:
         calls = reg.list_calls(limit=args.limit, outcome=args.outcome, since=args.since)
-        console = _console()
+        console = table_console()
         if not calls:
             console.print("no calls", highlight=False)
             return 0
@@ -215,7 +208,7 @@ def run_show(args: argparse.Namespace) -> int:
         if record is None:
             print(f"ivr calls: no call {args.call_id!r} in {args.db}", file=sys.stderr)
             return 1
-        render_call(record, _console())
+        render_call(record, table_console())
         return 0
 
     return _with_register(args, action)
@@ -245,7 +238,7 @@ def run_callbacks(args: argparse.Namespace) -> int:
             print(f"callback ticket {args.done} marked done")
             return 0
         tickets = book.tickets(open_only=not args.all)
-        console = _console()
+        console = table_console()
         if not tickets:
             console.print("no callback tickets" if args.all else "no open callback tickets")
             return 0
@@ -325,7 +318,7 @@ def run_stats(args: argparse.Namespace) -> int:
     def action(reg: CallRegister) -> int:
         summary = QueueFigures(reg).summary(since=args.since, service_s=args.service_s)
         open_callbacks = len(CallbackBook(reg).tickets(open_only=True))
-        render_stats(summary, open_callbacks, _console())
+        render_stats(summary, open_callbacks, table_console())
         return 0
 
     return _with_register(args, action)

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ivr.commands.console import table_console
 from ivr.errors import ConfigError
 from ivr.records.errors import RegisterError, RegisterNotFoundError
 from ivr.records.register import CallRegister
@@ -78,13 +79,6 @@ def _with_board(args: argparse.Namespace, action: Callable[[SeatBoard], int], *,
     except (ConfigError, RegisterError, UnknownSeatError, ValueError) as exc:
         print(f"ivr seats: {exc}", file=sys.stderr)
         return 1
-
-
-def _console() -> Console:
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=max(console.width, 160))
-    return console
 
 
 def _ago(since: datetime | None, now: datetime) -> str:
@@ -151,7 +145,7 @@ def run_list(args: argparse.Namespace) -> int:
     except RegisterError as exc:
         print(f"ivr seats: {exc}", file=sys.stderr)
         return 1
-    render_board(rows, alerts, seats, now, _console())
+    render_board(rows, alerts, seats, now, table_console())
     return 0
 
 

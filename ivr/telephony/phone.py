@@ -17,6 +17,7 @@ from enum import Enum
 
 import numpy as np
 
+from ivr.hearing.sounds import level_dbfs
 from ivr.media import FRAME_SAMPLES, SILENT_FRAME
 from ivr.telephony import sdp
 from ivr.telephony.call_media import CallMedia
@@ -38,7 +39,7 @@ from ivr.telephony.transport import SipTransport
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
-SPEAKING_DBFS = -45.0  # the bot's audio louder than this counts as speech
+SPEAKING_DBFS = -45.0  # audio louder than this counts as speech (the bot's, or a seat's)
 
 
 class PhoneCallState(Enum):
@@ -358,7 +359,7 @@ class SipPhone:
         call.media.receive()
         heard = call.media.inbound_frame()
         call.heard_audio.append(heard)
-        speaking = _level_dbfs(heard) > SPEAKING_DBFS
+        speaking = heard_speaking(heard)
         t = call.since_answer(now)
         if speaking and not call.bot_speaking:
             call.bot_speech.append([t, t])
@@ -388,7 +389,7 @@ def _describe(action: Action) -> str:
     return describe(action)
 
 
-def _level_dbfs(frame: bytes) -> float:
+def heard_speaking(frame: bytes) -> bool:
+    """Whether a received 20 ms frame is loud enough to count as someone speaking."""
     x = np.frombuffer(frame, "<i2").astype(np.float64)
-    rms = float(np.sqrt(np.mean(x * x))) if x.size == FRAME_SAMPLES else 0.0
-    return 20 * np.log10(rms / 32768) if rms > 0 else -120.0
+    return x.size == FRAME_SAMPLES and level_dbfs(x) > SPEAKING_DBFS

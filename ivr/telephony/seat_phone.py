@@ -17,12 +17,10 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-import numpy as np
-
-from ivr.media import FRAME_SAMPLES
 from ivr.telephony import sdp
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
+from ivr.telephony.phone import heard_speaking
 from ivr.telephony.phone_script import Action, Tick, run_script
 from ivr.telephony.registration import Registration
 from ivr.telephony.retransmit import Retransmission
@@ -41,7 +39,6 @@ from ivr.telephony.transport import SipTransport
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
-SPEAKING_DBFS = -45.0
 
 
 class SeatCallState(Enum):
@@ -326,7 +323,7 @@ class SeatPhone:
         call.heard_keys += call.media.receive()
         heard = call.media.inbound_frame()
         call.heard_audio.append(heard)
-        call.hearing_speech = _level_dbfs(heard) > SPEAKING_DBFS
+        call.hearing_speech = heard_speaking(heard)
         tick = next(call.ticks)
         if tick.hang_up:
             self._send_bye(call, now)
@@ -379,9 +376,3 @@ class SeatPhone:
             except OSError:
                 sock.close()
         raise OSError("the seat phone has no free RTP port")
-
-
-def _level_dbfs(frame: bytes) -> float:
-    x = np.frombuffer(frame, "<i2").astype(np.float64)
-    rms = float(np.sqrt(np.mean(x * x))) if x.size == FRAME_SAMPLES else 0.0
-    return 20 * float(np.log10(rms / 32768)) if rms > 0 else -120.0
