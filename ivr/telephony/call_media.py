@@ -36,7 +36,9 @@ MAX_READS_PER_TICK = 16
 
 
 class CallMedia:
-    def __init__(self, sock: socket.socket, remote: Address, codec: str, dtmf_pt: int | None) -> None:
+    def __init__(
+        self, sock: socket.socket, remote: Address, codec: str, dtmf_pt: int | None, *, paced: bool = False
+    ) -> None:
         self.sock = sock
         self.sock.setblocking(False)
         self.remote = remote
@@ -51,7 +53,7 @@ class CallMedia:
         self.peer: Address | None = None  # the source we hear
         self.sent = 0
         self.send_errors = 0
-        self.paced = False
+        self.paced = paced
         self._outbox: list[bytes] = []
 
     @property

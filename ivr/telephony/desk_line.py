@@ -493,9 +493,8 @@ class DeskLine:
             return
         codec, _ = sdp.choose(call.offer)
         call.media = CallMedia(
-            sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type
+            sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type, paced=True
         )
-        call.media.paced = True
         ok = response(
             call.invite,
             200,

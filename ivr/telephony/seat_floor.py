@@ -226,7 +226,6 @@ class SeatFloor:
         """Send the frames the seats' legs made in the last tick (first thing in a tick, as callers' are)."""
         for sc in self._legs.values():
             if sc.leg.media is not None and sc.leg.state is LegState.ANSWERED:  # nothing after a BYE
-                sc.leg.media.paced = True
                 sc.leg.media.flush()
 
     def tick(self, now: float, frame: int) -> None:

@@ -262,7 +262,10 @@ class SeatLeg:
             self.status = 488
             self.events.append(LegEvent.REFUSED)
             return
-        self.media = CallMedia(self._rtp, (answer.address, answer.port), codec, answer.dtmf_payload_type)
+        # paced like every stream of the line: sent first thing in the next tick (SeatFloor.flush_media)
+        self.media = CallMedia(
+            self._rtp, (answer.address, answer.port), codec, answer.dtmf_payload_type, paced=True
+        )
         self.state = LegState.ANSWERED
         self.events.append(LegEvent.ANSWERED)
 
