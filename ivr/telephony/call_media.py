@@ -19,6 +19,7 @@ into the caller's audio.
 from __future__ import annotations
 
 import socket
+from collections import deque
 from collections.abc import Callable
 
 from ivr.media import SILENT_FRAME
@@ -54,6 +55,8 @@ class CallMedia:
         self.sent = 0
         self.send_errors = 0
         self.paced = paced
+        self._keys_waiting: deque[str] = deque()  # pressed, not begun
+        self._key_out: deque[bytes] = deque()  # the packets of the key being sent
         self._outbox: list[bytes] = []
 
     @property
@@ -97,8 +100,20 @@ class CallMedia:
     def inbound_frame(self) -> bytes:
         return self.jitter.pop() or SILENT_FRAME
 
-    def send(self, frame: bytes) -> None:
+    def press(self, digits: str) -> None:
+        """Keys to send (RFC 4733): from the next ``send`` on, one packet a tick in place of audio;
+        each key's packets are made when its turn comes, so each has its own start timestamp."""
+        self._keys_waiting.extend(digits)
+
+    def send(self, frame: bytes) -> bool:
+        """This tick's packet: the next key packet while keys wait, else ``frame``; True if ``frame`` went."""
+        if not self._key_out and self._keys_waiting:
+            self._key_out.extend(self.key_packets(self._keys_waiting.popleft()))
+        if self._key_out:
+            self.send_raw(self._key_out.popleft())
+            return False
         self._sendto(self.sender.next_audio(self._encode(frame)))
+        return True
 
     def key_packets(self, digit: str) -> list[bytes]:
         """RFC 4733 packets for one key press, to be sent one per tick in place of audio."""

@@ -75,8 +75,6 @@ class PhoneCall:
     remote_target: str = ""
     route_set: list[str] = field(default_factory=list)
     ticks: object = None  # the script's generator once answered
-    key_queue: list[bytes] = field(default_factory=list)
-    pending_keys: str = ""  # pressed with press(), not yet sent
     bot_speaking: bool = False
     bot_speech: list[list[float]] = field(default_factory=list)  # [start, end] seconds after the answer
     sent_audio: list[bytes] = field(default_factory=list)
@@ -187,7 +185,7 @@ class SipPhone:
         with self._lock:
             if call.media is None:
                 raise RuntimeError("the call is not answered: no media to press keys on")
-            call.pending_keys += digits  # each key's packets are made when its turn comes (own timestamp)
+            call.media.press(digits)
 
     def _rtp_socket(self) -> socket.socket:
         for _ in range(len(self._rtp_ports)):
@@ -371,16 +369,9 @@ class SipPhone:
             self._send_bye(call, now)
             return
         if tick.key is not None:
-            call.key_queue += call.media.key_packets(tick.key)
-        if not call.key_queue and call.pending_keys:
-            call.key_queue += call.media.key_packets(call.pending_keys[0])
-            call.pending_keys = call.pending_keys[1:]
-        if call.key_queue:
-            call.media.send_raw(call.key_queue.pop(0))
-            call.sent_audio.append(SILENT_FRAME)
-        else:
-            call.media.send(tick.frame)
-            call.sent_audio.append(tick.frame)
+            call.media.press(tick.key)
+        sent = call.media.send(tick.frame)
+        call.sent_audio.append(tick.frame if sent else SILENT_FRAME)
 
 
 def _describe(action: Action) -> str:

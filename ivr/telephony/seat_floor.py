@@ -82,8 +82,6 @@ class _SeatCall:
     connected: bool = False
     bridged: bool = False
     ended_at: float | None = None
-    keys: deque[str] = field(default_factory=deque)  # the caller's keys, on their way to the seat
-    key_packets: deque[bytes] = field(default_factory=deque)  # the key being sent
 
 
 @dataclass
@@ -199,13 +197,8 @@ class SeatFloor:
             caller.send(SILENT_FRAME)
             return
         sc.bridged = True
-        sc.keys += keys
-        if not sc.key_packets and sc.keys:  # each key's packets start at the media time it is sent
-            sc.key_packets += sc.leg.media.key_packets(sc.keys.popleft())
-        if sc.key_packets:
-            sc.leg.media.send_raw(sc.key_packets.popleft())
-        else:
-            sc.leg.media.send(inbound)
+        sc.leg.media.press("".join(keys))
+        sc.leg.media.send(inbound)
         caller.send(sc.leg.media.inbound_frame())
         self.stats.bridged_frames += 1
 
