@@ -599,12 +599,8 @@ def test_a_wrong_password_leaves_the_line_retrying_not_crashed(
 @pytest.fixture
 def short_registrar() -> Iterator[Kamailio]:
     """A Kamailio of its own that grants at most 4 s, whatever is asked (and may be restarted)."""
-    server = Kamailio(settings=KamailioSettings(max_expires=4, fr_timer_ms=2000))
-    try:
-        server.start()
+    with Kamailio(settings=KamailioSettings(max_expires=4, fr_timer_ms=2000)) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.slow
@@ -650,12 +646,8 @@ def test_the_line_re_registers_after_a_registrar_outage_and_takes_the_next_call(
 @pytest.fixture
 def proxy_challenging_registrar() -> Iterator[Kamailio]:
     """A Kamailio of its own that challenges REGISTER with 407 Proxy Authentication Required."""
-    server = Kamailio(settings=KamailioSettings(register_challenge=407, fr_timer_ms=2000))
-    try:
-        server.start()
+    with Kamailio(settings=KamailioSettings(register_challenge=407, fr_timer_ms=2000)) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.slow
