@@ -12,7 +12,6 @@ retransmitted INVITE or a re-INVITE never starts a second media stream.
 from __future__ import annotations
 
 import logging
-import math
 import socket
 import threading
 import time
@@ -435,9 +434,7 @@ class DeskLine:
                 for c in self._calls.values()
             ]
             if self.registration is not None:
-                deadline = self.registration.next_deadline()
-                if math.isfinite(deadline):  # inf: nothing pending (idle, or unregistered)
-                    deadlines.append(deadline)
+                deadlines.append(self.registration.next_deadline())  # inf: nothing pending
             return min(deadlines) if deadlines else None
 
     def _on_tick(self, now: float) -> None:
@@ -578,7 +575,8 @@ class DeskLine:
                 call.farewell = deque(
                     self.parts.prompts.frames(Say(prompt=self.parts.goodbye, barge_in=False))
                 )
-            except (KeyError, ValueError, OSError):
+            except (KeyError, ValueError, OSError) as exc:
+                log.error("call %s: no goodbye to play (%s); hanging up", call.call_id[:8], exc)
                 call.farewell = deque()
             log.info("call %s: the seat is gone; goodbye", call.call_id[:8])
         if call.farewell is not None:

@@ -15,7 +15,7 @@ asks for is done here:
 
 A seat hanging up in the whisper puts the caller back at the head of the
 queue; after the bridge it ends the seat's call (``seat_done``) and the line
-says goodbye to the caller (``seat_gone``). Everything runs under the line's
+says goodbye to the caller (it is no longer ``bridged_to`` a seat). Everything runs under the line's
 lock on the line's threads; nothing here sleeps or starts a thread but the
 voice worker, which ``start``/``close`` own.
 """
@@ -132,7 +132,6 @@ class SeatFloor:
         self._legs: dict[str, _SeatCall] = {}  # by the leg's SIP Call-ID
         self._ringing: dict[str, _SeatCall] = {}  # seat id → its live leg
         self._bridges: dict[str, _SeatCall] = {}  # caller's call id → the seat call it is put through to
-        self._gone: set[str] = set()  # callers whose seat hung up after the bridge
         self._pending = _Pending()
         self.log: deque[tuple[int, QueueAction]] = deque(maxlen=5000)  # for the demo, tests and figures
         self.stats = FloorStats()
@@ -174,10 +173,6 @@ class SeatFloor:
 
     # --- the callers' side (the line, for each call) ---------------------------------------
 
-    def seat_gone(self, call_id: str) -> bool:
-        """The seat hung up after the caller was put through: the line says goodbye to the caller."""
-        return call_id in self._gone
-
     @property
     def bridged_calls(self) -> int:
         return len(self._bridges)
@@ -204,7 +199,6 @@ class SeatFloor:
 
     def call_ended(self, call_id: str) -> None:
         """The caller's call is over (either side); a seat still on it is hung up and its call done."""
-        self._gone.discard(call_id)
         sc = self._bridges.pop(call_id, None)
         if sc is None:
             return
@@ -291,8 +285,7 @@ class SeatFloor:
             if sc.connected:
                 log.info("seat %s hung up", seat)
                 if self._bridges.get(sc.caller) is sc:
-                    del self._bridges[sc.caller]
-                    self._gone.add(sc.caller)
+                    del self._bridges[sc.caller]  # the line sees it (bridged_to) and says goodbye
                 self.desk.take(self.queue.seat_done(seat, frame))
             else:
                 log.info("seat %s hung up during the whisper", seat)
