@@ -16,7 +16,13 @@ from tests.telephony.harness.ports import (
     release_rtp_range,
     udp_port_is_free,
 )
-from tests.telephony.harness.sipp import parse_sipp_duration_ms, run_sipp, sipp_available, start_sipp
+from tests.telephony.harness.sipp import (
+    SippResult,
+    parse_sipp_duration_ms,
+    run_sipp,
+    sipp_available,
+    start_sipp,
+)
 from tests.telephony.harness.stock_bot import StockBot
 
 needs_kamailio = pytest.mark.skipif(not kamailio_available(), reason="kamailio is not installed")
@@ -186,3 +192,38 @@ def test_stock_pyvoip_bot_answers_a_call_through_kamailio(registrar: Kamailio) -
         assert bot.count("ANSWERED") == 1
         # pyVoIP answers one second after the INVITE, whatever the application does
         assert result.response_time_ms is not None and result.response_time_ms >= 900
+
+
+_CANCEL_TRACE = """\
+----------------------------------------------- 2026-12-06 01:53:43.247000
+UDP message sent (300 bytes):
+
+CANCEL sip:desk@127.0.0.1:57121 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:36487;branch=z9hG4bK-28732-1-0
+CSeq: 1 CANCEL
+
+----------------------------------------------- 2026-12-06 01:53:43.247200
+UDP message received [300] bytes :
+
+SIP/2.0 200 OK
+Via: SIP/2.0/UDP 127.0.0.1:36487;branch=z9hG4bK-28732-1-0;rport=36487
+CSeq: 1 CANCEL
+
+----------------------------------------------- 2026-12-06 01:53:43.247361
+UDP message received [318] bytes :
+
+SIP/2.0 487 Request Terminated
+Via: SIP/2.0/UDP 127.0.0.1:36487;branch=z9hG4bK-28732-1-0;rport=36487
+cseq:   1 invite
+"""
+
+
+def test_responses_heard_reads_status_and_method_not_digits_elsewhere() -> None:
+    """A port such as 36487 once made a substring check mistake the 200 to CANCEL for a 200 after 487."""
+    result = SippResult(
+        scenario="uac_cancel", command=(), exit_code=0, killed=False, successful_calls=1, failed_calls=0,
+        created_calls=1, retransmissions=0, unexpected_messages=0, recv_timeouts=0, response_time_ms=None,
+        response_time_stdev_ms=None, call_length_ms=None, response_time_histogram={}, stats={}, errors="",
+        messages=_CANCEL_TRACE, output="",
+    )  # fmt: skip
+    assert result.responses_heard() == [(200, "CANCEL"), (487, "INVITE")]

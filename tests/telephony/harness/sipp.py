@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import re
 import shutil
 import signal
 import subprocess
@@ -163,6 +164,16 @@ class SippResult:
     def ok(self) -> bool:
         """Every call succeeded and at least one was made."""
         return self.exit_code == EXIT_ALL_CALLS_OK and self.failed_calls == 0 and self.successful_calls > 0
+
+    def responses_heard(self) -> list[tuple[int, str]]:
+        """(status, CSeq method) of every response sipp received, in order, from the trace."""
+        heard = []
+        for block in self.messages.split("UDP message received")[1:]:
+            status = re.search(r"^SIP/2\.0 (\d{3}) ", block, re.MULTILINE)
+            cseq = re.search(r"^CSeq:\s*\d+\s+(\S+)", block, re.MULTILINE | re.IGNORECASE)
+            if status and cseq:
+                heard.append((int(status.group(1)), cseq.group(1).upper()))
+        return heard
 
     def report(self) -> str:
         """A multi-line summary for assertion messages."""
@@ -355,7 +366,7 @@ class SippProcess:
             response_time_histogram=histogram,
             stats=stats,
             errors=_tail(self.directory / "errors.log", 60),
-            messages=_tail(self.directory / "messages.log", 120),
+            messages=_tail(self.directory / "messages.log", 400),
             output=_tail(self._output, 30),
         )
         self._cleanup()
