@@ -154,6 +154,19 @@ class CallEngine:
         self._program.close()
         self._end(by)
 
+    # --- after the hand-off: the line bridges the call to a seat; the record goes on -------
+
+    def put_through_tick(self) -> None:
+        """One more frame of a call the line has put through to a seat: the record's clock keeps counting."""
+        if self.ended_by == "transfer":
+            self.frame += 1
+
+    def put_through_event(self, kind: EventKind, **detail: Detail) -> None:
+        """Something that happened on a put-through call (the seat talking or leaving, the goodbye, the
+        hang-up): the call's record tells the whole call, not only the bot's part."""
+        if self.ended_by == "transfer":
+            self._emit(kind, **detail)
+
     def close_line(self) -> None:
         """The line is shutting down: stop what the flow was doing, say goodbye, hang up.
 

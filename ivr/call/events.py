@@ -27,6 +27,7 @@ class EventKind(Enum):
     HEARD = "heard"  # a recognition result (caller data: never logged above debug)
     INTENT = "intent"
     TRANSFER = "transfer"
+    SEAT = "seat"  # after a hand-off: the seat talking with the caller, then leaving (detail 'seat', 'state')
     CALLBACK = "callback"
     HANGUP = "hangup"  # detail 'by': 'caller' | 'bot'
     ERROR = "error"

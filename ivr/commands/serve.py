@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,9 +21,13 @@ from ivr.errors import IvrError
 if TYPE_CHECKING:
     from ivr.hearing.recognition_workers import RecognitionWorkers
     from ivr.records.queue_figures import QueueLog
+    from ivr.seats.board import BreakAlert
+    from ivr.seats.directory import Seat
     from ivr.telephony.caller_speech import SpeechInput
     from ivr.telephony.desk_line import SeatParts
     from ivr.telephony.step_grammar import StepGrammars
+
+log = logging.getLogger(__name__)
 
 
 def register(groups: Any) -> None:
@@ -147,6 +151,7 @@ class OpenLine:
         from ivr.records.queue_figures import QueueLog
         from ivr.records.register import CallRegister
         from ivr.seats.board import SeatBoard
+        from ivr.seats.break_alarm import LongBreakAlarm
         from ivr.seats.directory import load_seats
         from ivr.seats.queue import SeatQueue
         from ivr.seats.reporting import QueueReporter
@@ -166,8 +171,14 @@ class OpenLine:
         worker_board = SeatBoard(seats, queue_log.register)
         reporter = QueueReporter(queue_log, worker_board, wall_clock)
 
+        alarm = LongBreakAlarm(worker_board, _tell_shift_leaders)
+
         def ask_breaks(floor: SeatFloor) -> None:
-            queue_log.submit("seat breaks", lambda: floor.set_breaks(worker_board.breaks()))
+            def work() -> None:
+                floor.set_breaks(worker_board.breaks())
+                alarm.check(wall_clock())
+
+            queue_log.submit("seat breaks", work)
 
         return SeatParts(
             list(seats.seats),
@@ -209,6 +220,18 @@ class OpenLine:
             if self.queue_log is not None:
                 self.queue_log.close()
             self.writer.close()
+
+
+def _tell_shift_leaders(alert: BreakAlert, leaders: Sequence[Seat]) -> None:
+    """A break past 30 minutes (handbook line 397): an alert in the line's log, naming who must know."""
+    who = ", ".join(s.id for s in leaders) or "none in the seats file"
+    log.warning(
+        "ALERT: seat %s has been on a break for %d min (%s); tell the shift leader (%s)",
+        alert.seat_id,
+        alert.minutes,
+        alert.reason or "no reason given",
+        who,
+    )
 
 
 def open_line(config: IvrConfig, root: Path) -> OpenLine:

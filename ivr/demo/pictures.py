@@ -46,6 +46,8 @@ def draw_timeline(path: Path, title: str, record: CallRecord, caller: list[bytes
         if e.kind is EventKind.TRANSFER and e.detail.get("answered") is not False
     ]
     bridged_from = handed[-1] if handed and record.outcome is Outcome.TRANSFERRED else None
+    left = [e.seconds for e in record.events if e.kind is EventKind.SEAT and e.detail.get("state") == "left"]
+    bridged_until = left[-1] if left else end  # the seat left: the bot says goodbye after it
     heard_until = end if bridged_from is None else bridged_from
     # the line as the bot heard it
     state, since = "silence", 0.0
@@ -90,7 +92,7 @@ def draw_timeline(path: Path, title: str, record: CallRecord, caller: list[bytes
     ax_events.legend(handles, list(STATE_COLOURS), loc="upper right", fontsize=7, ncol=4)
     if bridged_from is not None:
         for ax in (ax_events, ax_wave):
-            ax.axvspan(bridged_from, end, color="#c8e6c9", alpha=0.5, zorder=0)
+            ax.axvspan(bridged_from, bridged_until, color="#c8e6c9", alpha=0.5, zorder=0)
         ax_events.text(
             bridged_from + 0.2, 2, "with a seat (bridged)", va="center", fontsize=8, color="#2e7d32"
         )

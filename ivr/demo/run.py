@@ -201,6 +201,10 @@ def bot_timeline(record: CallRecord, catalog: Catalog) -> list[str]:
                 out.append(f"{t}  no seat took the call")
             else:
                 out.append(f"{t}  puts the caller through to a seat ({e.detail['skill']})")
+        elif e.kind is EventKind.SEAT and e.detail.get("state") == "talking":
+            out.append(f"{t}  seat {e.detail['seat']} and the caller talk")
+        elif e.kind is EventKind.SEAT:
+            out.append(f"{t}  seat {e.detail['seat']} leaves the call ({e.detail.get('by')})")
         elif e.kind is EventKind.HANGUP:
             out.append(f"{t}  hang-up by the {e.detail['by']} — {e.detail['outcome']}")
     return out

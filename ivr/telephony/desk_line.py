@@ -22,12 +22,12 @@ from datetime import datetime
 from uuid import uuid4
 
 from ivr.call.engine import CallEngine
-from ivr.call.events import CallRecord
+from ivr.call.events import CallRecord, EventKind
 from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf
 from ivr.call.ports import LineHearing, PromptSource
 from ivr.config import SipSettings
 from ivr.flows.schema import Flow, Say
-from ivr.media import SILENT_FRAME, frames_in
+from ivr.media import SILENT_FRAME, frames_in, seconds_of
 from ivr.prompts.voice_worker import VoiceWorker
 from ivr.seats.directory import Seat
 from ivr.seats.queue import QueueAction, SeatQueue
@@ -59,6 +59,7 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
 KNOWN_METHODS = {"REGISTER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"}
 SERVER = "ivr/0.1"
 KEEP_ENDED_S = 32.0  # an ended call's transaction stays to absorb retransmissions
+CLOSING_MARGIN_S = 0.5  # a put-through call's goodbye ends this long before the closing line's grace does
 
 
 @dataclass
@@ -201,13 +202,21 @@ class DeskLine:
     def drain(self, grace: float) -> None:
         """Refuse new calls (503); live ones say goodbye and have ``grace`` seconds to finish it.
 
-        A call put through to a seat goes on until the grace is over, then both legs get BYE.
+        A call put through to a seat goes on while it can: just in time for the goodbye to end
+        before the grace does, the seat's leg gets BYE and the caller hears the goodbye, then BYE.
         """
         deadline = self._now() + grace
         with self._lock:
             self.accepting = False
+            last_words_s = (
+                seconds_of(len(self._goodbye_frames(None)))
+                + self.parts.flow.line.goodbye_wait
+                + CLOSING_MARGIN_S
+            )
             for call in list(self._calls.values()):  # each live call says goodbye now, then hangs up
-                if call.engine is not None and call.state is CallState.ANSWERED:
+                if call.engine is not None and call.engine.ended_by == "transfer":
+                    call.closing_at = max(self._now(), deadline - last_words_s)
+                elif call.engine is not None and call.state is CallState.ANSWERED:
                     call.engine.close_line()
                 elif call.state is CallState.RINGING:  # not answered yet: never will be
                     self._hang_up(call, self._now())
@@ -435,6 +444,8 @@ class DeskLine:
             ]
             if self.registration is not None:
                 deadlines.append(self.registration.next_deadline())  # inf: nothing pending
+            if self.floor is not None and (floor_due := self.floor.next_deadline()) is not None:
+                deadlines.append(floor_due)
             return min(deadlines) if deadlines else None
 
     def _on_tick(self, now: float) -> None:
@@ -564,29 +575,54 @@ class DeskLine:
             self._hang_up(call, now)
 
     def _step_handed_off(self, call: InboundCall, now: float) -> None:
-        """A caller put through to a seat: frames cross the bridge; the seat hanging up ends in a goodbye."""
-        assert call.media is not None and self.floor is not None
+        """A caller put through to a seat: frames cross the bridge. When the seat hangs up, or the
+        line is closing, the caller hears the goodbye, then BYE. The call's record goes on throughout."""
+        assert call.media is not None and call.engine is not None and self.floor is not None
+        engine = call.engine
+        engine.put_through_tick()
         keys = call.media.receive()  # passed on to the seat
         if call.caller_hung_up:
+            if call.farewell:  # words still to say
+                engine.put_through_event(EventKind.PROMPT_INTERRUPTED, prompt=self.parts.goodbye, by="hangup")
             self._end(call, now)  # the floor hangs up the seat's leg
             return
-        if call.farewell is None and not self.floor.bridged_to(call.call_id):
-            try:  # nobody is dropped without a goodbye
-                call.farewell = deque(
-                    self.parts.prompts.frames(Say(prompt=self.parts.goodbye, barge_in=False))
-                )
-            except (KeyError, ValueError, OSError) as exc:
-                log.error("call %s: no goodbye to play (%s); hanging up", call.call_id[:8], exc)
-                call.farewell = deque()
+        seat = self.floor.bridged_to(call.call_id)
+        if seat is not None and call.seat is None:
+            call.seat = seat
+            engine.put_through_event(EventKind.SEAT, seat=seat, state="talking")
+        closing = call.closing_at is not None and now >= call.closing_at
+        if call.farewell is None and (seat is None or closing):
+            if seat is not None:
+                self.floor.release(call.call_id)  # the line is closing: the seat's leg ends first
+            engine.put_through_event(
+                EventKind.SEAT, seat=call.seat, state="left", by="line closing" if seat else "seat"
+            )
+            call.farewell = self._goodbye_frames(call)
+            call.farewell_wait = frames_in(self.parts.flow.line.goodbye_wait)
+            if call.farewell:
+                engine.put_through_event(EventKind.PROMPT_STARTED, prompt=self.parts.goodbye)
             log.info("call %s: the seat is gone; goodbye", call.call_id[:8])
-        if call.farewell is not None:
+        if call.farewell is not None:  # nobody is dropped without a goodbye
             call.media.inbound_frame()
             if call.farewell:
                 call.media.send(call.farewell.popleft())
+                if not call.farewell:
+                    engine.put_through_event(EventKind.PROMPT_FINISHED, prompt=self.parts.goodbye)
+            elif call.farewell_wait > 0:  # then the caller may hang up first (line 35)
+                call.farewell_wait -= 1
+                call.media.send(SILENT_FRAME)
             else:
                 self._hang_up(call, now)
             return
         self.floor.bridge(call.call_id, call.media, keys)
+
+    def _goodbye_frames(self, call: InboundCall | None) -> deque[bytes]:
+        try:
+            return deque(self.parts.prompts.frames(Say(prompt=self.parts.goodbye, barge_in=False)))
+        except (KeyError, ValueError, OSError) as exc:
+            who = f"call {call.call_id[:8]}" if call is not None else "the line"
+            log.error("%s: no goodbye to play (%s); hanging up without it", who, exc)
+            return deque()
 
     # --- ending ------------------------------------------------------------------------
 
@@ -616,9 +652,13 @@ class DeskLine:
         if call.speech is not None:
             call.speech.close()
         if self.floor is not None:
-            self.floor.call_ended(call.call_id)
+            self.floor.release(call.call_id)
         if call.engine is not None and not call.recorded:
             call.recorded = True
+            if call.engine.ended_by == "transfer":  # the put-through part ends here, and who ended it
+                by = "caller" if call.caller_hung_up else "bot"
+                outcome = call.engine.outcome.value if call.engine.outcome else None
+                call.engine.put_through_event(EventKind.HANGUP, by=by, outcome=outcome)
             self.parts.record(
                 CallRecord(
                     call_id=uuid4().hex,

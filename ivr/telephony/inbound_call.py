@@ -49,7 +49,10 @@ class InboundCall:
     route_set: list[str] = field(default_factory=list)
     ended_at: float | None = None
     recorded: bool = False
-    farewell: deque[bytes] | None = None  # the goodbye to a put-through caller whose seat hung up
+    farewell: deque[bytes] | None = None  # the goodbye to a put-through caller (seat gone, line closing)
+    farewell_wait: int = 0  # frames after the goodbye in which the caller may hang up first (line 35)
+    seat: str | None = None  # the seat the call was put through to
+    closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
 
     @property
     def caller_number(self) -> str | None:

@@ -41,7 +41,7 @@ from ivr.telephony.sip_message import SipMessage, uri_hostport, uri_user
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
 KEEP_ENDED_S = 32.0  # an ended leg stays to absorb late responses and retransmissions
-BREAKS_EVERY = frames_in(5.0)  # how often the board is asked for breaks made with `ivr seats pause`
+BREAKS_EVERY_S = 5.0  # how often the board is asked for breaks (`ivr seats pause`), calls or none
 WHISPER_LEAD_IN = frames_in(0.3)  # silence before the whisper, as the seat puts the phone to the ear
 
 
@@ -90,6 +90,7 @@ class FloorStats:
     whispers: int = 0
     whisper_frames: int = 0
     bridged_frames: int = 0
+    break_checks: int = 0  # times the board was asked for breaks
 
 
 @dataclass
@@ -125,7 +126,7 @@ class SeatFloor:
         self._ask_breaks = ask_breaks
         self.frame = 0
         self._now = 0.0
-        self._next_breaks = 0
+        self._next_breaks_at = 0.0  # clock seconds: the first tick asks at once
         self.desk = QueueDesk(
             queue, lambda: self.frame, self._on_actions, max_wait_s=max_wait_s, ring_timeouts=ring_timeouts
         )
@@ -152,6 +153,11 @@ class SeatFloor:
     def busy(self) -> bool:
         return bool(self._legs)
 
+    def next_deadline(self) -> float | None:
+        """When the floor next needs a tick though no call is live: to ask the board for breaks
+        (a break starts a seat's pause, and one past 30 minutes is an alert, calls or none)."""
+        return self._next_breaks_at if self._ask_breaks is not None else None
+
     def set_breaks(self, breaks: dict[str, str]) -> None:
         """The board's breaks, read on a worker; applied on the next tick (any thread)."""
         self._pending.breaks = dict(breaks)
@@ -177,8 +183,10 @@ class SeatFloor:
     def bridged_calls(self) -> int:
         return len(self._bridges)
 
-    def bridged_to(self, call_id: str) -> bool:
-        return call_id in self._bridges
+    def bridged_to(self, call_id: str) -> str | None:
+        """The seat a caller's call is put through to now, if any."""
+        sc = self._bridges.get(call_id)
+        return None if sc is None else sc.seat_id
 
     def bridge(self, call_id: str, caller: CallMedia, keys: Sequence[str] = ()) -> None:
         """One tick of a put-through call: the caller's frame (or key) to the seat, the seat's to the caller.
@@ -197,8 +205,9 @@ class SeatFloor:
         caller.send(sc.leg.media.inbound_frame())
         self.stats.bridged_frames += 1
 
-    def call_ended(self, call_id: str) -> None:
-        """The caller's call is over (either side); a seat still on it is hung up and its call done."""
+    def release(self, call_id: str) -> None:
+        """The seat's part of a caller's call ends (the call is over, or the line is closing):
+        a seat still on it is hung up and its call done."""
         sc = self._bridges.pop(call_id, None)
         if sc is None:
             return
@@ -220,8 +229,9 @@ class SeatFloor:
         breaks, self._pending.breaks = self._pending.breaks, None
         if breaks is not None:
             self.desk.take(self.queue.sync_breaks(breaks, frame))
-        if self._ask_breaks is not None and frame >= self._next_breaks:
-            self._next_breaks = frame + BREAKS_EVERY
+        if self._ask_breaks is not None and now >= self._next_breaks_at:
+            self._next_breaks_at = now + BREAKS_EVERY_S
+            self.stats.break_checks += 1
             self._ask_breaks()
         later, self._pending.later = self._pending.later, []
         for work in later:

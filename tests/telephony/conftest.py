@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.call.events import CallRecord
 from ivr.commands.serve import OpenLine
 from ivr.config import IvrConfig, LineSettings, RecordsSettings, SipSettings
 from ivr.telephony.phone import SipPhone
@@ -127,6 +128,13 @@ def direct_line(tmp_path_factory: pytest.TempPathFactory, rendered_audio: Path) 
         yield maker()
     finally:
         maker.close()
+
+
+def wait_for_record(line: OpenLine, caller: str, timeout: float = 3.0) -> CallRecord:
+    """The call's record (written at the tick that ends the call, just after the caller saw the end)."""
+    with line.line.ended:
+        line.line.ended.wait_for(lambda: any(r.caller == caller for r in line.records), timeout)
+    return next(r for r in reversed(line.records) if r.caller == caller)
 
 
 def wait_registered(line: OpenLine, timeout: float = 5.0, count: int = 1) -> None:

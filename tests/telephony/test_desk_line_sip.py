@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ivr.call.events import CallRecord, EventKind, Outcome
+from ivr.call.events import EventKind, Outcome
 from ivr.commands.serve import OpenLine
 from ivr.media import SILENT_FRAME
 from ivr.telephony import g711
@@ -33,7 +33,7 @@ from ivr.telephony.desk_line import KEEP_ENDED_S
 from ivr.telephony.phone import SipPhone
 from ivr.telephony.phone_script import HangUp, Noise, Silent, WaitForBot
 from ivr.telephony.rtp import RtpPacket
-from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_registered
+from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_for_record, wait_registered
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available
 from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
 from tests.telephony.harness.sipp import run_sipp, sipp_available
@@ -141,13 +141,6 @@ def speech_runs(segments: list[list[float]], gap: float = 0.5) -> list[tuple[flo
         else:
             runs.append([start, end])
     return [(a, b) for a, b in runs]
-
-
-def wait_for_record(line: OpenLine, caller: str, timeout: float = 3.0) -> CallRecord:
-    """The call's record (written at the tick that ends the call, just after the caller saw the end)."""
-    with line.line.ended:
-        line.line.ended.wait_for(lambda: any(r.caller == caller for r in line.records), timeout)
-    return next(r for r in reversed(line.records) if r.caller == caller)
 
 
 def prompt_seconds(prompt: str) -> float:

@@ -8,22 +8,35 @@ both ways; the whisper's own audio is looked for in what each side heard.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from ivr.call.events import CallRecord, EventKind, Outcome
 from ivr.commands.serve import OpenLine
+from ivr.flows.schema import Say
+from ivr.seats.board import SeatBoard
+from ivr.seats.directory import load_seats
 from ivr.seats.queue import Connected, Ring, SeatMissed, StopRinging, Whisper
 from ivr.seats.state import Miss
 from ivr.telephony.phone import PhoneCall, PhoneCallState, SipPhone
 from ivr.telephony.phone_script import Action, HangUp, Press, Silent, Tone, WaitForBot
 from ivr.telephony.seat_floor import SeatFloor
 from ivr.telephony.seat_phone import SeatCallState, SeatPhone
-from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_registered
+from tests.telephony.conftest import (
+    REPO,
+    CallerNumbers,
+    LineMaker,
+    desk_hours,
+    wait_for_record,
+    wait_registered,
+)
 from tests.telephony.harness.kamailio import DEFAULT_USERS, Kamailio, KamailioSettings, kamailio_available
 from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
 
@@ -170,6 +183,27 @@ def talk_through(line: OpenLine, phone: SipPhone, call: PhoneCall, seat: SeatPho
     seat_call = seat.calls[-1]
     assert seat_call.done.wait(10), "the line hangs up the seat when the caller hangs up"
     assert seat_call.ended_by == "line"
+    check_record_of_talk(line, phone.user, seat, by="caller")
+
+
+def check_record_of_talk(line: OpenLine, caller: str, seat: SeatPhone, by: str) -> CallRecord:
+    """The caller's record goes on past the hand-off: the seat talking, who ended the call, and
+    a duration that counts the time with the seat (within 0.2 s of the seat phone's own)."""
+    record = wait_for_record(line, caller)
+    assert record.outcome is Outcome.TRANSFERRED
+    after = record.events[[e.kind for e in record.events].index(EventKind.TRANSFER) :]
+    talking = next(e for e in after if e.kind is EventKind.SEAT)
+    assert talking.detail == {"seat": seat.user, "state": "talking"}
+    hang_up = record.events[-1]
+    assert hang_up.kind is EventKind.HANGUP and hang_up.detail["by"] == by, hang_up
+    assert hang_up.frame == record.ended_frame
+    seat_call = seat.calls[-1]
+    assert seat_call.answered_at is not None and seat_call.ended_at is not None
+    seat_s = seat_call.ended_at - seat_call.answered_at  # whisper and talk
+    talk_s = hang_up.seconds - talking.seconds
+    # the test waited for 150 bridged frames; the hang-up can come on the very next tick
+    assert BRIDGED_FOR * 0.02 <= talk_s < seat_s + 0.2, (talk_s, seat_s)
+    return record
 
 
 def check_handoff(line: OpenLine, call: PhoneCall, missed: SeatPhone, answered: SeatPhone) -> None:
@@ -273,3 +307,79 @@ def test_a_seat_hanging_up_in_the_whisper_puts_the_caller_back_first_for_the_nex
     assert quitter.calls[0].ended_by == "seat"
     assert call.ended_by == "caller", "the caller stayed on the line until they hung up"
     assert len(tone_windows(call.heard_audio, SEAT_HZ)) >= 5
+
+
+def test_a_line_closing_on_a_put_through_call_ends_the_seat_then_says_goodbye_to_the_caller(
+    open_line: LineMaker,
+    seat_phone: SeatMaker,
+    phone: SipPhone,
+    caller_number: CallerNumbers,
+    short_ring_flow: Path,
+    tmp_path: Path,
+) -> None:
+    """``ivr serve`` stopping while a caller talks with a seat: the talk goes on as long as the
+    grace allows, then the seat's leg gets BYE and the caller hears the goodbye before theirs."""
+    answers = seat_phone("1002", answer_after_s=0.5, script=SEAT_SCRIPT)
+    seats = write_seats(tmp_path / "seats.yaml", answers)
+    line = open_line(flow=short_ring_flow, seats=seats)
+    phone.user = caller_number()
+    call = phone.call(line.line.transport.address, CALLER_SCRIPT)
+    floor = floor_of(line)
+    wait_until(lambda: floor.stats.bridged_frames >= 50, 60, "the caller talks with the seat")
+    grace = 8.0  # the goodbye (1.7 s) and the 3 s the flow lets the caller hang up first fit with room
+    began = time.monotonic()
+    line.line.drain(grace)
+    took = time.monotonic() - began
+    seat_call = answers.calls[-1]
+    assert seat_call.done.wait(5) and call.done.wait(5)
+    assert took < grace, f"the line waited out the whole grace ({took:.1f} s)"
+    assert seat_call.ended_by == "line" and call.ended_by == "bot"
+    assert seat_call.ended_at is not None and call.ended_at is not None
+    goodbye = line.line.parts.prompts.frames(Say(prompt="goodbye"))
+    wait = line.line.parts.flow.line.goodbye_wait
+    last_words = len(goodbye) * 0.02 + wait
+    assert call.ended_at - seat_call.ended_at > last_words - 0.2, "the BYE cut the goodbye short"
+    score, at = best_match(call.heard_audio, goodbye)
+    assert score > 0.8, f"the caller heard the goodbye (match {score:.2f})"
+    seat_windows = tone_windows(call.heard_audio, SEAT_HZ)
+    assert len(seat_windows) >= 5 and seat_windows[-1] * 1600 < at, "the goodbye comes after the talk"
+    assert took > grace - last_words - 1.5, f"the talk was cut before it had to be ({took:.1f} s)"
+
+    record = check_record_of_talk(line, phone.user, answers, by="bot")
+    kinds = [(e.kind, e.detail.get("state") or e.detail.get("prompt")) for e in record.events]
+    assert kinds[-4:] == [
+        (EventKind.SEAT, "left"),
+        (EventKind.PROMPT_STARTED, "goodbye"),
+        (EventKind.PROMPT_FINISHED, "goodbye"),
+        (EventKind.HANGUP, None),
+    ], kinds
+    assert record.events[-4].detail["by"] == "line closing"
+
+
+def test_the_running_line_alerts_the_shift_leader_to_a_break_past_30_minutes(
+    open_line: LineMaker, seat_phone: SeatMaker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A seat paused (``ivr seats pause``) 31 minutes ago: the line's log says so at WARNING, once,
+    naming the shift leader to tell (handbook line 397)."""
+    leader, agent = seat_phone("1001"), seat_phone("1002")
+    seats = write_seats(tmp_path / "seats.yaml", leader, agent)
+    seats.write_text(seats.read_text(encoding="utf-8").replace(
+        '  - id: "1001"\n', '  - id: "1001"\n    role: shift_leader\n'
+    ), encoding="utf-8")  # fmt: skip
+    line = open_line(seats=seats, start=False)
+    board = SeatBoard(load_seats(seats), line.register)
+    board.pause(agent.user, "午餐", desk_hours() - timedelta(minutes=31))
+    caplog.set_level(logging.WARNING)
+    line.start()
+
+    def alerts() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT")]
+
+    wait_until(lambda: bool(alerts()), 10, "the long break is reported, with no call on the line")
+    assert alerts() == [
+        "ALERT: seat 1002 has been on a break for 31 min (午餐); tell the shift leader (1001)"
+    ], alerts()
+    floor = floor_of(line)
+    asked = floor.stats.break_checks
+    wait_until(lambda: floor.stats.break_checks >= asked + 2, 15, "the idle line checks breaks again")
+    assert len(alerts()) == 1, "told once per break, not at every check"
