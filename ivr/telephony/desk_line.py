@@ -12,12 +12,11 @@ retransmitted INVITE or a re-INVITE never starts a second media stream.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import uuid4
 
@@ -32,24 +31,21 @@ from ivr.prompts.voice_worker import VoiceWorker
 from ivr.seats.directory import Seat
 from ivr.seats.queue import QueueAction, SeatQueue
 from ivr.telephony import sdp
+from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.caller_speech import SpeechGate, SpeechInput
 from ivr.telephony.inbound_call import CallState, InboundCall
 from ivr.telephony.media_clock import PERIOD_S, MediaClock
 from ivr.telephony.registration import Registration
 from ivr.telephony.retransmit import Retransmission
+from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.seat_floor import SeatDialing, SeatFloor
 from ivr.telephony.seat_leg import Credentials
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
-    new_branch,
-    new_tag,
     parse,
-    parse_name_addr,
-    request,
     response,
-    uri_hostport,
 )
 from ivr.telephony.transport import SipTransport
 
@@ -100,29 +96,6 @@ class LineParts:
     goodbye: str = "goodbye"  # said to a put-through caller whose seat hung up, before the BYE
 
 
-@dataclass
-class _Rtp:
-    ports: range
-    taken: set[int] = field(default_factory=set)
-
-    def open(self, host: str) -> socket.socket:
-        for port in self.ports[::2]:  # even ports for RTP
-            if port in self.taken:
-                continue
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                sock.bind((host, port))
-            except OSError:
-                sock.close()
-                continue
-            self.taken.add(port)
-            return sock
-        raise OSError(f"no free RTP port in {self.ports.start}-{self.ports.stop - 1}")
-
-    def release(self, port: int) -> None:
-        self.taken.discard(port)
-
-
 class DeskLine:
     def __init__(
         self, settings: SipSettings, parts: LineParts, now: Callable[[], float] = time.monotonic
@@ -132,11 +105,11 @@ class DeskLine:
         self._now = now
         self._lock = threading.RLock()
         self._calls: dict[str, InboundCall] = {}
-        self._rtp = _Rtp(settings.rtp_range)
         self.stats = LineStats()
         self.accepting = True
         self.transport = SipTransport(settings.bind_address, self._on_datagram, realtime=settings.realtime)
         self.host, self.port = self.transport.address
+        self._rtp = RtpPorts(settings.rtp_range, self.host)
         self.registration: Registration | None = None
         if settings.mode == "register":
             server = settings.server_address
@@ -172,8 +145,7 @@ class DeskLine:
             seats.queue,
             dialing,
             send=self.transport.send,
-            open_rtp=lambda: self._rtp.open(self.host),
-            release_rtp=self._rtp.release,
+            open_rtp=self._rtp.open,
             voice=seats.voice,
             ring_timeouts=ring_timeouts,
             max_wait_s=flow.hold.max_wait,
@@ -301,6 +273,14 @@ class DeskLine:
         self.transport.send(data, req.top_via.response_address(source))
         return data
 
+    def _answer_invite(
+        self, call: InboundCall, status: int, reason: str, headers: list[tuple[str, str]] | None = None
+    ) -> bytes:
+        """A response to the call's INVITE in its dialog (our To tag), sent where its Via says."""
+        data = call.dialog.answer(status, reason, [("Server", SERVER), *(headers or [])])
+        self.transport.send(data, call.dialog.reply_to)
+        return data
+
     def _on_request(self, req: SipMessage, source: Address) -> None:
         method = req.method
         if self.settings.mode == "direct" and method != "ACK" and not self.settings.allows(source[0]):
@@ -329,7 +309,9 @@ class DeskLine:
                 over = call.state is CallState.ENDED or call.caller_hung_up
                 if over and call.last_response.startswith(b"SIP/2.0 2"):
                     # the old INVITE after a hang-up (BYE): its dialog is gone, a 200 again would revive it
-                    self._reply(req, source, 481, "Call/Transaction Does Not Exist", to_tag=call.to_tag)
+                    self._reply(
+                        req, source, 481, "Call/Transaction Does Not Exist", to_tag=call.dialog.to_tag
+                    )
                     return
                 # a retransmission: say again what we last said, start nothing new
                 if call.last_response:
@@ -341,7 +323,7 @@ class DeskLine:
                     source,
                     200,
                     "OK",
-                    to_tag=call.to_tag,
+                    to_tag=call.dialog.to_tag,
                     body=self._sdp_answer(call),
                     content_type="application/sdp",
                     headers=[("Contact", self._contact())],
@@ -369,24 +351,17 @@ class DeskLine:
         now = self._now()
         call = InboundCall(
             call_id=req.call_id,
-            invite=req,
-            source=source,
+            dialog=AnsweringDialog(req, source),
             branch=req.top_via.branch or "",
-            to_tag=new_tag(),
             offer=offer,
             arrived=now,
             arrived_wall=self.parts.wall_clock(),
             answer_at=now + self.parts.flow.answer.at_s,
         )
-        contact = req.header("Contact")
-        call.remote_target = parse_name_addr(contact)[1] if contact else req.uri
-        call.route_set = [v.strip() for v in req.all("Record-Route")]
         self._calls[call.call_id] = call
         self.stats.calls += 1
         self._reply(req, source, 100, "Trying")
-        call.last_response = self._reply(
-            req, source, 180, "Ringing", to_tag=call.to_tag, headers=[("Contact", self._contact())]
-        )
+        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact())])
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     def _on_ack(self, req: SipMessage) -> None:
@@ -401,14 +376,12 @@ class DeskLine:
             return
         self._reply(req, source, 200, "OK")
         if call.state is CallState.RINGING:
-            call.last_response = self._reply(
-                call.invite, call.source, 487, "Request Terminated", to_tag=call.to_tag
-            )
+            call.last_response = self._answer_invite(call, 487, "Request Terminated")
             self._end(call, self._now(), outcome_note="cancelled")
 
     def _on_bye(self, req: SipMessage, source: Address) -> None:
         call = self._calls.get(req.call_id)
-        if call is None or req.to_tag != call.to_tag:
+        if call is None or req.to_tag != call.dialog.to_tag:
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
         self._reply(req, source, 200, "OK")
@@ -491,34 +464,18 @@ class DeskLine:
 
     def _answer(self, call: InboundCall, now: float) -> None:
         try:
-            sock = self._rtp.open(self.host)
+            sock = self._rtp.open()
         except OSError as exc:
             log.error("cannot answer: %s", exc)
-            call.last_response = self._reply(
-                call.invite, call.source, 503, "Service Unavailable", to_tag=call.to_tag
-            )
+            call.last_response = self._answer_invite(call, 503, "Service Unavailable")
             self._end(call, now, outcome_note="no RTP port")
             return
         codec, _ = sdp.choose(call.offer)
         call.media = CallMedia(
             sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type, paced=True
         )
-        ok = response(
-            call.invite,
-            200,
-            "OK",
-            to_tag=call.to_tag,
-            body=self._sdp_answer(call),
-            content_type="application/sdp",
-            headers=[
-                ("Server", SERVER),
-                ("Contact", self._contact()),
-                ("Allow", ALLOW),
-                *(("Record-Route", r) for r in call.route_set),
-            ],
-            source=call.source,
-        ).serialize()
-        to = call.invite.top_via.response_address(call.source)
+        ok = call.dialog.ok(self._contact(), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)])
+        to = call.dialog.reply_to
         self.transport.send(ok, to)
         call.last_response = ok
         call.ok = Retransmission.first(ok, to, now)
@@ -629,16 +586,13 @@ class DeskLine:
     def _hang_up(self, call: InboundCall, now: float) -> None:
         """The bot ends the call: BYE (retransmitted until answered), then the record."""
         if call.state is CallState.ANSWERED:
-            bye = self._bye(call)
-            hop = self._next_hop(call)
+            bye, hop = call.dialog.bye((self.host, self.port))
             self.transport.send(bye, hop)
             call.bye = Retransmission.first(bye, hop, now)
             if call.engine is not None and not call.engine.ended:
                 call.engine.hang_up("bot")  # the line ends the call (drain, no ACK): the record says so
         elif call.state is CallState.RINGING:
-            call.last_response = self._reply(
-                call.invite, call.source, 480, "Temporarily Unavailable", to_tag=call.to_tag
-            )
+            call.last_response = self._answer_invite(call, 480, "Temporarily Unavailable")
         self._end(call, now)
 
     def _end(self, call: InboundCall, now: float, outcome_note: str | None = None) -> None:
@@ -647,7 +601,6 @@ class DeskLine:
         call.state = CallState.ENDED
         call.ended_at = now
         if call.media is not None:
-            self._rtp.release(call.media.local_port)
             call.media.close()
         if call.speech is not None:
             call.speech.close()
@@ -674,30 +627,6 @@ class DeskLine:
             )
         log.info("call %s ended%s", call.call_id[:8], f" ({outcome_note})" if outcome_note else "")
         self.ended.notify_all()
-
-    def _bye(self, call: InboundCall) -> bytes:
-        call.local_cseq += 1
-        invite = call.invite
-        from_value = invite.header("To") or ""
-        if ";tag=" not in from_value:
-            from_value = f"{from_value};tag={call.to_tag}"
-        return request(
-            "BYE",
-            call.remote_target,
-            via=f"SIP/2.0/UDP {self.host}:{self.port};branch={new_branch()};rport",
-            from_=from_value,
-            to=invite.header("From") or "",
-            call_id=call.call_id,
-            cseq=call.local_cseq,
-            headers=[("Route", r) for r in call.route_set],  # request() writes Max-Forwards
-        ).serialize()
-
-    def _next_hop(self, call: InboundCall) -> Address:
-        target = parse_name_addr(call.route_set[0])[1] if call.route_set else call.remote_target
-        try:
-            return uri_hostport(target)
-        except ValueError:
-            return call.source
 
     def _sdp_answer(self, call: InboundCall) -> bytes:
         assert call.media is not None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
 from ivr.call.engine import CallEngine
+from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.caller_speech import SpeechGate
 from ivr.telephony.retransmit import Retransmission
@@ -26,10 +27,8 @@ class CallState(Enum):
 @dataclass
 class InboundCall:
     call_id: str
-    invite: SipMessage
-    source: Address  # where the INVITE came from (responses follow its Via)
+    dialog: AnsweringDialog  # the INVITE, where it came from, our To tag, the caller's target and routes
     branch: str
-    to_tag: str
     offer: Offer
     arrived: float  # monotonic seconds
     arrived_wall: datetime
@@ -44,15 +43,16 @@ class InboundCall:
     answered_tick: int = 0  # media-clock ticks from arrival to answer
     ticks_since_arrival: int = 0
     caller_hung_up: bool = False
-    local_cseq: int = 1
-    remote_target: str = ""  # the caller's Contact URI: where in-dialog requests go
-    route_set: list[str] = field(default_factory=list)
     ended_at: float | None = None
     recorded: bool = False
     farewell: deque[bytes] | None = None  # the goodbye to a put-through caller (seat gone, line closing)
     farewell_wait: int = 0  # frames after the goodbye in which the caller may hang up first (line 35)
     seat: str | None = None  # the seat the call was put through to
     closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
+
+    @property
+    def invite(self) -> SipMessage:
+        return self.dialog.invite
 
     @property
     def caller_number(self) -> str | None:

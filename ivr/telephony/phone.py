@@ -8,7 +8,6 @@ directions of each call for the demo's WAV files.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
 from ivr.telephony.phone_script import Action, Tick, run_script
 from ivr.telephony.retransmit import Retransmission
+from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
@@ -96,8 +96,7 @@ class SipPhone:
     ) -> None:
         self.host = host
         self.user = user
-        self._rtp_ports = rtp_ports
-        self._next_rtp = rtp_ports.start
+        self._rtp = RtpPorts(rtp_ports, host)
         self._now = now
         self._lock = threading.RLock()
         self._calls: dict[str, PhoneCall] = {}
@@ -132,7 +131,7 @@ class SipPhone:
         uri = uri or f"sip:desk@{target[0]}:{target[1]}"
         with self._lock:
             call = PhoneCall(name, new_call_id(self.host), target, uri, new_tag(), script, on_note)
-            sock = self._rtp_socket()
+            sock = self._rtp.open()
             call.media = CallMedia(sock, ("0.0.0.0", 0), "PCMU", 101)
             body = sdp.offer(self.host, call.media.local_port, session_id=int(self._now() * 1000) % 10**9)
             call.invite_branch = new_branch()
@@ -186,20 +185,6 @@ class SipPhone:
             if call.media is None:
                 raise RuntimeError("the call is not answered: no media to press keys on")
             call.media.press(digits)
-
-    def _rtp_socket(self) -> socket.socket:
-        for _ in range(len(self._rtp_ports)):
-            port = self._next_rtp
-            self._next_rtp = (
-                self._next_rtp + 2 if self._next_rtp + 2 < self._rtp_ports.stop else self._rtp_ports.start
-            )
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                sock.bind((self.host, port))
-                return sock
-            except OSError:
-                sock.close()
-        raise OSError("the phone has no free RTP port")
 
     def _via(self, branch: str) -> str:
         return f"SIP/2.0/UDP {self.host}:{self.port};branch={branch};rport"

@@ -108,7 +108,6 @@ class SeatFloor:
         *,
         send: Callable[[bytes, Address], None],
         open_rtp: Callable[[], socket.socket],
-        release_rtp: Callable[[int], None],
         voice: VoiceWorker,
         ring_timeouts: Mapping[str, float] | None = None,
         max_wait_s: float = 120.0,
@@ -120,7 +119,6 @@ class SeatFloor:
         self.dialing = dialing
         self._send = send
         self._open_rtp = open_rtp
-        self._release_rtp = release_rtp
         self.voice = voice
         self._on_action = on_action
         self._ask_breaks = ask_breaks
@@ -361,6 +359,4 @@ class SeatFloor:
     def _forget(self, sc: _SeatCall) -> None:
         self._end(sc)
         self._legs.pop(sc.leg.call_id, None)
-        port = sc.leg.rtp_port
-        sc.leg.close()
-        self._release_rtp(port)
+        sc.leg.close()  # its RTP port is free again

@@ -116,7 +116,7 @@ class SeatLeg:
         return self.state is LegState.ENDED and self._cancel_tx is None and self._bye_tx is None
 
     def close(self) -> None:
-        """Close the leg's RTP socket (the owner releases its port)."""
+        """Close the leg's RTP socket: its port is free again."""
         self._rtp.close()
 
     def take_outbox(self) -> list[tuple[bytes, Address]]:

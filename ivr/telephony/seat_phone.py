@@ -10,7 +10,6 @@ stopped by ``close``; loopback only.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -18,22 +17,20 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ivr.telephony import sdp
+from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
 from ivr.telephony.phone import heard_speaking
 from ivr.telephony.phone_script import Action, Tick, run_script
 from ivr.telephony.registration import Registration
 from ivr.telephony.retransmit import Retransmission
+from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
-    new_branch,
     new_tag,
     parse,
-    parse_name_addr,
-    request,
     response,
-    uri_hostport,
 )
 from ivr.telephony.transport import SipTransport
 
@@ -50,9 +47,7 @@ class SeatCallState(Enum):
 @dataclass
 class SeatCall:
     call_id: str
-    invite: SipMessage
-    source: Address
-    to_tag: str
+    dialog: AnsweringDialog  # the line's INVITE, where it came from, our To tag, target and routes
     offer: sdp.Offer
     arrived: float
     answer_at: float | None
@@ -65,7 +60,6 @@ class SeatCall:
     answered_at: float | None = None
     ended_at: float | None = None
     ended_by: str | None = None  # 'line' (BYE or CANCEL from the line) | 'seat'
-    cseq: int = 1
     hearing_speech: bool = False
     heard_audio: list[bytes] = field(default_factory=list)
     heard_keys: list[str] = field(default_factory=list)  # RFC 4733 keys the seat received
@@ -92,7 +86,7 @@ class SeatPhone:
         self.host = host
         self.answer_after_s = answer_after_s
         self.script = tuple(script)
-        self._rtp_ports = rtp_ports
+        self._rtp = RtpPorts(rtp_ports, host)
         self._on_note = on_note
         self._now = now
         self._lock = threading.RLock()
@@ -201,6 +195,13 @@ class SeatPhone:
         self.transport.send(data, req.top_via.response_address(source))
         return data
 
+    def _answer_invite(
+        self, call: SeatCall, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> bytes:
+        data = call.dialog.answer(status, reason, headers)
+        self.transport.send(data, call.dialog.reply_to)
+        return data
+
     def _on_request(self, req: SipMessage, source: Address, now: float) -> None:
         call = self._by_id.get(req.call_id)
         if req.method == "INVITE":
@@ -215,9 +216,7 @@ class SeatPhone:
         elif req.method == "CANCEL":
             self._reply(req, source, 200, "OK")
             if call is not None and call.state is SeatCallState.RINGING:
-                call.last_response = self._reply(
-                    call.invite, call.source, 487, "Request Terminated", to_tag=call.to_tag
-                )
+                call.last_response = self._answer_invite(call, 487, "Request Terminated")
                 self._ended(call, now, "the line stops ringing", by="line")
         elif req.method == "BYE":
             self._reply(req, source, 200, "OK")
@@ -237,13 +236,11 @@ class SeatPhone:
             self._reply(req, source, 488, "Not Acceptable Here", to_tag=new_tag())
             return
         answer_at = None if self.answer_after_s is None else now + self.answer_after_s
-        call = SeatCall(req.call_id, req, source, new_tag(), offer, now, answer_at)
+        call = SeatCall(req.call_id, AnsweringDialog(req, source), offer, now, answer_at)
         self.calls.append(call)
         self._by_id[call.call_id] = call
         self._reply(req, source, 100, "Trying")
-        call.last_response = self._reply(
-            req, source, 180, "Ringing", to_tag=call.to_tag, headers=[("Contact", self._contact())]
-        )
+        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact())])
         self._note("rings")
 
     def _contact(self) -> str:
@@ -289,26 +286,14 @@ class SeatPhone:
                     self._tick_media(call, now)
 
     def _answer(self, call: SeatCall, now: float) -> None:
-        sock = self._rtp_socket()
+        sock = self._rtp.open()
         codec, _ = sdp.choose(call.offer)
         call.media = CallMedia(
             sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type
         )
         body = sdp.answer(call.offer, self.host, call.media.local_port, session_id=len(self.calls))
-        ok = response(
-            call.invite,
-            200,
-            "OK",
-            to_tag=call.to_tag,
-            headers=[
-                ("Contact", self._contact()),
-                *(("Record-Route", r) for r in call.invite.all("Record-Route")),
-            ],
-            body=body,
-            content_type="application/sdp",
-            source=call.source,
-        ).serialize()
-        to = call.invite.top_via.response_address(call.source)
+        ok = call.dialog.ok(self._contact(), body)
+        to = call.dialog.reply_to
         self.transport.send(ok, to)
         call.last_response = ok
         call.ok = Retransmission.first(ok, to, now)
@@ -332,29 +317,7 @@ class SeatPhone:
         call.sent_audio.append(tick.frame)
 
     def _send_bye(self, call: SeatCall, now: float) -> None:
-        invite = call.invite
-        call.cseq += 1
-        contact = invite.header("Contact")
-        target = parse_name_addr(contact)[1] if contact else invite.uri
-        routes = [v.strip() for v in invite.all("Record-Route")]
-        from_value = invite.header("To") or ""
-        if ";tag=" not in from_value:
-            from_value = f"{from_value};tag={call.to_tag}"
-        bye = request(
-            "BYE",
-            target,
-            via=f"SIP/2.0/UDP {self.host}:{self.port};branch={new_branch()};rport",
-            from_=from_value,
-            to=invite.header("From") or "",
-            call_id=call.call_id,
-            cseq=call.cseq,
-            headers=[("Route", r) for r in routes],
-        ).serialize()
-        hop_uri = parse_name_addr(routes[0])[1] if routes else target
-        try:
-            hop = uri_hostport(hop_uri)
-        except ValueError:
-            hop = call.source
+        bye, hop = call.dialog.bye((self.host, self.port))
         self.transport.send(bye, hop)
         call.bye = Retransmission.first(bye, hop, now)
         self._ended(call, now, "hangs up", by="seat")
@@ -366,13 +329,3 @@ class SeatPhone:
         self._note(note)
         call.done.set()
         self.changed.notify_all()
-
-    def _rtp_socket(self) -> socket.socket:
-        for port in self._rtp_ports[::2]:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                sock.bind((self.host, port))
-                return sock
-            except OSError:
-                sock.close()
-        raise OSError("the seat phone has no free RTP port")

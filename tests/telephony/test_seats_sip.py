@@ -77,6 +77,7 @@ def short_ring_flow(tmp_path: Path) -> Path:
 
 
 SeatMaker = Callable[..., SeatPhone]
+DeskDialer = Callable[..., tuple[OpenLine, PhoneCall]]
 
 
 @pytest.fixture
@@ -99,6 +100,21 @@ def seat_phone() -> Iterator[SeatMaker]:
                 seat.close()
             finally:
                 release_rtp_range(ports)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def call_desk(
+    open_line: LineMaker, phone: SipPhone, caller_number: CallerNumbers, short_ring_flow: Path, tmp_path: Path
+) -> DeskDialer:
+    """``call_desk(*seats)``: a direct-mode line with these seat phones, called from a new number by
+    a caller who presses 0 for a person, then sends a tone."""
+
+    def dial(*seats: SeatPhone) -> tuple[OpenLine, PhoneCall]:
+        line = open_line(flow=short_ring_flow, seats=write_seats(tmp_path / "seats.yaml", *seats))
+        phone.user = caller_number()
+        return line, phone.call(line.line.transport.address, CALLER_SCRIPT)
+
+    return dial
 
 
 def write_seats(path: Path, *seats: SeatPhone) -> Path:
@@ -260,38 +276,22 @@ def test_a_caller_pressing_0_reaches_the_second_seat_through_the_registrar(
 
 
 def test_a_caller_pressing_0_reaches_the_second_seat_in_direct_mode(
-    open_line: LineMaker,
-    seat_phone: SeatMaker,
-    phone: SipPhone,
-    caller_number: CallerNumbers,
-    short_ring_flow: Path,
-    tmp_path: Path,
+    seat_phone: SeatMaker, phone: SipPhone, call_desk: DeskDialer
 ) -> None:
     never = seat_phone("1001", answer_after_s=None)
     answers = seat_phone("1002", answer_after_s=1.0, script=SEAT_SCRIPT)
-    seats = write_seats(tmp_path / "seats.yaml", never, answers)
-    line = open_line(flow=short_ring_flow, seats=seats)
-    phone.user = caller_number()
-    call = phone.call(line.line.transport.address, CALLER_SCRIPT)
+    line, call = call_desk(never, answers)
     talk_through(line, phone, call, answers, keys="52")
     check_handoff(line, call, never, answers)
     assert answers.calls[0].heard_keys == ["5", "2"], "the caller's keys reach the seat"
 
 
 def test_a_seat_hanging_up_in_the_whisper_puts_the_caller_back_first_for_the_next_seat(
-    open_line: LineMaker,
-    seat_phone: SeatMaker,
-    phone: SipPhone,
-    caller_number: CallerNumbers,
-    short_ring_flow: Path,
-    tmp_path: Path,
+    seat_phone: SeatMaker, phone: SipPhone, call_desk: DeskDialer
 ) -> None:
     quitter = seat_phone("1001", answer_after_s=0.5, script=(Silent(1.0), HangUp()))
     answers = seat_phone("1002", answer_after_s=1.0, script=SEAT_SCRIPT)
-    seats = write_seats(tmp_path / "seats.yaml", quitter, answers)
-    line = open_line(flow=short_ring_flow, seats=seats)
-    phone.user = caller_number()
-    call = phone.call(line.line.transport.address, CALLER_SCRIPT)
+    line, call = call_desk(quitter, answers)
     talk_through(line, phone, call, answers)
 
     floor = floor_of(line)
@@ -310,20 +310,12 @@ def test_a_seat_hanging_up_in_the_whisper_puts_the_caller_back_first_for_the_nex
 
 
 def test_a_line_closing_on_a_put_through_call_ends_the_seat_then_says_goodbye_to_the_caller(
-    open_line: LineMaker,
-    seat_phone: SeatMaker,
-    phone: SipPhone,
-    caller_number: CallerNumbers,
-    short_ring_flow: Path,
-    tmp_path: Path,
+    seat_phone: SeatMaker, phone: SipPhone, call_desk: DeskDialer
 ) -> None:
     """``ivr serve`` stopping while a caller talks with a seat: the talk goes on as long as the
     grace allows, then the seat's leg gets BYE and the caller hears the goodbye before theirs."""
     answers = seat_phone("1002", answer_after_s=0.5, script=SEAT_SCRIPT)
-    seats = write_seats(tmp_path / "seats.yaml", answers)
-    line = open_line(flow=short_ring_flow, seats=seats)
-    phone.user = caller_number()
-    call = phone.call(line.line.transport.address, CALLER_SCRIPT)
+    line, call = call_desk(answers)
     floor = floor_of(line)
     wait_until(lambda: floor.stats.bridged_frames >= 50, 60, "the caller talks with the seat")
     grace = 8.0  # the goodbye (1.7 s) and the 3 s the flow lets the caller hang up first fit with room
