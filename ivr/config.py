@@ -39,11 +39,27 @@ class SipSettings(Strict):
     grace: float = Field(
         default=20.0, ge=0, le=300, description="on SIGTERM, seconds live calls may take to finish"
     )
+    media_timeout: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="a call whose far end (caller or seat) sends no RTP for this many seconds has lost its "
+        "phone without a BYE: the line ends it (the caller, if still there, hears the goodbye); 0: never",
+    )
     realtime: bool = Field(
         default=True,
         description="the media clock's thread asks for real-time scheduling (SCHED_FIFO); it needs root "
         "or CAP_SYS_NICE, and without them the line says so and runs at normal priority",
     )
+
+    @field_validator("media_timeout")
+    @classmethod
+    def _media_timeout(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError(
+                "under 1 s would end calls over an ordinary network hiccup; use 0 to turn it off"
+            )
+        return value
 
     @field_validator("bind", "server")
     @classmethod

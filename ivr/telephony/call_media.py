@@ -51,6 +51,7 @@ class CallMedia:
         self.keys = DtmfReceiver()
         self.malformed = 0
         self.strays = 0  # packets from a source other than the far end we hear
+        self.quiet_ticks = 0  # ticks since the far end's last packet (its phone may be gone)
         self.peer: Address | None = None  # the source we hear
         self.sent = 0
         self.send_errors = 0
@@ -67,6 +68,7 @@ class CallMedia:
     def receive(self) -> list[str]:
         """Read what arrived since the last tick; returns the keys pressed."""
         digits: list[str] = []
+        self.quiet_ticks += 1
         for _ in range(MAX_READS_PER_TICK):
             try:
                 data, source = self.sock.recvfrom(2048)
@@ -85,6 +87,7 @@ class CallMedia:
             except ValueError:
                 self.malformed += 1
                 continue
+            self.quiet_ticks = 0  # audio, a key or comfort noise: the far end is there
             if self.dtmf_pt is not None and packet.payload_type == self.dtmf_pt:
                 try:
                     digit = self.keys.feed(packet.timestamp, packet.payload)

@@ -110,6 +110,7 @@ class DeskLine:
         self.transport = SipTransport(settings.bind_address, self._on_datagram, realtime=settings.realtime)
         self.host, self.port = self.transport.address
         self._rtp = RtpPorts(settings.rtp_range, self.host)
+        self._media_limit = frames_in(settings.media_timeout) if settings.media_timeout else None
         self.registration: Registration | None = None
         if settings.mode == "register":
             server = settings.server_address
@@ -510,6 +511,12 @@ class DeskLine:
             self._step_handed_off(call, now)
             return
         inputs: list[CallInput] = [Dtmf(d) for d in call.media.receive()]
+        if self._media_lost(call.media):
+            log.info("call %s: no RTP from the caller; their phone is gone", call.call_id[:8])
+            call.media_lost = True
+            call.engine.hang_up("no media")
+            self._hang_up(call, now)  # BYE all the same: the phone may come back to read it
+            return
         if call.speech is not None:
             inputs += call.speech.poll()
         if call.caller_hung_up:
@@ -538,22 +545,27 @@ class DeskLine:
         engine = call.engine
         engine.put_through_tick()
         keys = call.media.receive()  # passed on to the seat
-        if call.caller_hung_up:
+        if call.caller_hung_up or self._media_lost(call.media):
             if call.farewell:  # words still to say
                 engine.put_through_event(EventKind.PROMPT_INTERRUPTED, prompt=self.parts.goodbye, by="hangup")
-            self._end(call, now)  # the floor hangs up the seat's leg
+            if call.caller_hung_up:
+                self._end(call, now)  # the floor hangs up the seat's leg
+            else:
+                log.info("call %s: no RTP from the caller; their phone is gone", call.call_id[:8])
+                call.media_lost = True
+                self._hang_up(call, now)
             return
         seat = self.floor.bridged_to(call.call_id)
+        seat_lost = seat is not None and self._media_lost(self.floor.seat_media(call.call_id))
         if seat is not None and call.seat is None:
             call.seat = seat
             engine.put_through_event(EventKind.SEAT, seat=seat, state="talking")
         closing = call.closing_at is not None and now >= call.closing_at
-        if call.farewell is None and (seat is None or closing):
+        if call.farewell is None and (seat is None or closing or seat_lost):
             if seat is not None:
-                self.floor.release(call.call_id)  # the line is closing: the seat's leg ends first
-            engine.put_through_event(
-                EventKind.SEAT, seat=call.seat, state="left", by="line closing" if seat else "seat"
-            )
+                self.floor.release(call.call_id)  # closing, or the seat's phone is gone: its leg ends first
+            why = "seat" if seat is None else "no media from the seat" if seat_lost else "line closing"
+            engine.put_through_event(EventKind.SEAT, seat=call.seat, state="left", by=why)
             call.farewell = self._goodbye_frames(call)
             call.farewell_wait = frames_in(self.parts.flow.line.goodbye_wait)
             if call.farewell:
@@ -572,6 +584,10 @@ class DeskLine:
                 self._hang_up(call, now)
             return
         self.floor.bridge(call.call_id, call.media, keys)
+
+    def _media_lost(self, media: CallMedia | None) -> bool:
+        """No RTP from that far end for ``[sip] media_timeout``: its phone is gone without a BYE."""
+        return self._media_limit is not None and media is not None and media.quiet_ticks >= self._media_limit
 
     def _goodbye_frames(self, call: InboundCall | None) -> deque[bytes]:
         try:
@@ -609,7 +625,7 @@ class DeskLine:
         if call.engine is not None and not call.recorded:
             call.recorded = True
             if call.engine.ended_by == "transfer":  # the put-through part ends here, and who ended it
-                by = "caller" if call.caller_hung_up else "bot"
+                by = "caller" if call.caller_hung_up else "no media" if call.media_lost else "bot"
                 outcome = call.engine.outcome.value if call.engine.outcome else None
                 call.engine.put_through_event(EventKind.HANGUP, by=by, outcome=outcome)
             self.parts.record(

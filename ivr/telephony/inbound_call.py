@@ -47,6 +47,7 @@ class InboundCall:
     recorded: bool = False
     farewell: deque[bytes] | None = None  # the goodbye to a put-through caller (seat gone, line closing)
     farewell_wait: int = 0  # frames after the goodbye in which the caller may hang up first (line 35)
+    media_lost: bool = False  # the caller's phone stopped sending RTP (no BYE): the line ended the call
     seat: str | None = None  # the seat the call was put through to
     closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
 

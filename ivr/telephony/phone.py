@@ -353,6 +353,9 @@ class SipPhone:
         if tick.hang_up:
             self._send_bye(call, now)
             return
+        if not tick.sends:
+            call.sent_audio.append(SILENT_FRAME)
+            return
         if tick.key is not None:
             call.media.press(tick.key)
         sent = call.media.send(tick.frame)

@@ -62,7 +62,14 @@ class HangUp:
     pass
 
 
-Action = Silent | Noise | Say | Press | WaitForBot | Tone | HangUp
+@dataclass(frozen=True, slots=True)
+class LoseLine:
+    """The phone is gone without a BYE (battery, Wi-Fi, a NAT that forgot it): no packets at all."""
+
+    seconds: float
+
+
+Action = Silent | Noise | Say | Press | WaitForBot | Tone | HangUp | LoseLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,7 @@ class Tick:
     frame: bytes = SILENT_FRAME
     key: str | None = None
     hang_up: bool = False
+    sends: bool = True  # False: nothing goes out this tick (a lost line)
 
 
 def describe(action: Action) -> str:
@@ -86,6 +94,8 @@ def describe(action: Action) -> str:
         return "listens to the bot"
     if isinstance(action, Tone):
         return f"sends a {action.hz:g} Hz tone for {action.seconds:g} s"
+    if isinstance(action, LoseLine):
+        return f"loses the line for {action.seconds:g} s (no packets, no BYE)"
     return "hangs up"
 
 
@@ -120,6 +130,9 @@ def run_script(
                     yield Tick()
         elif isinstance(action, Tone):
             yield from (Tick(frame) for frame in tone_frames(action))
+        elif isinstance(action, LoseLine):
+            for _ in range(frames_in(action.seconds)):
+                yield Tick(sends=False)
         elif isinstance(action, WaitForBot):
             heard, quiet = False, 0
             for _ in range(frames_in(action.limit_s)):

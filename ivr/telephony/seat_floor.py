@@ -186,6 +186,11 @@ class SeatFloor:
         sc = self._bridges.get(call_id)
         return None if sc is None else sc.seat_id
 
+    def seat_media(self, call_id: str) -> CallMedia | None:
+        """The media of the seat leg a caller is put through to (to tell if the seat's phone is gone)."""
+        sc = self._bridges.get(call_id)
+        return None if sc is None else sc.leg.media
+
     def bridge(self, call_id: str, caller: CallMedia, keys: Sequence[str] = ()) -> None:
         """One tick of a put-through call: the caller's frame (or key) to the seat, the seat's to the caller.
 

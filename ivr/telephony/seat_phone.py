@@ -313,6 +313,8 @@ class SeatPhone:
         if tick.hang_up:
             self._send_bye(call, now)
             return
+        if not tick.sends:
+            return
         call.media.send(tick.frame)
         call.sent_audio.append(tick.frame)
 

@@ -24,14 +24,16 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from pydantic import ValidationError
 
 from ivr.call.events import EventKind, Outcome
 from ivr.commands.serve import OpenLine
+from ivr.config import SipSettings
 from ivr.media import SILENT_FRAME
 from ivr.telephony import g711
 from ivr.telephony.desk_line import KEEP_ENDED_S
 from ivr.telephony.phone import SipPhone
-from ivr.telephony.phone_script import HangUp, Noise, Silent, WaitForBot
+from ivr.telephony.phone_script import HangUp, LoseLine, Noise, Silent, WaitForBot
 from ivr.telephony.rtp import RtpPacket
 from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_for_record, wait_registered
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available
@@ -473,6 +475,30 @@ def test_a_silent_caller_is_nudged_after_10_s_then_let_go_after_10_s_more(
     assert abs(call.since_answer(call.ended_at) - goodbye_end - 1.0) < 0.15
     record = wait_for_record(line, phone.user)
     assert record.outcome is Outcome.SILENT_HANGUP
+
+
+def test_a_caller_phone_gone_without_a_bye_is_hung_up_after_the_media_timeout(
+    open_line: LineMaker, phone: SipPhone, caller_number: CallerNumbers
+) -> None:
+    """A phone that answers, sends a little and then nothing (no BYE either): the line ends the
+    call ``media_timeout`` (2 s here) after the last packet, not at the silent-call ladder's 20 s,
+    with a BYE; the record says the media was lost."""
+    line = open_line(media_timeout=2.0)
+    phone.user = caller_number()
+    call = phone.call(line.line.transport.address, [Silent(1.0), LoseLine(60)])
+    assert call.done.wait(15), "the line did not end a call with no media"
+    assert call.ended_by == "bot", "the line sent a BYE"
+    record = wait_for_record(line, phone.user)
+    last = record.events[-1]
+    assert last.kind is EventKind.HANGUP and last.detail["by"] == "no media", last
+    assert 2.9 <= last.seconds <= 3.3, f"1 s of audio, then 2 s without a packet: {last.seconds:.2f} s"
+    assert record.outcome is Outcome.ABANDONED
+
+
+def test_a_media_timeout_under_a_second_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValidationError, match="use 0 to turn it off"):
+        SipSettings(media_timeout=0.5)
+    assert SipSettings(media_timeout=0).media_timeout == 0
 
 
 @pytest.mark.slow

@@ -24,9 +24,9 @@ from ivr.flows.schema import Say
 from ivr.seats.board import SeatBoard
 from ivr.seats.directory import load_seats
 from ivr.seats.queue import Connected, Ring, SeatMissed, StopRinging, Whisper
-from ivr.seats.state import Miss
+from ivr.seats.state import Miss, SeatState
 from ivr.telephony.phone import PhoneCall, PhoneCallState, SipPhone
-from ivr.telephony.phone_script import Action, HangUp, Press, Silent, Tone, WaitForBot
+from ivr.telephony.phone_script import Action, HangUp, LoseLine, Press, Silent, Tone, WaitForBot
 from ivr.telephony.seat_floor import SeatFloor
 from ivr.telephony.seat_phone import SeatCallState, SeatPhone
 from tests.telephony.conftest import (
@@ -106,13 +106,16 @@ def seat_phone() -> Iterator[SeatMaker]:
 def call_desk(
     open_line: LineMaker, phone: SipPhone, caller_number: CallerNumbers, short_ring_flow: Path, tmp_path: Path
 ) -> DeskDialer:
-    """``call_desk(*seats)``: a direct-mode line with these seat phones, called from a new number by
-    a caller who presses 0 for a person, then sends a tone."""
+    """``call_desk(*seats, script=..., media_timeout=...)``: a direct-mode line with these seat phones, called from
+    a new number by a caller who (unless told otherwise) presses 0 for a person, then sends a tone."""
 
-    def dial(*seats: SeatPhone) -> tuple[OpenLine, PhoneCall]:
-        line = open_line(flow=short_ring_flow, seats=write_seats(tmp_path / "seats.yaml", *seats))
+    def dial(
+        *seats: SeatPhone, script: tuple[Action, ...] = CALLER_SCRIPT, media_timeout: float = 60.0
+    ) -> tuple[OpenLine, PhoneCall]:
+        seats_file = write_seats(tmp_path / "seats.yaml", *seats)
+        line = open_line(flow=short_ring_flow, seats=seats_file, media_timeout=media_timeout)
         phone.user = caller_number()
-        return line, phone.call(line.line.transport.address, CALLER_SCRIPT)
+        return line, phone.call(line.line.transport.address, script)
 
     return dial
 
@@ -375,3 +378,47 @@ def test_the_running_line_alerts_the_shift_leader_to_a_break_past_30_minutes(
     asked = floor.stats.break_checks
     wait_until(lambda: floor.stats.break_checks >= asked + 2, 15, "the idle line checks breaks again")
     assert len(alerts()) == 1, "told once per break, not at every check"
+
+
+def test_a_seat_phone_gone_without_a_bye_ends_its_leg_and_the_caller_hears_the_goodbye(
+    seat_phone: SeatMaker, phone: SipPhone, call_desk: DeskDialer
+) -> None:
+    """The seat's phone stops sending (no BYE): after ``media_timeout`` the line sends the seat's
+    leg a BYE and says goodbye to the caller, who is not left in dead air."""
+    talks_for = 12.0  # answered, it sends a tone through the whisper and into the bridge, then nothing
+    gone = seat_phone("1002", answer_after_s=0.5, script=(Tone(talks_for, SEAT_HZ), LoseLine(60)))
+    line, call = call_desk(gone, media_timeout=2.0)
+    seat_call = gone.wait_call(60)
+    assert seat_call is not None and seat_call.done.wait(60), "the line ended the dead seat's leg"
+    assert call.done.wait(15), "the caller's call ended"
+    assert seat_call.ended_by == "line" and call.ended_by == "bot"
+    record = wait_for_record(line, phone.user)
+    left = next(e for e in record.events if e.kind is EventKind.SEAT and e.detail["state"] == "left")
+    talking = next(e for e in record.events if e.kind is EventKind.SEAT and e.detail["state"] == "talking")
+    assert left.detail["by"] == "no media from the seat"
+    assert 0 < left.seconds - talking.seconds < talks_for + 2
+    assert seat_call.answered_at is not None and seat_call.ended_at is not None
+    quiet_s = seat_call.ended_at - seat_call.answered_at - talks_for
+    assert 1.9 <= quiet_s <= 2.5, f"the BYE came {quiet_s:.2f} s after the seat's last packet, not 2 s"
+    assert len(tone_windows(call.heard_audio, SEAT_HZ)) >= 5, "the caller heard the seat before it went"
+    said = [e.detail["prompt"] for e in record.events if e.kind is EventKind.PROMPT_FINISHED]
+    assert said[-1] == "goodbye" and record.events[-1].detail["by"] == "bot"
+    goodbye = line.line.parts.prompts.frames(Say(prompt="goodbye"))
+    assert best_match(call.heard_audio, goodbye)[0] > 0.8, "the caller heard the goodbye"
+
+
+def test_a_caller_phone_gone_without_a_bye_frees_the_seat(
+    seat_phone: SeatMaker, phone: SipPhone, call_desk: DeskDialer
+) -> None:
+    """The caller's phone stops sending while put through: the line hangs up both legs, and the
+    record says the media was lost (the seat is free for the next caller)."""
+    seat = seat_phone("1002", answer_after_s=0.5, script=SEAT_SCRIPT)
+    script = (WaitForBot(), Press("0"), Tone(12, CALLER_HZ), LoseLine(60))  # the tone outlasts the whisper
+    line, call = call_desk(seat, script=script, media_timeout=2.0)
+    seat_call = seat.wait_call(60)
+    assert seat_call is not None and seat_call.done.wait(60) and call.done.wait(10)
+    assert seat_call.ended_by == "line" and call.ended_by == "bot"
+    record = wait_for_record(line, phone.user)
+    assert record.outcome is Outcome.TRANSFERRED
+    assert record.events[-1].kind is EventKind.HANGUP and record.events[-1].detail["by"] == "no media"
+    assert floor_of(line).queue.seat_state(seat.user) is not SeatState.TALKING
