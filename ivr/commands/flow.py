@@ -1,4 +1,4 @@
-"""``ivr flow check|test|schema``: what admins run on the flow files they edit."""
+"""``ivr flow check|test|graph|schema``: what admins run on the flow files they edit."""
 
 from __future__ import annotations
 
@@ -29,6 +29,18 @@ def register(groups: Any) -> None:
     p.add_argument("--root", type=Path, default=Path("."), help="folder holding prompts/ and audio/")
     p.set_defaults(run=run_test)
 
+    p = sub.add_parser("graph", help="draw a flow: its steps and the ways between them (SVG, PNG, PDF, DOT)")
+    p.add_argument("file", type=Path, help="the flow file")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="the picture; its suffix picks the format (default: FLOW.svg)",
+    )
+    p.add_argument("--root", type=Path, default=Path("."), help="folder holding prompts/ and audio/")
+    p.set_defaults(run=run_graph)
+
     p = sub.add_parser("schema", help="write the flow files' JSON Schema (for editors)")
     p.add_argument("-o", "--output", type=Path, default=SCHEMA_PATH)
     p.set_defaults(run=run_schema)
@@ -53,6 +65,45 @@ def run_test(args: argparse.Namespace) -> int:
 
     files = args.files or [args.root / DEFAULT_FLOWS]
     return run_conversation_tests(files, args.root)
+
+
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    """A checked flow drawn by Graphviz; a flow with problems is reported, never drawn."""
+    import graphviz
+
+    from ivr.flows.graph import flow_graph
+
+    output: Path = args.output or args.file.with_suffix(".svg")
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in GRAPH_FORMATS:
+        print(f"{output}: the picture's suffix must be one of .{', .'.join(GRAPH_FORMATS)}", file=sys.stderr)
+        return 2
+    result = check([args.file], args.root)
+    if result.problems or not result.flows:
+        for problem in result.problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.file}: not drawn; fix the problems above first", file=sys.stderr)
+        return 1
+    flow = result.flows[0].flow
+    graph = flow_graph(flow, result.catalogs.get(flow.locale))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "dot":
+        output.write_text(graph.source, encoding="utf-8")
+    else:
+        try:
+            output.write_bytes(graph.pipe(format=fmt))
+        except graphviz.ExecutableNotFound:
+            print(
+                "drawing needs Graphviz's 'dot' program: apt-get install graphviz "
+                f"(or write the graph as text with -o {output.with_suffix('.dot')})",
+                file=sys.stderr,
+            )
+            return 1
+    print(f"wrote {output} ({len(flow.steps)} steps)")
+    return 0
 
 
 def flow_schema() -> dict[str, Any]:

@@ -1,0 +1,134 @@
+"""A flow as a picture: every step a node, every way on an arrow with what takes it there.
+
+``flow_graph`` builds the Graphviz graph (DOT) of a checked flow; Graphviz's
+``dot`` lays it out and draws it (SVG, PNG, PDF). Shapes say what a step does:
+a say step is a box, a listening step a rounded box, a branch a diamond, a
+transfer to people a blue box, a callback a note, an ending a double octagon.
+Arrows carry the intent, the key, the condition or "no match" that takes
+them. A prompt's exact words are the node's tooltip (hover in an SVG); the
+picture itself shows prompt ids, which every font can draw.
+"""
+
+from __future__ import annotations
+
+import graphviz
+
+from ivr.flows.schema import Condition, Flow, PromptRef, Step, as_say
+from ivr.prompts.catalog import Catalog
+
+SHAPES: dict[str, dict[str, str]] = {
+    "say": {"shape": "box"},
+    "listen": {"shape": "box", "style": "rounded,filled", "fillcolor": "#fff8e1"},
+    "branch": {"shape": "diamond", "style": "filled", "fillcolor": "#eceff1"},
+    "transfer": {"shape": "box", "style": "filled", "fillcolor": "#bbdefb"},
+    "callback": {"shape": "note", "style": "filled", "fillcolor": "#e1bee7"},
+    "hangup": {"shape": "doubleoctagon", "style": "filled", "fillcolor": "#ffcdd2"},
+    "finish": {"shape": "doubleoctagon", "style": "filled", "fillcolor": "#c8e6c9"},
+}
+
+
+def flow_graph(flow: Flow, catalog: Catalog | None = None) -> graphviz.Digraph:
+    """The flow's steps and their ways on, from ``start``, as a left-to-right graph."""
+    graph = graphviz.Digraph(
+        name=flow.flow,
+        graph_attr={"rankdir": "LR", "label": f"flow {flow.flow}", "tooltip": flow.description or flow.flow},
+    )
+    graph.attr("node", fontname="Helvetica", fontsize="10")
+    graph.attr("edge", fontname="Helvetica", fontsize="9")
+    graph.node("__call__", "call", shape="circle", style="filled", fillcolor="#424242", fontcolor="white")
+    graph.edge("__call__", flow.start, label=f"answer after {flow.answer.rings} ring(s)")
+    for name, step in flow.steps.items():
+        words = _words(step, catalog)
+        graph.node(name, _label(name, step), tooltip=words or name, **SHAPES[step.action])
+        for target, label in ways_on(step):
+            graph.edge(name, target, label=label)
+    return graph
+
+
+def ways_on(step: Step) -> list[tuple[str, str]]:
+    """Each step this one can go to, with what takes the call there (the same set as ``targets``)."""
+    out: list[tuple[str, str]] = []
+    if step.listen is not None:
+        out += [(spec.next, f"“{intent}”") for intent, spec in step.listen.intents.items()]
+        out += [(target, f"key {key}") for key, target in step.listen.keys.items()]
+        if step.listen.give_up:
+            out.append((step.listen.give_up, "no match"))
+    for case in step.branch or []:
+        out.append((case.next, condition_text(case.when)))
+    if step.otherwise:
+        out.append((step.otherwise, "otherwise"))
+    if step.next:
+        label = {
+            "transfer": "no seat / callback",
+            "say": "resume or next" if step.resume else "",
+            "finish": "caller asks more",
+        }
+        out.append((step.next, label.get(step.action, "")))
+    return out
+
+
+def condition_text(when: Condition) -> str:
+    parts = []
+    if when.hours:
+        parts.append(f"in hours '{when.hours}'")
+    if when.days:
+        parts.append("/".join(when.days))
+    if when.time:
+        parts.append(f"{when.time.from_:%H:%M}–{when.time.to:%H:%M}")
+    if when.caller:
+        parts.append("caller " + " | ".join(when.caller))
+    if when.repeat_caller is not None:
+        parts.append(f"called again within {when.repeat_caller / 60:g} min")
+    if when.intent:
+        parts.append(f"asked “{when.intent}”")
+    if when.not_ is not None:
+        parts.append(f"not ({condition_text(when.not_)})")
+    return " and ".join(parts)
+
+
+def _label(name: str, step: Step) -> str:
+    action = step.action
+    if action == "say":
+        assert step.say is not None
+        detail = ", ".join(_ids(step.say if isinstance(step.say, list) else [step.say]))
+    elif action == "listen":
+        assert step.listen is not None
+        detail = "listens" + (f" after {_ids([step.listen.prompt])[0]}" if step.listen.prompt else "")
+    elif action == "transfer":
+        assert step.transfer is not None
+        detail = f"to a person ({step.transfer.skill})"
+    elif action == "callback":
+        assert step.callback is not None
+        detail = "callback ticket" + (" (number keyed in)" if step.callback.number == "ask" else "")
+    elif action == "hangup":
+        assert step.hangup is not None
+        detail = f"{_ids([step.hangup])[0]}, hang up"
+    elif action == "finish":
+        detail = "business done"
+    else:
+        detail = "decides"
+    return f"{name}\n{detail}"
+
+
+def _ids(refs: list[PromptRef]) -> list[str]:
+    return [as_say(ref).prompt for ref in refs]
+
+
+def _words(step: Step, catalog: Catalog | None) -> str:
+    if catalog is None:
+        return ""
+    refs: list[PromptRef] = []
+    if step.say is not None:
+        refs += step.say if isinstance(step.say, list) else [step.say]
+    if step.listen is not None and step.listen.prompt is not None:
+        refs.append(step.listen.prompt)
+    if step.hangup is not None:
+        refs.append(step.hangup)
+    if step.transfer is not None:
+        refs.append(step.transfer.say)
+    said = []
+    for ref in refs:
+        prompt = catalog.by_id.get(as_say(ref).prompt)
+        if prompt is not None:
+            said.append(catalog.filled(prompt))
+    return " / ".join(said)
