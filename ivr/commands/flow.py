@@ -67,19 +67,14 @@ def run_test(args: argparse.Namespace) -> int:
     return run_conversation_tests(files, args.root)
 
 
-GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
-
-
 def run_graph(args: argparse.Namespace) -> int:
     """A checked flow drawn by Graphviz; a flow with problems is reported, never drawn."""
-    import graphviz
-
-    from ivr.flows.graph import flow_graph
+    from ivr.errors import MissingPartError
+    from ivr.flows.graph import FORMATS, draw
 
     output: Path = args.output or args.file.with_suffix(".svg")
-    fmt = output.suffix.lstrip(".").lower()
-    if fmt not in GRAPH_FORMATS:
-        print(f"{output}: the picture's suffix must be one of .{', .'.join(GRAPH_FORMATS)}", file=sys.stderr)
+    if output.suffix.lstrip(".").lower() not in FORMATS:
+        print(f"{output}: the picture's suffix must be one of .{', .'.join(FORMATS)}", file=sys.stderr)
         return 2
     result = check([args.file], args.root)
     if result.problems or not result.flows:
@@ -88,20 +83,11 @@ def run_graph(args: argparse.Namespace) -> int:
         print(f"{args.file}: not drawn; fix the problems above first", file=sys.stderr)
         return 1
     flow = result.flows[0].flow
-    graph = flow_graph(flow, result.catalogs.get(flow.locale))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "dot":
-        output.write_text(graph.source, encoding="utf-8")
-    else:
-        try:
-            output.write_bytes(graph.pipe(format=fmt))
-        except graphviz.ExecutableNotFound:
-            print(
-                "drawing needs Graphviz's 'dot' program: apt-get install graphviz "
-                f"(or write the graph as text with -o {output.with_suffix('.dot')})",
-                file=sys.stderr,
-            )
-            return 1
+    try:
+        draw(flow, result.catalogs.get(flow.locale), output)
+    except MissingPartError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     print(f"wrote {output} ({len(flow.steps)} steps)")
     return 0
 

@@ -21,6 +21,8 @@ from ivr.call.events import CallRecord, EventKind
 from ivr.commands.serve import OpenLine
 from ivr.config import IvrConfig, LineSettings, RecordsSettings, SipSettings
 from ivr.demo.pictures import draw_timeline, write_stereo_wav
+from ivr.errors import MissingPartError
+from ivr.flows.graph import draw
 from ivr.prompts.catalog import PAUSE, Catalog, catalog_path, load_catalog
 from ivr.seats.queue import Connected, Handled, QueueAction, Ring, SeatMissed, StopRinging, Whisper
 from ivr.telephony.caller_speech import ScriptedSpeech
@@ -176,7 +178,15 @@ def run_demo(root: Path, out_dir: Path | None, console: Console) -> Path:
     console.print("\n[bold]The seats[/] — what the desk did with seat " + SEAT_ID)
     for line_text in seat_timeline(seat_log, first_frame=seat_log[0][0] if seat_log else 0):
         console.print("  " + line_text)
+    try:
+        drawn = draw(line.line.parts.flow, catalog, out / "flow.svg").name
+    except MissingPartError:  # Graphviz is not installed: the graph as text, and how to draw it
+        drawn = (
+            draw(line.line.parts.flow, catalog, out / "flow.dot").name
+            + " (apt-get install graphviz to draw it)"
+        )
     console.print(f"\nRecordings (left: caller, right: bot) and timelines are in [bold]{out}[/]")
+    console.print(f"The flow the callers went through, step by step: {drawn}")
     return out
 
 

@@ -11,8 +11,11 @@ picture itself shows prompt ids, which every font can draw.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import graphviz
 
+from ivr.errors import MissingPartError
 from ivr.flows.schema import Condition, Flow, PromptRef, Step, as_say
 from ivr.prompts.catalog import Catalog
 
@@ -43,6 +46,34 @@ def flow_graph(flow: Flow, catalog: Catalog | None = None) -> graphviz.Digraph:
         for target, label in ways_on(step):
             graph.edge(name, target, label=label)
     return graph
+
+
+FORMATS = ("svg", "png", "pdf", "dot")
+
+
+def draw(flow: Flow, catalog: Catalog | None, output: Path) -> Path:
+    """Write the flow's picture to ``output``; its suffix picks the format (``.dot``: the text only).
+
+    Raises ``MissingPartError`` when Graphviz's ``dot`` is not installed, naming the package.
+    """
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"{output}: the picture's suffix must be one of .{', .'.join(FORMATS)}")
+    graph = flow_graph(flow, catalog)
+    if fmt == "dot":
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(graph.source, encoding="utf-8")
+        return output
+    try:
+        picture = graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound as exc:
+        raise MissingPartError(
+            "drawing needs Graphviz's 'dot' program: apt-get install graphviz "
+            f"(or write the graph as text with -o {output.with_suffix('.dot')})"
+        ) from exc
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(picture)
+    return output
 
 
 def ways_on(step: Step) -> list[tuple[str, str]]:
