@@ -38,6 +38,9 @@ def register(groups: Any) -> None:
         default=None,
         help="the picture; its suffix picks the format (default: FLOW.svg)",
     )
+    p.add_argument(
+        "--every-step", action="store_true", help="draw alike answers (a FAQ) one by one, not as one node"
+    )
     p.add_argument("--root", type=Path, default=Path("."), help="folder holding prompts/ and audio/")
     p.set_defaults(run=run_graph)
 
@@ -84,7 +87,7 @@ def run_graph(args: argparse.Namespace) -> int:
         return 1
     flow = result.flows[0].flow
     try:
-        draw(flow, result.catalogs.get(flow.locale), output)
+        draw(flow, result.catalogs.get(flow.locale), output, fold=not args.every_step)
     except MissingPartError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -30,8 +30,15 @@ SHAPES: dict[str, dict[str, str]] = {
 }
 
 
-def flow_graph(flow: Flow, catalog: Catalog | None = None) -> graphviz.Digraph:
-    """The flow's steps and their ways on, from ``start``, as a left-to-right graph."""
+FOLD_AT = 5  # this many say steps alike (same steps before, same step after) are drawn as one
+
+
+def flow_graph(flow: Flow, catalog: Catalog | None = None, *, fold: bool = True) -> graphviz.Digraph:
+    """The flow's steps and their ways on, from ``start``, as a left-to-right graph.
+
+    With ``fold``, say steps that are alike (reached from the same steps, going on to the same
+    step: a FAQ's answers) are one node listing them, so a 60-answer menu stays readable.
+    """
     graph = graphviz.Digraph(
         name=flow.flow,
         graph_attr={"rankdir": "LR", "label": f"flow {flow.flow}", "tooltip": flow.description or flow.flow},
@@ -40,18 +47,67 @@ def flow_graph(flow: Flow, catalog: Catalog | None = None) -> graphviz.Digraph:
     graph.attr("edge", fontname="Helvetica", fontsize="9")
     graph.node("__call__", "call", shape="circle", style="filled", fillcolor="#424242", fontcolor="white")
     graph.edge("__call__", flow.start, label=f"answer after {flow.answer.rings} ring(s)")
+    folded = folds(flow) if fold else {}
+    node = {name: folded.get(name, name) for name in flow.steps}
+    drawn: set[tuple[str, str, str]] = set()
+    into_folds: dict[tuple[str, str], int] = {}
+    for group, members in _members(folded).items():
+        words = " / ".join(w for m in members if (w := _words(flow.steps[m], catalog)))
+        graph.node(
+            group,
+            f"{len(members)} answers\n{members[0]} … {members[-1]}",
+            tooltip=", ".join(members) + (f": {words}" if words else ""),
+            **SHAPES["say"],
+            peripheries="2",
+        )
     for name, step in flow.steps.items():
-        words = _words(step, catalog)
-        graph.node(name, _label(name, step), tooltip=words or name, **SHAPES[step.action])
+        if name not in folded:
+            words = _words(step, catalog)
+            graph.node(name, _label(name, step), tooltip=words or name, **SHAPES[step.action])
         for target, label in ways_on(step):
-            graph.edge(name, target, label=label)
+            if target in folded and name not in folded:  # one arrow into a fold, counting the ways
+                key = (name, folded[target])
+                into_folds[key] = into_folds.get(key, 0) + 1
+                continue
+            edge = (node[name], node[target], label)
+            if edge not in drawn:
+                drawn.add(edge)
+                graph.edge(*edge[:2], label=label)
+    for (source, group), count in into_folds.items():
+        graph.edge(source, group, label=f"{count} questions")
     return graph
+
+
+def folds(flow: Flow) -> dict[str, str]:
+    """Step → the fold it is drawn in, for groups of at least ``FOLD_AT`` alike say steps."""
+    before: dict[str, set[str]] = {name: set() for name in flow.steps}
+    for name, step in flow.steps.items():
+        for target in step.targets():
+            before[target].add(name)
+    alike: dict[tuple[frozenset[str], tuple[str, ...], bool], list[str]] = {}
+    for name, step in flow.steps.items():
+        if step.action == "say" and name != flow.start:
+            key = (frozenset(before[name]), tuple(step.targets()), step.resume)
+            alike.setdefault(key, []).append(name)
+    out: dict[str, str] = {}
+    for members in alike.values():
+        if len(members) >= FOLD_AT:
+            for member in members:
+                out[member] = f"fold_{members[0]}"
+    return out
+
+
+def _members(folded: dict[str, str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for name, group in folded.items():
+        groups.setdefault(group, []).append(name)
+    return groups
 
 
 FORMATS = ("svg", "png", "pdf", "dot")
 
 
-def draw(flow: Flow, catalog: Catalog | None, output: Path) -> Path:
+def draw(flow: Flow, catalog: Catalog | None, output: Path, *, fold: bool = True) -> Path:
     """Write the flow's picture to ``output``; its suffix picks the format (``.dot``: the text only).
 
     Raises ``MissingPartError`` when Graphviz's ``dot`` is not installed, naming the package.
@@ -59,7 +115,7 @@ def draw(flow: Flow, catalog: Catalog | None, output: Path) -> Path:
     fmt = output.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ValueError(f"{output}: the picture's suffix must be one of .{', .'.join(FORMATS)}")
-    graph = flow_graph(flow, catalog)
+    graph = flow_graph(flow, catalog, fold=fold)
     if fmt == "dot":
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(graph.source, encoding="utf-8")

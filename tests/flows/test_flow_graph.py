@@ -14,7 +14,7 @@ import pytest
 
 from ivr.cli import main
 from ivr.flows.checks import check
-from ivr.flows.graph import flow_graph, ways_on
+from ivr.flows.graph import FOLD_AT, flow_graph, folds, ways_on
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "flows").glob("*.yaml"))
@@ -28,7 +28,7 @@ def test_every_way_on_of_every_step_is_an_arrow(path: Path) -> None:
     checked = check([path], REPO)
     assert not checked.problems
     flow = checked.flows[0].flow
-    source = flow_graph(flow).source
+    source = flow_graph(flow, fold=False).source
     for name, step in flow.steps.items():
         assert re.search(rf"^\t{name} \[label=", source, re.MULTILINE), f"no node for {name}"
         assert Counter(t for t, _ in ways_on(step)) == Counter(step.targets()), name
@@ -87,3 +87,34 @@ def test_without_graphviz_it_says_what_to_install_and_dot_text_still_works(tmp_p
     text = graph(tmp_path / "desk.dot")
     assert text.returncode == 0, text.stderr
     assert (tmp_path / "desk.dot").read_text(encoding="utf-8").startswith("digraph desk {")
+
+
+def test_a_faqs_alike_answers_are_drawn_as_one_node_that_names_them_all(tmp_path: Path) -> None:
+    """The hotel flow's FAQ: dozens of say steps from the same menu to the same wrap-up, one node."""
+    flow = check([REPO / "flows" / "hotel-booking.yaml"], REPO).flows[0].flow
+    folded = folds(flow)
+    groups = set(folded.values())
+    assert len(groups) == 1
+    members = [name for name in flow.steps if name in folded]
+    assert len(members) >= 50 and all(flow.steps[m].action == "say" for m in members)
+    assert all(flow.steps[m].targets() == flow.steps[members[0]].targets() for m in members)
+    assert not folds(check([REPO / "flows" / "desk.yaml"], REPO).flows[0].flow), "nothing alike to fold"
+
+    into = sum(1 for step in flow.steps.values() if step.listen for t, _ in ways_on(step) if t in folded)
+    source = flow_graph(flow).source
+    group = groups.pop()
+    assert f"{len(members)} answers" in source
+    kept = [name for name in flow.steps if name not in folded]
+    for name in kept:
+        assert re.search(rf"^\t{name} \[label=", source, re.MULTILINE), name
+    assert not any(re.search(rf"^\t{m} \[label=", source, re.MULTILINE) for m in members)
+    counts = [int(n) for n in re.findall(rf"-> {group} \[label=\"(\d+) questions\"\]", source)]
+    assert sum(counts) == into, "every question that leads to an answer is counted on the arrows"
+
+    every = tmp_path / "every.dot"
+    assert main(["flow", "graph", str(REPO / "flows" / "hotel-booking.yaml"), "-o", str(every),
+                 "--root", str(REPO), "--every-step"]) == 0  # fmt: skip
+    assert all(
+        re.search(rf"^\t{m} \[label=", every.read_text(encoding="utf-8"), re.MULTILINE) for m in members
+    )
+    assert len(members) >= FOLD_AT
