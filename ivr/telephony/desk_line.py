@@ -512,10 +512,7 @@ class DeskLine:
             return
         inputs: list[CallInput] = [Dtmf(d) for d in call.media.receive()]
         if self._media_lost(call.media):
-            log.info("call %s: no RTP from the caller; their phone is gone", call.call_id[:8])
-            call.media_lost = True
-            call.engine.hang_up("no media")
-            self._hang_up(call, now)  # BYE all the same: the phone may come back to read it
+            self._caller_phone_gone(call, now)
             return
         if call.speech is not None:
             inputs += call.speech.poll()
@@ -551,9 +548,7 @@ class DeskLine:
             if call.caller_hung_up:
                 self._end(call, now)  # the floor hangs up the seat's leg
             else:
-                log.info("call %s: no RTP from the caller; their phone is gone", call.call_id[:8])
-                call.media_lost = True
-                self._hang_up(call, now)
+                self._caller_phone_gone(call, now)
             return
         seat = self.floor.bridged_to(call.call_id)
         seat_lost = seat is not None and self._media_lost(self.floor.seat_media(call.call_id))
@@ -570,7 +565,7 @@ class DeskLine:
             call.farewell_wait = frames_in(self.parts.flow.line.goodbye_wait)
             if call.farewell:
                 engine.put_through_event(EventKind.PROMPT_STARTED, prompt=self.parts.goodbye)
-            log.info("call %s: the seat is gone; goodbye", call.call_id[:8])
+            log.info("call %s: the seat left (%s); goodbye", call.call_id[:8], why)
         if call.farewell is not None:  # nobody is dropped without a goodbye
             call.media.inbound_frame()
             if call.farewell:
@@ -584,6 +579,14 @@ class DeskLine:
                 self._hang_up(call, now)
             return
         self.floor.bridge(call.call_id, call.media, keys)
+
+    def _caller_phone_gone(self, call: InboundCall, now: float) -> None:
+        """No RTP from the caller for the media timeout: the line ends the call, in the flow or put through."""
+        log.info("call %s: no RTP from the caller; their phone is gone", call.call_id[:8])
+        call.media_lost = True
+        if call.engine is not None:
+            call.engine.hang_up("no media")  # a put-through call's engine has ended: its record ends in _end
+        self._hang_up(call, now)  # BYE all the same: the phone may come back to read it
 
     def _media_lost(self, media: CallMedia | None) -> bool:
         """No RTP from that far end for ``[sip] media_timeout``: its phone is gone without a BYE."""
