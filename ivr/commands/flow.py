@@ -73,11 +73,13 @@ def run_test(args: argparse.Namespace) -> int:
 def run_graph(args: argparse.Namespace) -> int:
     """A checked flow drawn by Graphviz; a flow with problems is reported, never drawn."""
     from ivr.errors import MissingPartError
-    from ivr.flows.graph import FORMATS, draw
+    from ivr.flows.graph import draw, picture_format
 
     output: Path = args.output or args.file.with_suffix(".svg")
-    if output.suffix.lstrip(".").lower() not in FORMATS:
-        print(f"{output}: the picture's suffix must be one of .{', .'.join(FORMATS)}", file=sys.stderr)
+    try:
+        picture_format(output)  # before the flow is checked: a wrong suffix is the first thing to say
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
     result = check([args.file], args.root)
     if result.problems or not result.flows:

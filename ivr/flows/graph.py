@@ -112,9 +112,7 @@ def draw(flow: Flow, catalog: Catalog | None, output: Path, *, fold: bool = True
 
     Raises ``MissingPartError`` when Graphviz's ``dot`` is not installed, naming the package.
     """
-    fmt = output.suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
-        raise ValueError(f"{output}: the picture's suffix must be one of .{', .'.join(FORMATS)}")
+    fmt = picture_format(output)
     graph = flow_graph(flow, catalog, fold=fold)
     if fmt == "dot":
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +128,14 @@ def draw(flow: Flow, catalog: Catalog | None, output: Path, *, fold: bool = True
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(picture)
     return output
+
+
+def picture_format(output: Path) -> str:
+    """The format a picture's suffix names; ValueError, naming the ones there are, for any other."""
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"{output}: the picture's suffix must be one of .{', .'.join(FORMATS)}")
+    return fmt
 
 
 def ways_on(step: Step) -> list[tuple[str, str]]:
