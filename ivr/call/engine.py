@@ -14,11 +14,31 @@ from datetime import timedelta
 
 from ivr.call.conditions import holds
 from ivr.call.events import CallEvent, Detail, EventKind, Outcome
-from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf, Heard, RecognitionLost
+from ivr.call.inputs import (
+    CallContext,
+    CallerHangup,
+    CallInput,
+    Dtmf,
+    Heard,
+    RecognitionLost,
+    TicketWritten,
+)
 from ivr.call.line_watch import LineWatch
-from ivr.call.ports import LineHearing, PromptSource, SeatDesk
-from ivr.flows.schema import Callback, Flow, Listen, PromptRef, Say, Step, Transfer, as_say
-from ivr.hearing.intent_matcher import match_listen
+from ivr.call.ports import CallbackDesk, LineHearing, PromptSource, SeatDesk
+from ivr.flows.schema import (
+    NO_KEY,
+    YES_KEY,
+    Callback,
+    Confirm,
+    Flow,
+    Listen,
+    PromptRef,
+    Say,
+    Step,
+    Transfer,
+    as_say,
+)
+from ivr.hearing.intent_matcher import match_listen, match_yes_no
 from ivr.hearing.line_state import LineState
 from ivr.media import SILENT_FRAME, frames_in, seconds_of
 
@@ -26,17 +46,19 @@ Program = Generator[bytes, None, str | None]  # yields outbound frames, returns 
 
 MAX_STEPS_PER_FRAME = 64  # a flow that loops without saying anything stops here
 LADDER_OUTCOME = {"silence": Outcome.SILENT_HANGUP, "noise": Outcome.NOISY_HANGUP}
+YES, NO = "yes", "no"  # what a yes-or-no question the engine asks itself (callbacks) returns
+MIN_NUMBER_DIGITS = 5  # a keyed-in callback number shorter than this is no number (95555 is the shortest)
 STEP_OUTCOME = {
     "served": Outcome.SERVED,
     "declined": Outcome.DECLINED,
     "transferred": Outcome.TRANSFERRED,
     "callback": Outcome.CALLBACK,
 }
-KEYPAD_TIMEOUT = frames_in(5.0)
+KEYPAD_TIMEOUT = frames_in(5.0)  # between digits of a keyed-in number
 MIN_RECOGNITION_CONFIDENCE = 0.4  # a recognition result less sure than this counts as not understood
 NOISY_UTTERANCE_FRAMES = frames_in(
     0.5
-)  # this much noise around unrecognisable speech: the line is the problem  # between digits of a keyed-in number
+)  # this much noise around unrecognisable speech: the line is the problem
 
 
 class FlowLoopError(RuntimeError):
@@ -52,8 +74,14 @@ class CallEngine:
         context: CallContext,
         transfers: bool = True,
         seats: SeatDesk | None = None,
+        tickets: CallbackDesk | None = None,
     ) -> None:
         self.flow = flow
+        self.tickets = tickets  # where callback tickets are written; None: none can be, so none is promised
+        self._ticket: TicketWritten | None = None  # the answer to the ticket asked for last
+        self._callback_asked = False  # the caller pressed the callback key while waiting for a seat
+        self._caller_heard = False  # the caller has spoken or keyed: a later silence is not a silent call
+        self._yes_no: dict[str, Listen] = {}
         self.transfers = transfers  # False: no seats to hand to, so a transfer step runs its fallback
         self.seats = seats  # the queue for human seats; None: a transfer hands the call on at once
         self._queued = False
@@ -107,8 +135,14 @@ class CallEngine:
                 if isinstance(item, RecognitionLost):
                     self._recognition_lost(item)
                     continue
+                if isinstance(item, TicketWritten):
+                    self._ticket = item
+                    self._emit(EventKind.CALLBACK, state="written" if item.ok else "not written")
+                    continue
                 self._take(item)
             state = self.hearing.hear(inbound)
+            if state in (LineState.SPEECH, LineState.QUIET):
+                self._caller_heard = True
             if state is not self.line:
                 self.line = state
                 self._emit(EventKind.LINE, state=state.value)
@@ -123,6 +157,7 @@ class CallEngine:
             self.frame += 1
 
     def _take(self, item: Dtmf | Heard) -> None:
+        self._caller_heard = True
         if isinstance(item, Dtmf):
             self._emit(EventKind.DTMF, digit=item.digit)
         else:
@@ -241,8 +276,8 @@ class CallEngine:
             return (yield from self._transfer(step.transfer, step.next))
         if action == "callback":
             assert step.callback is not None
-            yield from self._callback(step.callback)
-            return step.next
+            taken = yield from self._callback(step.callback)
+            return step.next if taken is not None else None
         if action == "hangup":
             assert step.hangup is not None
             self._business_done = True
@@ -345,12 +380,14 @@ class CallEngine:
                 if rung.say is not None:
                     yield from self._say(as_say(rung.say))
                 watch.prompt_said()
+            watch.spoken = self._caller_heard
             due = watch.due(self.line)
             if due is not None:
                 ladder, rung = due
                 if rung.then == "hangup":
                     assert rung.say is not None
-                    yield from self._goodbye(rung.say, LADDER_OUTCOME.get(ladder, Outcome.ABANDONED))
+                    outcome = LADDER_OUTCOME.get(ladder) or self.outcome or Outcome.ABANDONED
+                    yield from self._goodbye(rung.say, outcome)
                     return None
                 if rung.say is not None:
                     yield from self._say(as_say(rung.say))
@@ -365,7 +402,7 @@ class CallEngine:
 
     def _answer_to(self, listen: Listen, item: Dtmf | Heard) -> str | None:
         if isinstance(item, Dtmf):
-            return listen.keys.get(item.digit)
+            return listen.heard_keys().get(item.digit)
         if self.keys_only or not self._recognisable(item):
             return None
         found = match_listen(listen, item.text)
@@ -373,7 +410,7 @@ class CallEngine:
             return None
         self._last_intent = found.intent
         self._emit(EventKind.INTENT, intent=found.intent, score=round(found.score, 3))
-        return listen.intents[found.intent].next
+        return listen.heard_intents()[found.intent].next
 
     def _branch(self, step: Step) -> str:
         assert step.branch is not None and step.otherwise is not None
@@ -391,6 +428,11 @@ class CallEngine:
         return step.otherwise
 
     def _transfer(self, transfer: Transfer, fallback: str | None) -> Program:
+        if self.seats is not None and self.transfers and not self.seats.can_serve(transfer.skill):
+            # nobody who could take it is signed in: no queue nobody serves; say why, then the fallback
+            self._emit(EventKind.TRANSFER, skill=transfer.skill, answered=False, reason="no seat")
+            yield from self._say(as_say(transfer.no_seat))
+            return fallback
         if self.seats is not None and self.transfers:
             put_through = yield from self._wait_for_seat(self.seats, transfer)
             if not put_through:
@@ -441,9 +483,12 @@ class CallEngine:
                 reason = "callback asked" if keyed else "max wait"
                 seats.leave(call_id, self.frame, reason)
                 self._queued = False
+                self._callback_asked = keyed
                 self._emit(
                     EventKind.TRANSFER, skill=transfer.skill, answered=False, waited_s=seconds_of(waited)
                 )
+                if not keyed:  # line 96: a long wait ends with the apology, whatever comes next
+                    yield from self._say(Say(prompt=hold.sorry, barge_in=False))
                 return False
             if self.frame >= next_update:
                 position, wait_s = state
@@ -475,13 +520,86 @@ class CallEngine:
             about["repeat"] = "yes"
         return about
 
-    def _callback(self, callback: Callback) -> Generator[bytes, None, None]:
-        number = self.context.caller if callback.number == "caller_id" else None
-        if number is None:
-            number = yield from self._key_in_number()
-        self._emit(EventKind.CALLBACK, number=number, source=callback.number if number else "none")
-        if number:
-            self.outcome = Outcome.CALLBACK
+    def _callback(self, callback: Callback) -> Generator[bytes, None, bool | None]:
+        """Offer, get a number, write the ticket, and only then promise (handbook lines 33, 100, 136).
+
+        Returns True when a ticket was written, False when none was (declined, no number, not
+        written), None when the call ended here (a silent caller's goodbye).
+        """
+        asked, self._callback_asked = self._callback_asked, False
+        if callback.offer is not None and not asked:
+            answer = yield from self._ask_yes_no(as_say(callback.offer))
+            if answer is None:
+                return None
+            if answer != YES:
+                self._emit(EventKind.CALLBACK, state="declined", reason=callback.reason)
+                return False
+        got = yield from self._callback_number(callback)
+        if got is None:
+            return None
+        number, source = got
+        if not number:  # no number, no promise
+            self._emit(EventKind.CALLBACK, state="no number", reason=callback.reason)
+            yield from self._say(as_say(callback.no_number))
+            return False
+        self._emit(EventKind.CALLBACK, state="writing", source=source, reason=callback.reason)
+        written = yield from self._write_ticket(number, source, callback)
+        if not written:  # lines 97–100: own up to the fault; never promise what was not written
+            self._emit(EventKind.ERROR, what="callback ticket", reason=self._ticket_failure())
+            yield from self._say(as_say(callback.not_taken))
+            return False
+        self.outcome = Outcome.CALLBACK
+        yield from self._say(as_say(callback.taken))
+        return True
+
+    def _callback_number(self, callback: Callback) -> Generator[bytes, None, tuple[str | None, str] | None]:
+        """The caller-ID number read back and confirmed (1), or one keyed in (2, or a withheld number)."""
+        caller = self.context.caller
+        if callback.number == "caller_id" and caller and caller.isascii() and caller.isdigit():
+            say = as_say(callback.confirm)
+            say = say.model_copy(update={"vars": {**say.vars, "number": caller}})
+            answer = yield from self._ask_yes_no(say)
+            if answer is None:
+                return None
+            if answer == YES:
+                return caller, "caller_id"
+        yield from self._say(as_say(callback.key_in))
+        digits = yield from self._key_in_number()
+        if digits is not None and len(digits) < MIN_NUMBER_DIGITS:
+            digits = None
+        return digits, "keyed"
+
+    def _ask_yes_no(self, say: Say) -> Generator[bytes, None, str | None]:
+        """Ask a yes-or-no question as a listening step: yes, no (a caller never understood counts as
+        no), or None when the line ladders ended the call."""
+        key = f"{say.prompt}|{sorted(say.vars.items())}"
+        listen = self._yes_no.get(key)
+        if listen is None:
+            listen = Listen(prompt=say, confirm=Confirm(yes=YES, no=NO), give_up=NO)
+            self._yes_no[key] = listen
+        answer = yield from self._listen(listen)
+        return answer
+
+    def _write_ticket(self, number: str, source: str, callback: Callback) -> Generator[bytes, None, bool]:
+        """Hand the ticket to the writer and hold (silence, or the hold music) until it says it is
+        written; not written, or no word within ``write_wait``: False."""
+        if self.tickets is None:
+            self._ticket = TicketWritten(False, "no callback book on this line")
+            return False
+        self._ticket = None
+        self.tickets.take(self.context.call_id, number, source, callback.reason)
+        music = self.audio.music(self.flow.hold.music) if self.flow.hold.music else []
+        for i in range(frames_in(callback.write_wait)):
+            if self._ticket is not None:
+                return self._ticket.ok
+            yield music[i % len(music)] if music else SILENT_FRAME
+        if self._ticket is not None:
+            return self._ticket.ok
+        self._ticket = TicketWritten(False, f"not written within {callback.write_wait:g} s")
+        return False
+
+    def _ticket_failure(self) -> str:
+        return self._ticket.reason if self._ticket is not None else "unknown"
 
     def _key_in_number(self) -> Generator[bytes, None, str | None]:
         """Digits until '#', or until the caller stops keying for a while."""
@@ -499,12 +617,24 @@ class CallEngine:
         return digits or None
 
     def _finish(self, step: Step) -> Program:
-        """Business done, caller still on the line (line 147): ask twice, then goodbye."""
+        """Business done, caller still on the line (line 147): ask twice, then goodbye.
+
+        With ``confirm``, the caller's answer to 还需要什么帮助 is heard out: a yes or a no goes where
+        the step says; a request the next step understands, or anything else, goes on to ``next``.
+        """
         self._business_done = True
         for rung in self.flow.line.linger:
-            for _ in range(frames_in(rung.after)):
-                if step.next is not None and (self.line is LineState.SPEECH or self._inbox):
-                    return step.next
+            waited = 0
+            while waited < frames_in(rung.after):
+                if step.next is not None:
+                    if self._inbox:
+                        return self._after_linger(step, step.next)
+                    if self.line is LineState.SPEECH:
+                        if step.confirm is None:
+                            return step.next
+                        yield SILENT_FRAME  # hear the caller out; the ladder waits meanwhile
+                        continue
+                waited += 1
                 yield SILENT_FRAME
             if rung.say is None:
                 continue
@@ -513,3 +643,27 @@ class CallEngine:
                 return None
             yield from self._say(as_say(rung.say))
         return step.next
+
+    def _after_linger(self, step: Step, next_step: str) -> str:
+        """Where an answer to the linger question goes (the answer stays in the inbox for ``next``)."""
+        confirm = step.confirm
+        if confirm is None:
+            return next_step
+        item = self._inbox[0]
+        if isinstance(item, Dtmf):
+            target = {YES_KEY: confirm.yes, NO_KEY: confirm.no}.get(item.digit)
+            if target is not None:
+                self._inbox.popleft()
+                return target
+            return next_step
+        if self.keys_only or not self._recognisable(item):
+            return next_step
+        follow = self.flow.steps.get(next_step)
+        if follow is not None and follow.listen is not None and match_listen(follow.listen, item.text):
+            return next_step  # 押金多少: a question the next step answers, not a yes or a no
+        found = match_yes_no(item.text)
+        if found is None:
+            return next_step
+        self._inbox.popleft()
+        self._emit(EventKind.INTENT, intent=found.intent, score=round(found.score, 3))
+        return confirm.yes if found.intent == YES else confirm.no

@@ -31,7 +31,15 @@ class RecognitionLost:
     reason: str
 
 
-CallInput = Dtmf | Heard | CallerHangup | RecognitionLost
+@dataclass(frozen=True, slots=True)
+class TicketWritten:
+    """The callback ticket the engine asked for is in the register (``ok``), or could not be written."""
+
+    ok: bool
+    reason: str = ""  # why not, when not (no caller data)
+
+
+CallInput = Dtmf | Heard | CallerHangup | RecognitionLost | TicketWritten
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from ivr.flows.schema import LineHandling, Rung
 from ivr.hearing.line_state import LineState
 from ivr.media import frames_in
 
-Ladder = Literal["silence", "noise", "quiet"]
+Ladder = Literal["silence", "spoken_silence", "noise", "quiet"]
 CLEAR_FRAMES = frames_in(1.0)  # a line clear this long restarts the noise ladder
 
 
@@ -29,15 +29,16 @@ class LineWatch:
     noise_rung: int = 0
     quiet_rung: int = 0
     noise_heard: int = 0  # noise frames since the last prompt, continuous or not
+    spoken: bool = False  # the caller has spoken or keyed in this call: silence is not a silent call
 
     def due(self, state: LineState) -> tuple[Ladder, Rung] | None:
         """The rung to run now, if any, given this frame's state (not yet counted)."""
         line = self.line
-        if self.silence_rung < len(line.silence) and self.silent >= frames_in(
-            line.silence[self.silence_rung].after
-        ):
+        silence: Ladder = "spoken_silence" if self.spoken else "silence"
+        rungs = line.spoken_silence if self.spoken else line.silence
+        if self.silence_rung < len(rungs) and self.silent >= frames_in(rungs[self.silence_rung].after):
             self.silence_rung += 1
-            return "silence", line.silence[self.silence_rung - 1]
+            return silence, rungs[self.silence_rung - 1]
         if self.noise_rung < len(line.noise) and self.noisy >= frames_in(line.noise[self.noise_rung].after):
             self.noise_rung += 1
             return "noise", line.noise[self.noise_rung - 1]

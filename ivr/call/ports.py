@@ -42,3 +42,16 @@ class SeatDesk(Protocol):
     def leave(self, call_id: str, frame: int, reason: str) -> None:
         """The caller stops waiting: hung up, asked for a callback, or waited too long."""
         ...
+
+    def can_serve(self, skill: str) -> bool:
+        """Some seat with ``skill`` is signed in and not on a break: waiting for one can end well."""
+        ...
+
+
+class CallbackDesk(Protocol):
+    """Where callback tickets are written, off the media tick."""
+
+    def take(self, call_id: str, number: str, source: str, reason: str) -> None:
+        """Write a ticket (``source``: caller_id or keyed). Returns at once; the outcome reaches the
+        engine later as a ``TicketWritten`` input. ``number`` is caller data: never log it."""
+        ...

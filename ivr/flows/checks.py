@@ -18,7 +18,7 @@ from typing import Any
 from ivr.errors import ConfigError, Problem
 from ivr.files import line_of, read_yaml
 from ivr.flows.loader import FlowFile, load_flow
-from ivr.flows.schema import Condition, Expect, Rung, Say, as_say
+from ivr.flows.schema import LADDERS, Condition, Expect, PromptRef, Rung, Say, as_say
 from ivr.prompts.audio_store import REQUIRED_FORMAT, AudioFormatError, check_wav
 from ivr.prompts.catalog import REQUIRED_IDS, Catalog, catalog_path, load_catalog
 from ivr.prompts.hold_music import music_path
@@ -214,7 +214,7 @@ class FlowChecks:
 
     def _says(self) -> Iterator[tuple[tuple[int | str, ...], Say]]:
         flow = self.flow
-        for ladder in ("silence", "noise", "quiet", "linger", "unclear"):
+        for ladder in LADDERS:
             rungs: list[Rung] = getattr(flow.line, ladder)
             for i, rung in enumerate(rungs):
                 if rung.say is not None:
@@ -236,6 +236,15 @@ class FlowChecks:
             if step.transfer is not None:
                 yield (*base, "transfer", "say"), as_say(step.transfer.say)
                 yield (*base, "transfer", "no_answer"), as_say(step.transfer.no_answer)
+                yield (*base, "transfer", "no_seat"), as_say(step.transfer.no_seat)
+            if step.callback is not None:
+                cb = step.callback
+                said: dict[str, PromptRef] = {"confirm": cb.confirm, "key_in": cb.key_in}
+                said |= {"taken": cb.taken, "no_number": cb.no_number, "not_taken": cb.not_taken}
+                if cb.offer is not None:
+                    said["offer"] = cb.offer
+                for field, ref in said.items():
+                    yield (*base, "callback", field), as_say(ref)
             if step.listen is not None:
                 if step.listen.prompt is not None:
                     yield (*base, "listen", "prompt"), as_say(step.listen.prompt)
@@ -254,6 +263,8 @@ class FlowChecks:
             return
         call_vars = [v for v in prompt.variables if v not in self.catalog.placeholders]
         runtime = {"position", "minutes", "seconds"}  # filled by the queue while a caller waits
+        if loc[-2:] == ("callback", "confirm"):
+            runtime.add("number")  # the caller's number, read back
         missing = [v for v in call_vars if v not in say.vars and v not in runtime]
         if missing:
             self.problem(loc, f"prompt '{say.prompt}' needs vars: {', '.join(missing)}")
@@ -348,7 +359,13 @@ def _target_locs(name: str, step: Any) -> Iterator[tuple[str, tuple[int | str, .
         yield step.otherwise, (*base, "otherwise")
     for i, case in enumerate(step.branch or []):
         yield case.next, (*base, "branch", i, "next")
+    if step.confirm:
+        yield step.confirm.yes, (*base, "confirm", "yes")
+        yield step.confirm.no, (*base, "confirm", "no")
     if step.listen:
+        if step.listen.confirm:
+            yield step.listen.confirm.yes, (*base, "listen", "confirm", "yes")
+            yield step.listen.confirm.no, (*base, "listen", "confirm", "no")
         for intent, spec in step.listen.intents.items():
             yield spec.next, (*base, "listen", "intents", intent, "next")
         for key, target in step.listen.keys.items():

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ivr.call.engine import CallEngine
 from ivr.call.events import CallRecord, EventKind
-from ivr.call.inputs import CallContext
+from ivr.call.inputs import CallContext, CallInput, TicketWritten
 from ivr.call.ports import LineHearing, PromptSource
 from ivr.errors import ConfigError
 from ivr.flows.caller import ScriptedCaller
@@ -48,6 +48,60 @@ class Simulated:
     heard: list[Heard]
     unmet_wait: str | None
     timed_out: bool
+    tickets: list[Ticket]
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    call_id: str
+    number: str
+    source: str
+    reason: str
+
+
+class SimulatedTickets:
+    """The callback book of a simulated call: a ticket is written (or fails) by the next tick."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.written: list[Ticket] = []
+        self._answers: list[CallInput] = []
+
+    def take(self, call_id: str, number: str, source: str, reason: str) -> None:
+        if self.fail:
+            self._answers.append(TicketWritten(False, "the register is down (conversation test)"))
+            return
+        self.written.append(Ticket(call_id, number, source, reason))
+        self._answers.append(TicketWritten(True))
+
+    def answers(self) -> list[CallInput]:
+        out, self._answers = self._answers, []
+        return out
+
+
+class SimulatedSeats:
+    """Seats signed in for ``skills``: a transfer to one of them is put through once its words are
+    said; to any other skill, nobody can take it."""
+
+    def __init__(self, skills: Iterable[str]) -> None:
+        self.skills = set(skills)
+        self._asked: set[str] = set()
+
+    def can_serve(self, skill: str) -> bool:
+        return skill in self.skills
+
+    def join(self, call_id: str, skill: str, frame: int, about: dict[str, str]) -> None:
+        pass
+
+    def waiting(self, call_id: str) -> tuple[int, float] | None:
+        self._asked.add(call_id)  # the hand-off words are over: put through at the next frame
+        return 1, 0.0
+
+    def connected(self, call_id: str) -> bool:
+        return call_id in self._asked
+
+    def leave(self, call_id: str, frame: int, reason: str) -> None:
+        pass
 
 
 def simulate(
@@ -60,8 +114,12 @@ def simulate(
 ) -> Simulated:
     """Run ``test``'s caller against ``flow`` until someone hangs up (or ``max_s`` of media time)."""
     at = datetime.strptime(test.at, "%Y-%m-%d %H:%M")
-    context = CallContext(test.caller_id, at, test.previous_call, resume_step=test.dropped_in)
-    engine = CallEngine(flow, audio, hearing, context)
+    context = CallContext(
+        test.caller_id, at, test.previous_call, resume_step=test.dropped_in, call_id=uuid4().hex
+    )
+    tickets = SimulatedTickets(fail=test.tickets == "fail")
+    seats = None if test.seats is None else SimulatedSeats(test.seats)
+    engine = CallEngine(flow, audio, hearing, context, seats=seats, tickets=tickets)
     caller = ScriptedCaller(test.caller, base)
     ticks = caller.frames(engine)
     limit = frames_in(max_s)
@@ -69,7 +127,7 @@ def simulate(
         frame, inputs = next(ticks, (b"", []))
         if not frame:  # the caller hung up and the script ended
             break
-        engine.tick(frame, inputs)
+        engine.tick(frame, [*inputs, *tickets.answers()])
     ticks.close()
     record = CallRecord(
         call_id=uuid4().hex,
@@ -82,7 +140,7 @@ def simulate(
         path=engine.path,
         events=engine.events,
     )
-    return Simulated(record, heard_from(record), caller.unmet_wait, not engine.ended)
+    return Simulated(record, heard_from(record), caller.unmet_wait, not engine.ended, tickets.written)
 
 
 def heard_from(record: CallRecord) -> list[Heard]:

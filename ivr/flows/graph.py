@@ -53,11 +53,13 @@ def flow_graph(flow: Flow, catalog: Catalog | None = None, *, fold: bool = True)
     into_folds: dict[tuple[str, str], int] = {}
     for group, members in _members(folded).items():
         words = " / ".join(w for m in members if (w := _words(flow.steps[m], catalog)))
+        action = flow.steps[members[0]].action
+        what = "answers" if action == "say" else "answers that ask yes or no"
         graph.node(
             group,
-            f"{len(members)} answers\n{members[0]} … {members[-1]}",
+            f"{len(members)} {what}\n{members[0]} … {members[-1]}",
             tooltip=", ".join(members) + (f": {words}" if words else ""),
-            **SHAPES["say"],
+            **SHAPES[action],
             peripheries="2",
         )
     for name, step in flow.steps.items():
@@ -79,15 +81,17 @@ def flow_graph(flow: Flow, catalog: Catalog | None = None, *, fold: bool = True)
 
 
 def folds(flow: Flow) -> dict[str, str]:
-    """Step → the fold it is drawn in, for groups of at least ``FOLD_AT`` alike say steps."""
+    """Step → the fold it is drawn in, for groups of at least ``FOLD_AT`` alike say steps, or alike
+    listening steps that only ask a yes or no (an answer that ends in 您看可以吗?)."""
     before: dict[str, set[str]] = {name: set() for name in flow.steps}
     for name, step in flow.steps.items():
         for target in step.targets():
             before[target].add(name)
-    alike: dict[tuple[frozenset[str], tuple[str, ...], bool], list[str]] = {}
+    alike: dict[tuple[frozenset[str], tuple[str, ...], bool, str], list[str]] = {}
     for name, step in flow.steps.items():
-        if step.action == "say" and name != flow.start:
-            key = (frozenset(before[name]), tuple(step.targets()), step.resume)
+        asks = step.listen is not None and step.listen.confirm is not None and not step.listen.intents
+        if (step.action == "say" or asks) and name != flow.start:
+            key = (frozenset(before[name]), tuple(step.targets()), step.resume, step.action)
             alike.setdefault(key, []).append(name)
     out: dict[str, str] = {}
     for members in alike.values():
@@ -144,8 +148,14 @@ def ways_on(step: Step) -> list[tuple[str, str]]:
     if step.listen is not None:
         out += [(spec.next, f"“{intent}”") for intent, spec in step.listen.intents.items()]
         out += [(target, f"key {key}") for key, target in step.listen.keys.items()]
+        if step.listen.confirm is not None:
+            out.append((step.listen.confirm.yes, "yes / key 1"))
+            out.append((step.listen.confirm.no, "no / key 2"))
         if step.listen.give_up:
             out.append((step.listen.give_up, "no match"))
+    if step.confirm is not None:
+        out.append((step.confirm.yes, "yes / key 1"))
+        out.append((step.confirm.no, "no / key 2"))
     for case in step.branch or []:
         out.append((case.next, condition_text(case.when)))
     if step.otherwise:
@@ -193,6 +203,7 @@ def _label(name: str, step: Step) -> str:
     elif action == "callback":
         assert step.callback is not None
         detail = "callback ticket" + (" (number keyed in)" if step.callback.number == "ask" else "")
+        detail += f"\n{step.callback.reason}" + (", offered first" if step.callback.offer else "")
     elif action == "hangup":
         assert step.hangup is not None
         detail = f"{_ids([step.hangup])[0]}, hang up"
@@ -219,6 +230,9 @@ def _words(step: Step, catalog: Catalog | None) -> str:
         refs.append(step.hangup)
     if step.transfer is not None:
         refs.append(step.transfer.say)
+    if step.callback is not None:
+        refs += [step.callback.offer] if step.callback.offer else []
+        refs.append(step.callback.taken)
     said = []
     for ref in refs:
         prompt = catalog.by_id.get(as_say(ref).prompt)

@@ -153,6 +153,9 @@ def _rung(after: float, say: str, then: Literal["continue", "hangup"] = "continu
     return Rung(after=after, say=say, then=then)
 
 
+LADDERS = ("silence", "spoken_silence", "noise", "quiet", "linger", "unclear")
+
+
 class LineHandling(Strict):
     """Ladders that run in every listening step (handbook lines 104–111, 147)."""
 
@@ -167,6 +170,12 @@ class LineHandling(Strict):
     quiet: list[Rung] = Field(
         default_factory=lambda: [_rung(1.5, "quiet.adjust")],
         description="a caller too quiet to hear: seconds of quiet speech, said when the caller pauses",
+    )
+    spoken_silence: list[Rung] = Field(
+        default_factory=lambda: [_rung(10, "silent.still_there"), _rung(10, "silent.goodbye", "hangup")],
+        description="a silent line after the caller has spoken or keyed: ask whether they are still there, "
+        "then goodbye, and the call is not filed as a silent call; the silent-call script (lines 110–111, "
+        "您的电话已接通,请讲) is for a caller never heard",
     )
     linger: list[Rung] = Field(
         default_factory=lambda: [
@@ -194,7 +203,7 @@ class LineHandling(Strict):
 
     @model_validator(mode="after")
     def _ladders(self) -> LineHandling:
-        for name in ("silence", "noise", "quiet", "linger", "unclear"):
+        for name in LADDERS:
             ladder: list[Rung] = getattr(self, name)
             for i, rung in enumerate(ladder):
                 if name not in ("linger", "unclear") and rung.after < 1:
@@ -234,6 +243,30 @@ class Intent(Strict):
     next: StepName
 
 
+# What a caller says to a yes-or-no question (handbook line 28's 征询语 …好吗?), and the keys for it.
+# A no that holds a yes (不需要, 不可以) wins: the matcher prefers the phrase covering more of the words.
+YES_PHRASES = ("好的", "可以", "需要", "行", "是", "对", "同意", "好啊", "要的")
+NO_PHRASES = (
+    "不用", "不需要", "没有了", "没有", "没事了", "不", "不要", "不可以", "不行", "不是", "不对", "不同意", "不好", "算了",
+)  # fmt: skip
+YES_KEY = "1"
+NO_KEY = "2"
+
+
+class Confirm(Strict):
+    """The bot asked a yes-or-no question: where a yes (好的, 可以, 需要 … or key 1) and a no
+    (不用, 不需要, 没有了 … or key 2) go."""
+
+    yes: StepName
+    no: StepName
+
+    def intents(self) -> dict[str, Intent]:
+        return {
+            "yes": Intent(phrases=list(YES_PHRASES), next=self.yes),
+            "no": Intent(phrases=list(NO_PHRASES), next=self.no),
+        }
+
+
 class Listen(Strict):
     prompt: PromptRef | None = Field(default=None, description="said first; the caller may talk over it")
     intents: dict[str, Intent] = Field(default_factory=dict)
@@ -243,12 +276,38 @@ class Listen(Strict):
         description="what is said when nothing matched, in turn; past the last, 'give_up' runs",
     )
     give_up: StepName | None = Field(default=None, description="where to go after the no-match ladder")
+    confirm: Confirm | None = Field(
+        default=None,
+        description="the prompt asks a yes-or-no question: yes (好的, 可以, 需要, 行, 是 or key 1) goes to "
+        "'yes', no (不用, 不需要, 没有了, 不 or key 2) to 'no'",
+    )
 
     @model_validator(mode="after")
     def _something_to_hear(self) -> Listen:
-        if not self.intents and not self.keys:
-            raise ValueError("a listen step needs 'intents' or 'keys'")
+        if not self.intents and not self.keys and self.confirm is None:
+            raise ValueError("a listen step needs 'intents', 'keys' or 'confirm'")
+        if self.confirm is not None:
+            taken = sorted({YES_KEY, NO_KEY} & set(self.keys))
+            if taken:
+                raise ValueError(
+                    f"key {taken[0]} is taken by 'confirm' (1 yes, 2 no); use another key or drop confirm"
+                )
+            named = sorted({"yes", "no"} & set(self.intents))
+            if named:
+                raise ValueError(f"intent '{named[0]}' is taken by 'confirm'; name it otherwise")
         return self
+
+    def heard_intents(self) -> dict[str, Intent]:
+        """The intents the step listens for: its own, then yes and no when it asks for a confirmation."""
+        if self.confirm is None:
+            return self.intents
+        return {**self.intents, **self.confirm.intents()}
+
+    def heard_keys(self) -> dict[str, str]:
+        """The keys the step listens for: its own, and 1 (yes) and 2 (no) when it asks for a confirmation."""
+        if self.confirm is None:
+            return dict(self.keys)
+        return {**self.keys, YES_KEY: self.confirm.yes, NO_KEY: self.confirm.no}
 
 
 class Transfer(Strict):
@@ -257,11 +316,49 @@ class Transfer(Strict):
     no_answer: PromptRef = Field(
         default="transfer.no_answer", description="said when no seat can take the call"
     )
+    no_seat: PromptRef = Field(
+        default="transfer.no_seat",
+        description="said when no seat with the skill is signed in (or all are on a break): the caller is "
+        "not queued for nobody, the flow's fallback ('next') follows at once",
+    )
     ring_timeout: Duration = Field(default=15.0, ge=5, le=60, description="ring each seat this long")
 
 
 class Callback(Strict):
-    number: Literal["caller_id", "ask"] = "caller_id"
+    """Take a callback ticket (handbook lines 33, 100, 136): ask, get a number, write it, then promise.
+
+    The promise (``taken``) is said only once the ticket is in the register; a ticket that cannot
+    be written within ``write_wait`` is owned up to with ``not_taken`` (lines 97–100). No number,
+    no ticket, no promise.
+    """
+
+    number: Literal["caller_id", "ask"] = Field(
+        default="caller_id",
+        description="caller_id: read the caller's number back to confirm it (1) or key another in (2); "
+        "ask: always key it in. A withheld number is always keyed in",
+    )
+    reason: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")] = Field(
+        default="callback", description="why, on the ticket: after_hours, max_wait, no_seat, complaint …"
+    )
+    offer: PromptRef | None = Field(
+        default=None,
+        description="asked first, a yes-or-no question (1 yes, 2 no); no offer: the caller already asked",
+    )
+    confirm: PromptRef = Field(
+        default="callback.confirm_number", description="reads the caller's number back ({number})"
+    )
+    key_in: PromptRef = Field(default="callback.key_in", description="asks for the number, ending with #")
+    taken: PromptRef = Field(default="callback.taken", description="the promise, once the ticket is written")
+    no_number: PromptRef = Field(
+        default="callback.no_number", description="said when no number was confirmed or keyed in"
+    )
+    not_taken: PromptRef = Field(
+        default="system.fault_notice",
+        description="said instead of the promise when the ticket was not written",
+    )
+    write_wait: Duration = Field(
+        default=5.0, ge=1, le=30, description="how long the caller hears the hold before not_taken"
+    )
 
 
 Outcome = Literal["served", "declined", "transferred", "callback"]
@@ -278,6 +375,11 @@ class Step(Strict):
     callback: Callback | None = None
     hangup: PromptRef | None = Field(default=None, description="the goodbye said before hanging up")
     finish: bool | None = Field(default=None, description="business done: the linger ladder runs")
+    confirm: Confirm | None = Field(
+        default=None,
+        description="finish steps: the linger ladder asks 还需要什么帮助; a yes (需要, 好的 … or 1) goes to "
+        "'yes', a no (不用, 没有了 … or 2) to 'no'; anything else to 'next'",
+    )
     next: StepName | None = None
     resume: bool = Field(
         default=False,
@@ -307,6 +409,8 @@ class Step(Strict):
             raise ValueError(f"a {action} step goes on by its own keys; 'next' has no meaning here")
         if self.resume and action != "say":
             raise ValueError("'resume' belongs to a say step")
+        if self.confirm is not None and action != "finish":
+            raise ValueError("a step's 'confirm' belongs to a finish step; a listen step has its own")
         if action == "finish" and self.finish is False:
             raise ValueError("finish: false is not a step; remove the step or write finish: true")
         return self
@@ -315,9 +419,11 @@ class Step(Strict):
         """Step names this step can go to."""
         out: list[str] = [self.next] if self.next else []
         if self.listen:
-            out += [i.next for i in self.listen.intents.values()]
+            out += [i.next for i in self.listen.heard_intents().values()]
             out += list(self.listen.keys.values())
             out += [self.listen.give_up] if self.listen.give_up else []
+        if self.confirm:
+            out += [self.confirm.yes, self.confirm.no]
         if self.branch:
             out += [c.next for c in self.branch]
             out += [self.otherwise] if self.otherwise else []
@@ -394,6 +500,14 @@ class ConversationTest(Strict):
     )
     previous_call: Duration | None = Field(
         default=None, gt=0, description="the same number called this long before (for repeat_caller rules)"
+    )
+    seats: list[str] | None = Field(
+        default=None,
+        description="skills some seat is signed in for (a transfer to any other finds nobody); "
+        "unset: every transfer is put through",
+    )
+    tickets: Literal["written", "fail"] = Field(
+        default="written", description="whether callback tickets can be written (fail: the register is down)"
     )
     caller: list[CallerAction] = Field(min_length=1)
     expect: list[PromptId | Expect] = Field(min_length=1)

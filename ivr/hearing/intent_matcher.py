@@ -30,7 +30,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ivr.flows.schema import Listen
+from ivr.flows.schema import NO_PHRASES, YES_PHRASES, Listen
 from ivr.hearing.pinyin_text import Unit, plain, units
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def matcher_for(listen: Listen) -> IntentMatcher:
         return cached[1]
     if len(_MATCHERS) >= _MAX_CACHED:
         _MATCHERS.clear()
-    matcher = IntentMatcher({name: intent.phrases for name, intent in listen.intents.items()})
+    matcher = IntentMatcher({name: intent.phrases for name, intent in listen.heard_intents().items()})
     _MATCHERS[id(listen)] = (listen, matcher)
     return matcher
 
@@ -233,3 +233,11 @@ def matcher_for(listen: Listen) -> IntentMatcher:
 def match_listen(listen: Listen, text: str) -> IntentMatch | None:
     """The intent heard in ``text`` for a listening step, or None (cached matcher per step)."""
     return matcher_for(listen).match(text)
+
+
+_YES_NO = IntentMatcher({"yes": YES_PHRASES, "no": NO_PHRASES})
+
+
+def match_yes_no(text: str) -> IntentMatch | None:
+    """A yes (intent ``yes``: 好的, 可以, 需要 …) or a no (``no``: 不用, 不需要, 没有了 …) in ``text``."""
+    return _YES_NO.match(text)

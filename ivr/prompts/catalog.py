@@ -39,6 +39,7 @@ CALL_VARIABLES: dict[str, Literal["number", "digits"]] = {
     "seconds": "number",
     "staff_id": "digits",  # 工号, read digit by digit
     "hotel": "digits",
+    "number": "digits",  # a callback number read back to the caller (caller data)
 }
 
 

@@ -17,6 +17,8 @@ class PromptPlayer:
         self._music: dict[str, list[bytes]] = {}
 
     def frames(self, say: Say) -> list[bytes]:
+        if "number" in say.vars:  # a caller's number: one call's words, not kept (the clips are cached)
+            return split_frames(self.store.pcm(say.prompt, say.vars))
         key = (say.prompt, tuple(sorted(say.vars.items())))
         if key not in self._frames:
             self._frames[key] = split_frames(self.store.pcm(say.prompt, say.vars))

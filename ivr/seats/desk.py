@@ -81,6 +81,9 @@ class QueueDesk:
     def connected(self, call_id: str) -> bool:
         return call_id in self._connected
 
+    def can_serve(self, skill: str) -> bool:
+        return self.queue.can_serve(skill)
+
     def leave(self, call_id: str, frame: int, reason: str) -> None:
         if call_id in self.queue.waiting():
             self.take(self.queue.caller_left(call_id, self._clock()))

@@ -67,7 +67,7 @@ def grammar_for(flow: Flow, step_name: str, model: SpeechModel) -> list[str] | N
     if step is None or step.listen is None:
         return None
     phrases: dict[str, None] = {}
-    for intent in step.listen.intents.values():
+    for intent in step.listen.heard_intents().values():
         for phrase in intent.phrases:
             words = model_words(phrase, model)
             if words:

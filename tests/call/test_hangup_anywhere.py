@@ -21,7 +21,7 @@ from ivr.call.engine import CallEngine
 from ivr.call.events import CallRecord, EventKind
 from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf, Heard
 from ivr.flows.loader import FlowFile
-from ivr.flows.schema import Flow, Say
+from ivr.flows.schema import Flow, Intent, Say
 from ivr.hearing.line_classifier import LineClassifier
 from ivr.media import SILENT_FRAME, frames_in
 from ivr.prompts.player import PromptPlayer
@@ -43,14 +43,31 @@ class Drive:
     waiting_in: str | None  # the listen step the caller was left in, choices used up
 
 
+def _hears(flow: Flow, step: str) -> tuple[dict[str, Intent], dict[str, str], int | None]:
+    """What a step that waits for the caller understands: intents, keys, and the misses before it gives
+    up (None: it never does). A finish step with ``confirm`` hears a yes or a no."""
+    spec = flow.steps[step]
+    if spec.listen is not None:
+        listen = spec.listen
+        misses = len(listen.no_match) + 1 if listen.give_up else None
+        return listen.heard_intents(), listen.heard_keys(), misses
+    assert spec.confirm is not None
+    return spec.confirm.intents(), {"1": spec.confirm.yes, "2": spec.confirm.no}, None
+
+
+def _answers(flow: Flow, step: str) -> bool:
+    spec = flow.steps[step]
+    return spec.listen is not None or spec.confirm is not None
+
+
 def _choose(flow: Flow, step: str, choice: str) -> list[CallInput]:
-    listen = flow.steps[step].listen
-    assert listen is not None
+    intents, _, misses = _hears(flow, step)
     if choice.startswith("key:"):
         return [Dtmf(choice[4:])]
     if choice == "miss":  # nothing the step knows, until it gives up
-        return [Heard("嗯") for _ in range(len(listen.no_match) + 1)]
-    return [Heard(listen.intents[choice].phrases[0])]
+        assert misses is not None
+        return [Heard("嗯") for _ in range(misses)]
+    return [Heard(intents[choice].phrases[0])]
 
 
 def drive(
@@ -83,7 +100,7 @@ def drive(
             inputs = [CallerHangup()]
         elif (
             step is not None
-            and flow.steps[step].listen is not None
+            and _answers(flow, step)
             and engine.speaking is None
             and answered_visit != len(engine.path)
         ):
@@ -103,7 +120,9 @@ def drive(
 
 def _half(engine: CallEngine, player: PromptPlayer) -> int:
     started = [e for e in engine.events if e.kind is EventKind.PROMPT_STARTED]
-    length = len(player.frames(Say(prompt=str(started[-1].detail["prompt"]))))
+    prompt = str(started[-1].detail["prompt"])
+    read_back = {"number": engine.context.caller or ""} if prompt == "callback.confirm_number" else {}
+    length = len(player.frames(Say(prompt=prompt, vars=read_back)))
     return max(1, length // 2)
 
 
@@ -122,11 +141,10 @@ def explore(flow: Flow, player: PromptPlayer) -> dict[str, tuple[str, list[Choic
             if where is None or where in seen_listens:
                 continue
             seen_listens.add(where)
-            listen = flow.steps[where].listen
-            assert listen is not None
-            todo += [[*route, (where, intent)] for intent in listen.intents]
-            todo += [[*route, (where, f"key:{key}")] for key in listen.keys]
-            todo += [[*route, (where, "miss")]] if listen.give_up else []
+            intents, keys, misses = _hears(flow, where)
+            todo += [[*route, (where, intent)] for intent in intents]
+            todo += [[*route, (where, f"key:{key}")] for key in keys]
+            todo += [[*route, (where, "miss")]] if misses is not None else []
     return found
 
 

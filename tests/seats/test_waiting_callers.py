@@ -17,6 +17,7 @@ import pytest
 from ivr.call.engine import CallEngine
 from ivr.call.events import CallEvent, EventKind, Outcome
 from ivr.call.inputs import CallContext, CallInput, Dtmf
+from ivr.flows.conversation import SimulatedTickets
 from ivr.flows.loader import FlowFile
 from ivr.hearing.line_classifier import LineClassifier
 from ivr.media import SILENT_FRAME, frames_in
@@ -87,8 +88,11 @@ def run_floor(
     keys: dict[int, tuple[float, str]] | None = None,
     seconds: float = 240,
     heard: dict[int, list[bytes]] | None = None,
+    tickets: SimulatedTickets | None = None,
+    replies: dict[str, str] | None = None,
 ) -> list[CallEngine]:
-    """``callers`` calls a second apart each press 0 at the menu; ``keys``: caller → (at s, key) while waiting."""
+    """``callers`` calls a second apart each press 0 at the menu; ``keys``: caller → (at s, key) while waiting;
+    ``replies``: prompt → the key each caller presses once that prompt has been said (a callback's questions)."""
     queue = SeatQueue(
         [
             Seat(id=s.seat_id, name="坐席", uri=f"sip:{s.seat_id}@127.0.0.1", skills=["reception"])
@@ -113,15 +117,26 @@ def run_floor(
                     LineClassifier(),
                     CallContext(f"1380000000{n}", datetime(2026, 3, 2, 10, 0), call_id=f"call-{n}"),
                     seats=desk,
+                    tickets=tickets,
                 )
             )
+        written = tickets.answers() if tickets is not None else []
         for i, engine in enumerate(engines):
-            inputs: list[CallInput] = []
+            inputs: list[CallInput] = [a for a in written if engine.context.call_id == f"call-{i}"]
+            said = engine.events[-1] if engine.events else None
+            if (
+                replies
+                and said is not None
+                and said.kind is EventKind.PROMPT_FINISHED
+                and said.frame == engine.frame - 1
+                and str(said.detail["prompt"]) in replies
+            ):
+                inputs.append(Dtmf(replies[str(said.detail["prompt"])]))
             if engine.step == "menu" and engine.speaking is None and i not in pressed:
                 inputs = [Dtmf("0")]
                 pressed.add(i)
             if keys and i in keys and frame == frames_in(keys[i][0]):
-                inputs = [Dtmf(keys[i][1])]
+                inputs.append(Dtmf(keys[i][1]))
             out = engine.tick(SILENT_FRAME, inputs)
             if heard is not None:
                 heard.setdefault(i, []).append(out)
@@ -175,21 +190,39 @@ def test_a_waiting_caller_can_press_1_for_a_callback_instead(desk: FlowFile, pla
         callers=1,
         keys={0: (40.0, "1")},
         seconds=90,
+        tickets=(tickets := SimulatedTickets()),
+        replies={"callback.confirm_number": "1"},
     )
     caller = engines[0]
     assert not caller.handed_off
-    assert any(e.kind is EventKind.CALLBACK for e in caller.events)
+    assert not started(caller, "callback.ask"), "the caller asked for it: no offer"
+    assert [t.number for t in tickets.written] == ["13800000000"]
+    written = [e.frame for e in caller.events if e.detail.get("state") == "written"]
+    assert written and written[0] <= started(caller, "callback.taken")[0].frame, (
+        "promised before it was written"
+    )
     assert caller.outcome is Outcome.CALLBACK
 
 
 def test_nobody_answering_for_the_maximum_wait_leads_to_the_callback_offer(
     desk: FlowFile, player: PromptPlayer
 ) -> None:
-    engines = run_floor(desk, player, [ScriptedSeat("1001", answers_after_s=None)], callers=1, seconds=160)
+    engines = run_floor(
+        desk,
+        player,
+        [ScriptedSeat("1001", answers_after_s=None)],
+        callers=1,
+        seconds=200,
+        tickets=(tickets := SimulatedTickets()),
+        replies={"callback.ask": "1", "callback.confirm_number": "1"},
+    )
     caller = engines[0]
     gave_up = [e for e in caller.events if e.kind is EventKind.TRANSFER and e.detail.get("answered") is False]
     assert gave_up and gave_up[0].detail["waited_s"] == pytest.approx(desk.flow.hold.max_wait, abs=0.02)
-    assert any(e.kind is EventKind.CALLBACK for e in caller.events)
+    sorry = started(caller, "hold.sorry_wait")
+    assert sorry and sorry[0].frame == gave_up[0].frame, "line 96: the long wait ends with the apology"
+    assert started(caller, "callback.ask") and started(caller, "callback.taken")
+    assert [(t.number, t.reason) for t in tickets.written] == [("13800000000", "no_seat")]
 
 
 def test_between_updates_the_caller_hears_hold_music_not_dead_air(
