@@ -20,9 +20,9 @@ from ivr.errors import IvrError
 
 if TYPE_CHECKING:
     from ivr.hearing.recognition_workers import RecognitionWorkers
-    from ivr.records.queue_figures import QueueLog
     from ivr.seats.board import BreakAlert
     from ivr.seats.directory import Seat
+    from ivr.telephony.call_tickets import Done, TicketRequest, WriteTicket
     from ivr.telephony.caller_speech import SpeechInput
     from ivr.telephony.desk_line import SeatParts
     from ivr.telephony.step_grammar import StepGrammars
@@ -125,7 +125,10 @@ class OpenLine:
             self.records.append(call)
             self.writer.submit(call)
 
-        self.queue_log: QueueLog | None = None
+        from ivr.records.queue_figures import QueueLog
+
+        # queue rows, seat states and callback tickets: one worker, off the media tick
+        self.queue_log = QueueLog(CallRegister(self.register.path))
         seats = (
             self._seat_parts(root / config.line.seats, store.catalog.voice, wall_clock)
             if config.line.seats
@@ -142,14 +145,41 @@ class OpenLine:
             hours_clock=hours_clock,
             speech=speech,
             seats=seats,
+            tickets=self._ticket_writer(wall_clock),
         )
         self.line = DeskLine(config.sip, parts)
+
+    def _ticket_writer(self, wall_clock: Callable[[], datetime]) -> WriteTicket:
+        """Callback tickets through the queue log's worker: committed, then the call is told."""
+        from ivr.call.inputs import TicketWritten
+        from ivr.records.callbacks import CallbackSource, CallbackTicket
+
+        queue_log = self.queue_log
+
+        def write(request: TicketRequest, done: Done) -> None:
+            def work() -> None:
+                ticket = CallbackTicket(
+                    request.call_id,
+                    request.number,
+                    CallbackSource(request.source),
+                    wall_clock(),
+                    request.reason,
+                )
+                try:
+                    queue_log.callbacks.add(ticket)
+                except Exception as exc:
+                    done(TicketWritten(False, f"writing the ticket failed: {type(exc).__name__}"))
+                    raise  # the worker logs it and counts it; close() reports it
+                done(TicketWritten(True))
+
+            if not queue_log.submit(f"callback ticket of call {request.call_id[:8]}", work):
+                done(TicketWritten(False, "the records queue is full"))
+
+        return write
 
     def _seat_parts(self, path: Path, voice: str, wall_clock: Callable[[], datetime]) -> SeatParts:
         """The seats file, the queue in the order the board kept (longest idle, breaks), records off the tick."""
         from ivr.prompts.voice_worker import VoiceWorker, espeak_render
-        from ivr.records.queue_figures import QueueLog
-        from ivr.records.register import CallRegister
         from ivr.seats.board import SeatBoard
         from ivr.seats.break_alarm import LongBreakAlarm
         from ivr.seats.directory import load_seats
@@ -167,7 +197,7 @@ class OpenLine:
             on_break=board.breaks(),
             recent_handle_s=self.register_figures_recent(),
         )
-        self.queue_log = queue_log = QueueLog(CallRegister(self.register.path))
+        queue_log = self.queue_log
         worker_board = SeatBoard(seats, queue_log.register)
         reporter = QueueReporter(queue_log, worker_board, wall_clock)
 
@@ -204,8 +234,7 @@ class OpenLine:
         # not after the default 5 ms a busy thread (SIP, recognition, the writer) may hold it.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.writer.start()
-        if self.queue_log is not None:
-            self.queue_log.start()
+        self.queue_log.start()
         if self.recognition is not None:
             self.recognition.start()
         self.line.start()
@@ -217,8 +246,7 @@ class OpenLine:
         finally:
             if self.recognition is not None:
                 self.recognition.close()
-            if self.queue_log is not None:
-                self.queue_log.close()
+            self.queue_log.close()
             self.writer.close()
 
 

@@ -33,6 +33,7 @@ from ivr.seats.queue import QueueAction, SeatQueue
 from ivr.telephony import sdp
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.call_media import CallMedia
+from ivr.telephony.call_tickets import CallTickets, WriteTicket
 from ivr.telephony.caller_speech import SpeechGate, SpeechInput
 from ivr.telephony.inbound_call import CallState, InboundCall
 from ivr.telephony.media_clock import PERIOD_S, MediaClock
@@ -94,6 +95,7 @@ class LineParts:
     speech: Callable[[str | None], SpeechInput] | None = None  # None: keys and line handling only
     seats: SeatParts | None = None  # None: transfers follow ``transfers`` (no queue)
     goodbye: str = "goodbye"  # said to a put-through caller whose seat hung up, before the BYE
+    tickets: WriteTicket | None = None  # writes callback tickets off the tick; None: none is promised
 
 
 class DeskLine:
@@ -495,6 +497,8 @@ class DeskLine:
         )
         if self.parts.speech is not None:
             call.speech = SpeechGate(self.parts.speech(call.caller_number))
+        if self.parts.tickets is not None:
+            call.tickets = CallTickets(self.parts.tickets)
         call.engine = CallEngine(
             self.parts.flow,
             self.parts.prompts,
@@ -502,6 +506,7 @@ class DeskLine:
             context,
             transfers=self.parts.transfers or self.floor is not None,
             seats=None if self.floor is None else self.floor.desk,
+            tickets=call.tickets,
         )
         log.info("call %s answered (%s)", call.call_id[:8], codec)
 
@@ -516,6 +521,8 @@ class DeskLine:
             return
         if call.speech is not None:
             inputs += call.speech.poll()
+        if call.tickets is not None:
+            inputs += call.tickets.answers()
         if call.caller_hung_up:
             inputs.append(CallerHangup())
         inbound = call.media.inbound_frame()

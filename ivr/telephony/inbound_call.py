@@ -10,6 +10,7 @@ from enum import Enum
 from ivr.call.engine import CallEngine
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.call_media import CallMedia
+from ivr.telephony.call_tickets import CallTickets
 from ivr.telephony.caller_speech import SpeechGate
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sdp import Offer
@@ -50,6 +51,7 @@ class InboundCall:
     media_lost: bool = False  # the caller's phone stopped sending RTP (no BYE): the line ended the call
     seat: str | None = None  # the seat the call was put through to
     closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
+    tickets: CallTickets | None = None  # the callback tickets the call asked for, and their outcome
 
     @property
     def invite(self) -> SipMessage:
