@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ivr.flows.schema import Flow
+from ivr.flows.schema import NO_PHRASES, YES_PHRASES, Flow
 from ivr.hearing.speech_model import SpeechModel
 
 MAX_WORD_CHARS = 12  # the longest word looked up when splitting an unspaced run
@@ -64,14 +64,25 @@ def grammar_for(flow: Flow, step_name: str, model: SpeechModel) -> list[str] | N
     intent phrases has a word the model knows.
     """
     step = flow.steps.get(step_name)
-    if step is None or step.listen is None:
+    if step is None:
+        return None
+    said: list[str] = []
+    if step.listen is not None:
+        said = [p for intent in step.listen.heard_intents().values() for p in intent.phrases]
+    elif step.callback is not None:  # its questions are yes or no (the number is keyed)
+        said = [*YES_PHRASES, *NO_PHRASES]
+    elif step.confirm is not None:  # 还需要什么帮助: a yes, a no, or what the next step listens for
+        said = [*YES_PHRASES, *NO_PHRASES]
+        follow = flow.steps.get(step.next or "")
+        if follow is not None and follow.listen is not None:
+            said += [p for intent in follow.listen.heard_intents().values() for p in intent.phrases]
+    else:
         return None
     phrases: dict[str, None] = {}
-    for intent in step.listen.heard_intents().values():
-        for phrase in intent.phrases:
-            words = model_words(phrase, model)
-            if words:
-                phrases[" ".join(words)] = None
+    for phrase in said:
+        words = model_words(phrase, model)
+        if words:
+            phrases[" ".join(words)] = None
     return list(phrases) or None
 
 
@@ -84,9 +95,12 @@ class StepGrammars:
         self._cache: dict[str, tuple[str, ...] | None] = {}
 
     def listens(self, step_name: str) -> bool:
-        """Whether ``step_name`` is a listening step (the recogniser switches only for those)."""
+        """Whether ``step_name`` listens: a listening step, a callback's questions, a finish step's
+        confirm (the recogniser switches only for those)."""
         step = self.flow.steps.get(step_name)
-        return step is not None and step.listen is not None
+        return step is not None and (
+            step.listen is not None or step.callback is not None or step.confirm is not None
+        )
 
     def __call__(self, step_name: str) -> tuple[str, ...] | None:
         if step_name not in self._cache:

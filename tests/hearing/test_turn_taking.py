@@ -113,6 +113,23 @@ def test_steps_without_known_phrases_decode_freely(model: SpeechModel, step: str
     assert grammar_for(FLOW, step, model) is None
 
 
+def test_the_linger_question_hears_yes_no_and_what_the_next_step_listens_for(model: SpeechModel) -> None:
+    """A finish step with confirm listens (还需要什么帮助?): the yes/no words the model knows (none of
+    the Chinese ones, for this Korean model) and the phrases of the step the caller goes back to."""
+    flow = flow_of(
+        {
+            **{
+                name: step.model_dump(by_alias=True, exclude_defaults=True)
+                for name, step in FLOW.steps.items()
+            },
+            "hello": {"say": "hello", "next": "wrap"},
+            "wrap": {"finish": True, "next": "ask", "confirm": {"yes": "ask", "no": "booked"}},
+        }
+    )
+    assert StepGrammars(flow, model).listens("wrap")
+    assert grammar_for(flow, "wrap", model) == grammar_for(FLOW, "ask", model)
+
+
 def test_on_step_switches_only_for_a_new_listening_grammar(model: SpeechModel) -> None:
     grammars = RecordingGrammars(FLOW, model)
     with RecognitionWorkers(model, workers=1) as workers:
