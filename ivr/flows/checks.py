@@ -324,6 +324,15 @@ class FlowChecks:
                             f"phrase '{phrase}' belongs to both '{owner[phrase]}' and '{intent}'",
                         )
                     owner.setdefault(phrase, intent)
+            if step.listen.confirm is not None:
+                for intent, spec in step.listen.confirm.intents().items():
+                    for phrase in spec.phrases:
+                        if phrase in owner:
+                            self.problem(
+                                ("steps", name, "listen", "confirm"),
+                                f"phrase '{phrase}' of '{owner[phrase]}' is also a {intent} to 'confirm'; "
+                                "drop it from the intent or drop confirm",
+                            )
             if step.listen.give_up is None and step.listen.no_match:
                 self.problem(
                     ("steps", name, "listen"),

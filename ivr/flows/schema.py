@@ -411,6 +411,10 @@ class Step(Strict):
             raise ValueError("'resume' belongs to a say step")
         if self.confirm is not None and action != "finish":
             raise ValueError("a step's 'confirm' belongs to a finish step; a listen step has its own")
+        if self.confirm is not None and self.next is None:
+            raise ValueError(
+                "a finish step with 'confirm' needs 'next': where an answer that is neither goes"
+            )
         if action == "finish" and self.finish is False:
             raise ValueError("finish: false is not a step; remove the step or write finish: true")
         return self
