@@ -428,8 +428,9 @@ class CallEngine:
         return step.otherwise
 
     def _transfer(self, transfer: Transfer, fallback: str | None) -> Program:
-        if self.seats is not None and self.transfers and not self.seats.can_serve(transfer.skill):
-            # nobody who could take it is signed in: no queue nobody serves; say why, then the fallback
+        if not self.transfers or (self.seats is not None and not self.seats.can_serve(transfer.skill)):
+            # nobody who could take it is signed in (or the line has no seats): no queue nobody
+            # serves, no ringing nobody answers; say why at once, then the fallback (the callback offer)
             self._emit(EventKind.TRANSFER, skill=transfer.skill, answered=False, reason="no seat")
             yield from self._say(as_say(transfer.no_seat))
             return fallback
@@ -442,10 +443,6 @@ class CallEngine:
             self.handed_off = transfer.skill
             return None
         yield from self._say(as_say(transfer.say).model_copy(update={"barge_in": False}))
-        if not self.transfers:  # nobody to hand to: say so, and go where the flow goes when no seat answers
-            self._emit(EventKind.TRANSFER, skill=transfer.skill, answered=False)
-            yield from self._say(as_say(transfer.no_answer))
-            return fallback
         self._emit(EventKind.TRANSFER, skill=transfer.skill)
         self.outcome = Outcome.TRANSFERRED
         self.handed_off = transfer.skill

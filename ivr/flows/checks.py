@@ -235,7 +235,6 @@ class FlowChecks:
                 yield (*base, "hangup"), as_say(step.hangup)
             if step.transfer is not None:
                 yield (*base, "transfer", "say"), as_say(step.transfer.say)
-                yield (*base, "transfer", "no_answer"), as_say(step.transfer.no_answer)
                 yield (*base, "transfer", "no_seat"), as_say(step.transfer.no_seat)
             if step.callback is not None:
                 cb = step.callback

@@ -313,9 +313,6 @@ class Listen(Strict):
 class Transfer(Strict):
     skill: str = Field(min_length=1)
     say: PromptRef = "transfer.to_seat"
-    no_answer: PromptRef = Field(
-        default="transfer.no_answer", description="said when no seat can take the call"
-    )
     no_seat: PromptRef = Field(
         default="transfer.no_seat",
         description="said when no seat with the skill is signed in (or all are on a break): the caller is "

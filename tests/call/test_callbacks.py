@@ -202,3 +202,22 @@ def test_a_transfer_nobody_can_take_says_why_and_offers_a_callback_without_queue
     assert "transfer.to_seat" not in said(engine) and "hold.progress" not in said(engine)
     assert book.taken == [(CALLER, "caller_id", "no_seat")]
     assert engine.outcome is Outcome.CALLBACK
+
+
+def test_a_line_without_seats_never_claims_to_put_the_caller_through(
+    desk: FlowFile, player: PromptPlayer
+) -> None:
+    book = Book()
+    engine = CallEngine(
+        desk.flow,
+        player,
+        LineClassifier(),
+        CallContext(CALLER, IN_HOURS, call_id="call-1"),
+        transfers=False,
+        tickets=book,
+    )
+    book.engine = engine
+    for frame in range(frames_in(30)):
+        engine.tick(SILENT_FRAME, [Dtmf("0")] if frame == frames_in(5) else [])
+    assert said(engine)[:3] == ["greeting", "transfer.no_seat", "callback.ask"]
+    assert "transfer.to_seat" not in said(engine)
