@@ -174,6 +174,12 @@ def test_after_hours_caller_pressing_1_and_1_has_a_ticket_with_their_number(
     assert call.done.wait(5), "the hang-up was not answered"
     shown = callbacks_cli(repo, served.db)
     assert CALLER in shown and "caller ID" in shown and "after_hours" in shown, shown
+    served.process.send_signal(signal.SIGTERM)  # the call's record is in the register once it stops
+    assert served.process.wait(timeout=15) == 0
+    with CallRegister(served.db, create=False) as register:
+        (ticket,) = CallbackBook(register).tickets()
+        record = register.get(ticket.call_id)  # the ticket names the call: ivr calls show ID
+    assert record is not None and record.caller == CALLER
 
 
 def test_after_hours_silent_caller_hears_the_nudge_and_has_no_ticket(

@@ -584,7 +584,7 @@ class CallEngine:
             self._ticket = TicketWritten(False, "no callback book on this line")
             return False
         self._ticket = None
-        self.tickets.take(self.context.call_id, number, source, callback.reason)
+        self.tickets.take(self.context.record_id or self.context.call_id, number, source, callback.reason)
         music = self.audio.music(self.flow.hold.music) if self.flow.hold.music else []
         for i in range(frames_in(callback.write_wait)):
             if self._ticket is not None:

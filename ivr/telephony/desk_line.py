@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import uuid4
 
 from ivr.call.engine import CallEngine
 from ivr.call.events import CallRecord, EventKind
@@ -494,6 +493,7 @@ class DeskLine:
             self.parts.seconds_since_last_call(call.caller_number),
             resume_step=dropped_in[-1] if dropped_in else None,
             call_id=call.call_id,
+            record_id=call.record_id,
         )
         if self.parts.speech is not None:
             call.speech = SpeechGate(self.parts.speech(call.caller_number))
@@ -640,7 +640,7 @@ class DeskLine:
                 call.engine.put_through_event(EventKind.HANGUP, by=by, outcome=outcome)
             self.parts.record(
                 CallRecord(
-                    call_id=uuid4().hex,
+                    call_id=call.record_id,
                     flow=self.parts.flow.flow,
                     caller=call.caller_number,
                     started_at=call.arrived_wall,

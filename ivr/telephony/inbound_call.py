@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from uuid import uuid4
 
 from ivr.call.engine import CallEngine
 from ivr.telephony.answering_dialog import AnsweringDialog
@@ -52,6 +53,7 @@ class InboundCall:
     seat: str | None = None  # the seat the call was put through to
     closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
     tickets: CallTickets | None = None  # the callback tickets the call asked for, and their outcome
+    record_id: str = field(default_factory=lambda: uuid4().hex)  # its id in the register (and tickets)
 
     @property
     def invite(self) -> SipMessage:
