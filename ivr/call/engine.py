@@ -46,6 +46,7 @@ Program = Generator[bytes, None, str | None]  # yields outbound frames, returns 
 
 MAX_STEPS_PER_FRAME = 64  # a flow that loops without saying anything stops here
 LADDER_OUTCOME = {"silence": Outcome.SILENT_HANGUP, "noise": Outcome.NOISY_HANGUP}
+LINGER_ANSWER_FRAMES = frames_in(10.0)  # the longest answer to 还需要什么帮助 waited for before moving on
 YES, NO = "yes", "no"  # what a yes-or-no question the engine asks itself (callbacks) returns
 MIN_NUMBER_DIGITS = 5  # a keyed-in callback number shorter than this is no number (95555 is the shortest)
 STEP_OUTCOME = {
@@ -620,6 +621,7 @@ class CallEngine:
         the step says; a request the next step understands, or anything else, goes on to ``next``.
         """
         self._business_done = True
+        talking = 0  # frames of the caller's answer heard so far
         for rung in self.flow.line.linger:
             waited = 0
             while waited < frames_in(rung.after):
@@ -627,8 +629,9 @@ class CallEngine:
                     if self._inbox:
                         return self._after_linger(step, step.next)
                     if self.line is LineState.SPEECH:
-                        if step.confirm is None:
-                            return step.next
+                        talking += 1
+                        if step.confirm is None or talking > LINGER_ANSWER_FRAMES:
+                            return step.next  # no words came of it: the next step's ladders take over
                         yield SILENT_FRAME  # hear the caller out; the ladder waits meanwhile
                         continue
                 waited += 1

@@ -221,3 +221,36 @@ def test_a_line_without_seats_never_claims_to_put_the_caller_through(
         engine.tick(SILENT_FRAME, [Dtmf("0")] if frame == frames_in(5) else [])
     assert said(engine)[:3] == ["greeting", "transfer.no_seat", "callback.ask"]
     assert "transfer.to_seat" not in said(engine)
+
+
+def test_talking_after_anything_else_with_no_words_recognised_moves_on_within_ten_seconds(
+    desk: FlowFile, player: PromptPlayer
+) -> None:
+    """A line without recognition: the linger question waits for an answer that never comes as words,
+    but not for ever: after 10 s of talk the menu's own ladders take over."""
+    from ivr.flows.caller_voice import spoken
+    from ivr.media import split_frames
+
+    talk = split_frames(spoken("我想问一下那个房间的事情,还有押金的事情,还有发票的事情") * 6)
+    engine = CallEngine(
+        desk.flow,
+        player,
+        LineClassifier(),
+        CallContext(CALLER, AFTER_HOURS, call_id="call-1"),
+        tickets=Book(),
+    )
+    began: int | None = None
+    declined = False
+    for _ in range(frames_in(120)):
+        keys: list[CallInput] = []
+        if engine.step == "after_hours_callback" and not declined:
+            keys, declined = [Dtmf("2")], True  # no callback, thank you
+        if engine.step == "wrap_up" and began is None:
+            began = engine.frame
+        talking = began is not None and engine.frame - began < len(talk)
+        engine.tick(talk[engine.frame - began] if talking and began is not None else SILENT_FRAME, keys)
+        if engine.step == "menu" or engine.ended:
+            break
+    assert began is not None and engine.step == "menu", said(engine)
+    assert engine.frame - began <= frames_in(10) + len(player.frames(Say(prompt="anything_else"))) * 3
+    assert "goodbye" not in said(engine)
