@@ -154,6 +154,16 @@ class CallEngine:
         self._program.close()
         self._end(by)
 
+    def fail(self, reason: str) -> None:
+        """A fault in the bot ended the call (the line hangs up): the record says failed, and why.
+
+        ``reason`` is the fault's one line (an ``error`` event, ``what=fault``). A call already
+        ended (put through, or its goodbye said) keeps its events; only the outcome changes.
+        """
+        self._emit(EventKind.ERROR, what="fault", reason=reason)
+        self.outcome = Outcome.FAILED
+        self.hang_up("bot")
+
     # --- after the hand-off: the line bridges the call to a seat; the record goes on -------
 
     def put_through_tick(self) -> None:

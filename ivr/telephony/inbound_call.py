@@ -50,6 +50,7 @@ class InboundCall:
     media_lost: bool = False  # the caller's phone stopped sending RTP (no BYE): the line ended the call
     seat: str | None = None  # the seat the call was put through to
     closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
+    failure: str | None = None  # the fault that ended the call, in one line
 
     @property
     def invite(self) -> SipMessage:
