@@ -79,6 +79,7 @@ def serve_until_stopped(line: OpenLine, stop: threading.Event, grace: float) -> 
     stop.wait()
     failure = line.failure
     if failure is None:
+        line.line.refuse_new_calls()  # before saying so: a call arriving after the line is read gets 503
         print("stopping: new calls get 503, live calls finish their goodbye", flush=True)
         line.stop(grace)
         return 0

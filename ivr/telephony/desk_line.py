@@ -201,6 +201,11 @@ class DeskLine:
         with self._lock:
             return sum(1 for c in self._calls.values() if c.state is not CallState.ENDED)
 
+    def refuse_new_calls(self) -> None:
+        """From now on a new INVITE gets 503 (``drain`` does this first too)."""
+        with self._lock:
+            self.accepting = False
+
     def drain(self, grace: float) -> None:
         """Refuse new calls (503); live ones say goodbye and have ``grace`` seconds to finish it.
 
