@@ -76,8 +76,12 @@ class Hearings:
 
     def __init__(self) -> None:
         self.break_next = False
+        self.refuse_next = False
 
     def __call__(self) -> LineHearing:
+        if self.refuse_next:
+            self.refuse_next = False
+            raise RuntimeError("no line classifier to be had")
         if self.break_next:
             self.break_next = False
             return BreakingHearing()
@@ -264,6 +268,24 @@ def test_a_call_whose_hearing_breaks_is_hung_up_alone_and_its_record_says_why(
 
     bot_hangs_up(other, 10)
     assert wait_for_record(line, other.user).outcome is Outcome.SERVED
+    next_caller_is_answered(line, callers)
+
+
+def test_a_call_whose_engine_cannot_start_is_hung_up_and_recorded_as_failed(
+    line: OpenLine, callers: Callers, hearings: Hearings
+) -> None:
+    """The fault comes as the call is answered, before its engine exists: BYE all the same, and a
+    record of its own (outcome failed, the fault its one event)."""
+    target = line.line.transport.address
+    hearings.refuse_next = True
+    unlucky = callers()
+    answered_call(unlucky, target)
+    bot_hangs_up(unlucky, 1.0)
+    record = wait_for_record(line, unlucky.user)
+    assert record.outcome is Outcome.FAILED
+    assert [(e.kind, e.detail) for e in record.events] == [
+        (EventKind.ERROR, {"what": "fault", "reason": "RuntimeError: no line classifier to be had"})
+    ]
     next_caller_is_answered(line, callers)
 
 
