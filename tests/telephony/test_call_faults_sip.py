@@ -289,6 +289,36 @@ def test_a_call_whose_engine_cannot_start_is_hung_up_and_recorded_as_failed(
     next_caller_is_answered(line, callers)
 
 
+def test_a_fault_handling_one_calls_request_gets_it_500_and_ends_that_call_alone(
+    line: OpenLine, callers: Callers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-INVITE whose answer cannot be made (a fault no message can cause, injected): 500 for
+    it, BYE for the call, its record failed with why; the line's SIP reader goes on."""
+    target = line.line.transport.address
+    other = callers()
+    answered_call(other, target)
+    unlucky = callers()
+    dialog = answered_call(unlucky, target)
+
+    def no_answer(call: object) -> bytes:
+        raise ValueError("no SDP answer today")
+
+    monkeypatch.setattr(line.line, "_sdp_answer", no_answer)
+    unlucky.send(unlucky.in_dialog(dialog, "INVITE", body=dialog.invite.body), target)
+    assert unlucky.expect(500, "INVITE").reason == "Server Internal Error"
+    if not any(h.message.is_request and h.message.method == "BYE" for h in unlucky.heard):
+        bot_hangs_up(unlucky, 1.0)  # the BYE goes first, the 500 after: it may already be heard
+    monkeypatch.undo()
+    record = wait_for_record(line, unlucky.user)
+    assert record.outcome is Outcome.FAILED
+    fault = next(e for e in record.events if e.kind is EventKind.ERROR)
+    assert fault.detail["reason"] == "ValueError: no SDP answer today"
+
+    audio_keeps_flowing(other)
+    bot_hangs_up(other, 10)
+    next_caller_is_answered(line, callers)
+
+
 # --- arrival checks: 483, 420, 482 ---------------------------------------------------------------
 
 
