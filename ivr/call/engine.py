@@ -386,6 +386,7 @@ class CallEngine:
                 self.context.caller,
                 self.context.seconds_since_last_call,
                 self._last_intent,
+                self.context.last_call_dropped,
             ):
                 return case.next
         return step.otherwise

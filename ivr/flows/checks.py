@@ -23,7 +23,7 @@ from typing import Any
 from ivr.errors import ConfigError, Problem
 from ivr.files import code_part, line_of, read_yaml
 from ivr.flows.loader import FlowFile, load_flow
-from ivr.flows.schema import Condition, Expect, Rung, Say, as_say
+from ivr.flows.schema import Condition, Expect, Flow, Rung, Say, as_say
 from ivr.prompts.audio_store import REQUIRED_FORMAT, AudioFormatError, check_wav
 from ivr.prompts.catalog import REQUIRED_IDS, Catalog, catalog_path, load_catalog
 from ivr.prompts.hold_music import music_path
@@ -276,35 +276,7 @@ class FlowChecks:
             self._prompt(loc, say)
 
     def _says(self) -> Iterator[tuple[tuple[int | str, ...], Say]]:
-        flow = self.flow
-        for ladder in ("silence", "noise", "quiet", "linger", "unclear"):
-            rungs: list[Rung] = getattr(flow.line, ladder)
-            for i, rung in enumerate(rungs):
-                if rung.say is not None:
-                    yield ("line", ladder, i, "say"), as_say(rung.say)
-        yield ("line", "recognition_lost"), as_say(flow.line.recognition_lost)
-        yield ("hold", "progress"), Say(prompt=flow.hold.progress)
-        yield ("hold", "sorry"), Say(prompt=flow.hold.sorry)
-        for name, step in flow.steps.items():
-            base: tuple[int | str, ...] = ("steps", name)
-            if step.say is not None:
-                refs = step.say if isinstance(step.say, list) else [step.say]
-                for i, ref in enumerate(refs):
-                    yield (
-                        (*base, "say", i) if isinstance(step.say, list) else (*base, "say"),
-                        as_say(ref),
-                    )
-            if step.hangup is not None:
-                yield (*base, "hangup"), as_say(step.hangup)
-            if step.transfer is not None:
-                yield (*base, "transfer", "say"), as_say(step.transfer.say)
-                yield (*base, "transfer", "no_answer"), as_say(step.transfer.no_answer)
-            if step.listen is not None:
-                if step.listen.prompt is not None:
-                    yield (*base, "listen", "prompt"), as_say(step.listen.prompt)
-                for i, rung in enumerate(step.listen.no_match):
-                    if rung.say is not None:
-                        yield (*base, "listen", "no_match", i, "say"), as_say(rung.say)
+        return prompt_refs(self.flow)
 
     def _prompt(self, loc: tuple[int | str, ...], say: Say) -> None:
         prompt = self.catalog.by_id.get(say.prompt)
@@ -401,6 +373,38 @@ class FlowChecks:
                         ("tests", t, "caller", c, "waits_for"),
                         f"test '{test.name}' waits for unknown prompt '{action.waits_for}'",
                     )
+
+
+def prompt_refs(flow: Flow) -> Iterator[tuple[tuple[int | str, ...], Say]]:
+    """Every prompt the flow can say (its ladders, hold words, steps), with where it is named."""
+    for ladder in ("silence", "noise", "quiet", "linger", "unclear"):
+        rungs: list[Rung] = getattr(flow.line, ladder)
+        for i, rung in enumerate(rungs):
+            if rung.say is not None:
+                yield ("line", ladder, i, "say"), as_say(rung.say)
+    yield ("line", "recognition_lost"), as_say(flow.line.recognition_lost)
+    yield ("hold", "progress"), Say(prompt=flow.hold.progress)
+    yield ("hold", "sorry"), Say(prompt=flow.hold.sorry)
+    for name, step in flow.steps.items():
+        base: tuple[int | str, ...] = ("steps", name)
+        if step.say is not None:
+            refs = step.say if isinstance(step.say, list) else [step.say]
+            for i, ref in enumerate(refs):
+                yield (
+                    (*base, "say", i) if isinstance(step.say, list) else (*base, "say"),
+                    as_say(ref),
+                )
+        if step.hangup is not None:
+            yield (*base, "hangup"), as_say(step.hangup)
+        if step.transfer is not None:
+            yield (*base, "transfer", "say"), as_say(step.transfer.say)
+            yield (*base, "transfer", "no_answer"), as_say(step.transfer.no_answer)
+        if step.listen is not None:
+            if step.listen.prompt is not None:
+                yield (*base, "listen", "prompt"), as_say(step.listen.prompt)
+            for i, rung in enumerate(step.listen.no_match):
+                if rung.say is not None:
+                    yield (*base, "listen", "no_match", i, "say"), as_say(rung.say)
 
 
 def _target_locs(name: str, step: Any) -> Iterator[tuple[str, tuple[int | str, ...]]]:

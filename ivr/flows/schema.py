@@ -105,6 +105,12 @@ class Condition(Strict):
     repeat_caller: Duration | None = Field(
         default=None, gt=0, description="the same number called within this long before"
     )
+    dropped_call: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="the same number's last call, within this long before, was cut off before its business "
+        "was done: the line was lost or the caller hung up mid-step (line 141)",
+    )
     intent: str | None = Field(default=None, description="the last intent heard is this one")
     not_: Condition | None = Field(default=None, alias="not")
 
@@ -112,7 +118,7 @@ class Condition(Strict):
     def _not_empty(self) -> Condition:
         if not self.model_fields_set:
             raise ValueError(
-                "an empty condition; give hours, days, time, caller, repeat_caller, intent or not"
+                "an empty condition; give hours, days, time, caller, repeat_caller, dropped_call, intent or not"
             )
         return self
 
@@ -394,6 +400,10 @@ class ConversationTest(Strict):
     )
     previous_call: Duration | None = Field(
         default=None, gt=0, description="the same number called this long before (for repeat_caller rules)"
+    )
+    previous_ended: Literal["dropped", "finished"] = Field(
+        default="dropped",
+        description="how that previous call ended: cut off (line lost, caller hung up mid-step) or finished",
     )
     caller: list[CallerAction] = Field(min_length=1)
     expect: list[PromptId | Expect] = Field(min_length=1)

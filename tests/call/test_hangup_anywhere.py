@@ -2,7 +2,7 @@
 
 Routes through each flow are found by exploring it: at each listening step the
 caller picks one intent or key, under several call contexts (in hours, after
-hours, evening, a repeat caller). Then each step reached is replayed with the
+hours, evening, a cut-off caller ringing back). Then each step reached is replayed with the
 caller hanging up on entering it, and again halfway through its first prompt.
 Every call must end without an exception and leave a complete record that the
 register keeps.
@@ -31,7 +31,9 @@ CONTEXTS = {
     "weekday morning": CallContext("13800000001", datetime(2026, 3, 2, 10, 0)),
     "weekday evening": CallContext("13800000001", datetime(2026, 3, 6, 19, 30)),
     "late night": CallContext("13800000001", datetime(2026, 3, 6, 23, 0)),
-    "repeat caller": CallContext("13800000001", datetime(2026, 3, 2, 10, 0), seconds_since_last_call=60.0),
+    "cut-off caller ringing back": CallContext(
+        "13800000001", datetime(2026, 3, 2, 10, 0), seconds_since_last_call=60.0, last_call_dropped=True
+    ),
 }
 LIMIT = frames_in(300)
 Choice = tuple[str, str]  # (listen step, intent name or 'key:N')
