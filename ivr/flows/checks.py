@@ -248,6 +248,13 @@ class FlowChecks:
                 ("start",) if "start" in self.file.tree else ("steps",),
                 f"the flow starts at step '{self.flow.start}', which is not a step{_did_you_mean(self.flow.start, names)}",
             )
+        after_fault = self.flow.line.recognition_lost_next
+        if after_fault is not None and after_fault not in self.flow.steps:
+            self.problem(
+                ("line", "recognition_lost_next"),
+                f"after a system fault the call goes to '{after_fault}', which is not a step"
+                f"{_did_you_mean(after_fault, names)}",
+            )
         for name, step in self.flow.steps.items():
             for target, loc in _target_locs(name, step):
                 if target not in self.flow.steps:
@@ -259,6 +266,8 @@ class FlowChecks:
     def _reachable(self) -> None:
         seen: set[str] = set()
         todo = [self.flow.start]
+        if self.flow.line.recognition_lost_next is not None:
+            todo.append(self.flow.line.recognition_lost_next)
         while todo:
             name = todo.pop()
             if name in seen or name not in self.flow.steps:

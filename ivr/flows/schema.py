@@ -191,6 +191,11 @@ class LineHandling(Strict):
         default="system.fault_notice",
         description="said once when speech recognition fails mid-call (lines 97–100); keys still work",
     )
+    recognition_lost_next: StepName | None = Field(
+        default=None,
+        description="after that apology, go to this step (e.g. the callback step, for line 100's offer); "
+        "unset: the call goes on where it was, with keys",
+    )
     goodbye_wait: Duration = Field(
         default=3.0,
         ge=0,
@@ -363,12 +368,16 @@ class CallerAction(Strict):
     waits_for: PromptId | None = Field(
         default=None, description="until the bot has finished saying this prompt"
     )
+    recognition_fails: Literal[True] | None = Field(
+        default=None, description="the speech recogniser fails here (a system fault, lines 97–100)"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> CallerAction:
         if len(self.model_fields_set) != 1:
             raise ValueError(
-                "each caller action has exactly one of silent, noise, says, presses, hangs_up, waits_for"
+                "each caller action has exactly one of silent, noise, says, presses, hangs_up, waits_for, "
+                "recognition_fails"
             )
         return self
 
