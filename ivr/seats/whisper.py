@@ -49,6 +49,14 @@ INTENT_LABELS: dict[str, str] = {
     "hard_to_reach": "电话难打",
     "human": "转人工",
     "faq_22": "问能否订上",
+    "criticism_personal": "批评",
+    "suggestion": "提建议",
+    "suggestion_personal": "提建议",
+    "abuse": "辱骂",
+    "insist": "问姓名",
+    "operator_business": "找话务员办业务",
+    "hotel_unreachable": "酒店电话打不通",
+    "praise": "表扬",
 }
 FAQ_LABEL = "订房咨询"  # the FAQ's questions (faq_*): what a seat needs to know is the topic
 
