@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ivr.errors import Problem
 from ivr.flows.checks import check
 
 FLOW = """\
@@ -43,7 +44,7 @@ def _root(tmp_path: Path, repo: Path) -> Path:
     return tmp_path
 
 
-def _mine(problems: list[object]) -> list[str]:
+def _mine(problems: list[Problem]) -> list[str]:
     return [str(p) for p in problems if "audio" not in str(p)]
 
 
