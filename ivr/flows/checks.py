@@ -49,12 +49,16 @@ def yaml_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def check(paths: Iterable[Path], root: Path) -> CheckedSet:
-    """Check every file named (folders: their *.yaml) against the catalogs and audio under ``root``."""
+def check(paths: Iterable[Path], root: Path, *, find_seats: bool = True) -> CheckedSet:
+    """Check every file named (folders: their *.yaml) against the catalogs and audio under ``root``.
+
+    ``find_seats``: with no seats file among ``paths``, check the flows against the one the line
+    would use (``ivr flow check``); ``ivr serve`` names its own, or has none, and says False.
+    """
     out = CheckedSet()
     for path in yaml_files(paths):
         _load_one(path, root, out)
-    seats = list(out.seats) or _line_seats(out.flows, root, out.problems)
+    seats = list(out.seats) or (_line_seats(out.flows, root, out.problems) if find_seats else [])
     private = {n: p for p, s in seats for n in s.private_numbers()}
     for locale, loaded in out.catalogs.items():
         _check_catalog_privacy(catalog_path(root, locale), loaded, private, out.problems)

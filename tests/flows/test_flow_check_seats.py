@@ -73,3 +73,21 @@ def test_without_ivr_toml_the_seats_file_beside_the_flow_is_checked(tmp_path: Pa
 def test_a_flow_with_no_seats_file_anywhere_is_checked_without_seats(tmp_path: Path, repo: Path) -> None:
     root = _root(tmp_path, repo)
     assert _mine(check([root / "flows" / "alone.yaml"], root).problems) == []
+
+
+def test_a_prompt_that_speaks_a_supervisors_number_in_words_is_caught(tmp_path: Path, repo: Path) -> None:
+    root = _root(tmp_path, repo)
+    (root / "flows" / "seats.yaml").write_text(SEATS, encoding="utf-8")
+    catalog = root / "prompts" / "zh-CN.yaml"
+    text = catalog.read_text(encoding="utf-8")
+    old = 'text: "请您稍等。"'
+    assert text.count(old) == 1
+    catalog.write_text(text.replace(old, 'text: "请您稍等,或拨幺零零三。"'), encoding="utf-8")
+    line = next(
+        n for n, t in enumerate(catalog.read_text(encoding="utf-8").splitlines(), 1) if "幺零零三" in t
+    )
+    found = _mine(check([root / "flows"], root).problems)
+    assert (
+        f"{catalog}:{line}: prompt 'desk.please_wait' speaks 1003, a supervisor's number "
+        f"(from {root / 'flows' / 'seats.yaml'}); the handbook (line 36) never gives it out"
+    ) in found
