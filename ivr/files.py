@@ -7,6 +7,7 @@ validates it with a pydantic model, and turns every validation error into a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,11 +54,21 @@ def read_yaml(path: Path) -> Any:
 _FULL_WIDTH = {"：": "full-width colon '：' — YAML needs ':'", "，": "full-width comma '，' — YAML needs ','"}
 
 
+_BLOCK_START = re.compile(r":\s+[|>][-+0-9]*\s*$")
+
+
 def typing_slips(text: str) -> list[tuple[int, str]]:
     """``(line, hint)`` for each line with a full-width ':' or ',' outside quotes and comments, or a tab."""
     out: list[tuple[int, str]] = []
+    block: int | None = None  # the indent of the key whose block scalar (| or >) we are in
     for n, raw in enumerate(text.splitlines(), start=1):
+        indent = len(raw) - len(raw.lstrip(" "))
+        if block is not None and (not raw.strip() or indent > block):
+            continue  # block text is words, not YAML: a full-width comma there is Chinese
+        block = None
         code = code_part(raw)
+        if _BLOCK_START.search(code):
+            block = indent
         if "\t" in code:
             out.append((n, "a tab — YAML indents and separates with spaces only"))
             continue
