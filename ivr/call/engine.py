@@ -8,6 +8,7 @@ wait in the flow is an exact count of frames and nothing reads a clock.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from datetime import timedelta
@@ -71,6 +72,9 @@ class CallEngine:
         self._playing: str | None = None
         self._business_done = False
         self._last_intent: str | None = None
+        # the caller's answers in order, (intent or "", their words or the key): for the seat's
+        # whisper, e.g. a complaint's reason (line 120); caller data, never logged
+        self._answers: list[tuple[str, str]] = []
         self._steps_this_frame = 0
         self.keys_only = False  # recognition failed: words are no longer heard, keys still are
         self._apology_due = False
@@ -315,6 +319,8 @@ class CallEngine:
             if self._apology_due:  # lines 97–100: say the system fault, then go on with keys
                 self._apology_due = False
                 yield from self._say(as_say(self.flow.line.recognition_lost))
+                if self.flow.line.recognition_lost_next is not None:  # line 100: the callback offer
+                    return self.flow.line.recognition_lost_next
                 watch.prompt_said()
             while self._inbox:
                 item = self._inbox.popleft()
@@ -375,10 +381,14 @@ class CallEngine:
 
     def _answer_to(self, listen: Listen, item: Dtmf | Heard) -> str | None:
         if isinstance(item, Dtmf):
-            return listen.keys.get(item.digit)
+            target = listen.keys.get(item.digit)
+            if target is not None:
+                self._answers.append(("", f"按{item.digit}键"))
+            return target
         if self.keys_only or not self._recognisable(item):
             return None
         found = match_listen(listen, item.text)
+        self._answers.append((found.intent if found else "", item.text))
         if found is None:
             return None
         self._last_intent = found.intent
@@ -396,6 +406,7 @@ class CallEngine:
                 self.context.caller,
                 self.context.seconds_since_last_call,
                 self._last_intent,
+                self.context.last_call_dropped,
             ):
                 return case.next
         return step.otherwise
@@ -481,6 +492,8 @@ class CallEngine:
         about = {"skill": skill, "number": self.context.caller or ""}
         if self._last_intent:
             about["asked"] = self._last_intent
+        if self._answers:
+            about["answers"] = json.dumps(self._answers, ensure_ascii=False)
         if self.context.seconds_since_last_call is not None:
             about["repeat"] = "yes"
         return about

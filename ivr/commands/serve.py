@@ -125,7 +125,7 @@ class OpenLine:
             wall_clock = desk_time(config.line.timezone)
         flow_path = root / config.line.flow
         files = [flow_path] + ([root / config.line.seats] if config.line.seats else [])
-        checked = check(files, root)
+        checked = check(files, root, find_seats=False)  # the seats are config.line.seats, or none
         if checked.problems:  # a broken flow never reaches a caller
             raise IvrError("the flow has problems:\n" + "\n".join(str(p) for p in checked.problems))
         flow = checked.flows[0].flow

@@ -60,7 +60,13 @@ def simulate(
 ) -> Simulated:
     """Run ``test``'s caller against ``flow`` until someone hangs up (or ``max_s`` of media time)."""
     at = datetime.strptime(test.at, "%Y-%m-%d %H:%M")
-    context = CallContext(test.caller_id, at, test.previous_call, resume_step=test.dropped_in)
+    context = CallContext(
+        test.caller_id,
+        at,
+        test.previous_call,
+        resume_step=test.dropped_in,
+        last_call_dropped=test.previous_call is not None and test.previous_ended == "dropped",
+    )
     engine = CallEngine(flow, audio, hearing, context)
     caller = ScriptedCaller(test.caller, base)
     ticks = caller.frames(engine)

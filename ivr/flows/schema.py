@@ -105,6 +105,12 @@ class Condition(Strict):
     repeat_caller: Duration | None = Field(
         default=None, gt=0, description="the same number called within this long before"
     )
+    dropped_call: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="the same number's last call, within this long before, was cut off before its business "
+        "was done: the line was lost or the caller hung up mid-step (line 141)",
+    )
     intent: str | None = Field(default=None, description="the last intent heard is this one")
     not_: Condition | None = Field(default=None, alias="not")
 
@@ -112,7 +118,7 @@ class Condition(Strict):
     def _not_empty(self) -> Condition:
         if not self.model_fields_set:
             raise ValueError(
-                "an empty condition; give hours, days, time, caller, repeat_caller, intent or not"
+                "an empty condition; give hours, days, time, caller, repeat_caller, dropped_call, intent or not"
             )
         return self
 
@@ -184,6 +190,11 @@ class LineHandling(Strict):
     recognition_lost: PromptRef = Field(
         default="system.fault_notice",
         description="said once when speech recognition fails mid-call (lines 97–100); keys still work",
+    )
+    recognition_lost_next: StepName | None = Field(
+        default=None,
+        description="after that apology, go to this step (e.g. the callback step, for line 100's offer); "
+        "unset: the call goes on where it was, with keys",
     )
     goodbye_wait: Duration = Field(
         default=3.0,
@@ -357,12 +368,16 @@ class CallerAction(Strict):
     waits_for: PromptId | None = Field(
         default=None, description="until the bot has finished saying this prompt"
     )
+    recognition_fails: Literal[True] | None = Field(
+        default=None, description="the speech recogniser fails here (a system fault, lines 97–100)"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> CallerAction:
         if len(self.model_fields_set) != 1:
             raise ValueError(
-                "each caller action has exactly one of silent, noise, says, presses, hangs_up, waits_for"
+                "each caller action has exactly one of silent, noise, says, presses, hangs_up, waits_for, "
+                "recognition_fails"
             )
         return self
 
@@ -394,6 +409,10 @@ class ConversationTest(Strict):
     )
     previous_call: Duration | None = Field(
         default=None, gt=0, description="the same number called this long before (for repeat_caller rules)"
+    )
+    previous_ended: Literal["dropped", "finished"] = Field(
+        default="dropped",
+        description="how that previous call ended: cut off (line lost, caller hung up mid-step) or finished",
     )
     caller: list[CallerAction] = Field(min_length=1)
     expect: list[PromptId | Expect] = Field(min_length=1)

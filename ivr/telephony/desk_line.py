@@ -559,15 +559,15 @@ class DeskLine:
         call.state = CallState.ANSWERED
         call.answered_tick = call.ticks_since_arrival
         flow = self.parts.flow
-        dropped_in = [
-            n for n in self.parts.dropped_path(call.caller_number) if n in flow.steps and flow.steps[n].listen
-        ]
+        dropped_path = self.parts.dropped_path(call.caller_number)
+        dropped_in = [n for n in dropped_path if n in flow.steps and flow.steps[n].listen]
         context = CallContext(
             call.caller_number,
             (self.parts.hours_clock or self.parts.wall_clock)(),
             self.parts.seconds_since_last_call(call.caller_number),
             resume_step=dropped_in[-1] if dropped_in else None,
             call_id=call.call_id,
+            last_call_dropped=bool(dropped_path),  # line 141: only a cut-off call is apologised for
         )
         if self.parts.speech is not None:
             call.speech = SpeechGate(self.parts.speech(call.caller_number))

@@ -136,7 +136,7 @@ def test_waiting_callers_hear_progress_every_15_s_start_to_start(
     desk: FlowFile, player: PromptPlayer
 ) -> None:
     engines = run_floor(desk, player, [ScriptedSeat("1001", answers_after_s=None)], callers=1, seconds=110)
-    to_seat = started(engines[0], "transfer.to_seat")[0].frame
+    to_seat = started(engines[0], "desk.please_wait")[0].frame
     updates = [e.frame for e in started(engines[0], "hold.progress")]
     assert len(updates) >= 5
     assert updates[0] - to_seat == frames_in(15)
@@ -202,7 +202,7 @@ def test_between_updates_the_caller_hears_hold_music_not_dead_air(
         desk, player, [ScriptedSeat("1001", answers_after_s=50.0)], callers=1, seconds=75, heard=heard
     )
     caller = engines[0]
-    to_seat = started(caller, "transfer.to_seat")[0]
+    to_seat = started(caller, "desk.please_wait")[0]
     updates = [e.frame for e in started(caller, "hold.progress")]
     assert [u - to_seat.frame for u in updates] == [frames_in(15), frames_in(30), frames_in(45)]
     frames = heard[0]
