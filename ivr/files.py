@@ -7,6 +7,7 @@ validates it with a pydantic model, and turns every validation error into a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,7 +41,59 @@ def read_yaml(path: Path) -> Any:
         line = mark.line + 1 if mark is not None else 0
         if "duplicate key" in str(what) or "found duplicate key" in str(exc):
             what = "duplicate key" + _after(str(exc), "duplicate key")
+        slips = [s for s in typing_slips(text) if s[0] <= max(line, 1)]
+        if slips:  # the slip is what the admin must fix; YAML's own words only say where it gave up
+            raise ConfigError(
+                [Problem(path, n, f"{hint} (YAML then fails at line {line}: {what})") for n, hint in slips]
+            ) from None
         raise ConfigError([Problem(path, line, f"YAML: {what}")]) from None
+
+
+# Typing slips that YAML reports in its own words, far from the cause: a Chinese input method's
+# full-width colon or comma where YAML needs ':' or ',', and tabs (YAML indents with spaces only).
+_FULL_WIDTH = {"：": "full-width colon '：' — YAML needs ':'", "，": "full-width comma '，' — YAML needs ','"}
+
+
+_BLOCK_START = re.compile(r":\s+[|>][-+0-9]*\s*$")
+
+
+def typing_slips(text: str) -> list[tuple[int, str]]:
+    """``(line, hint)`` for each line with a full-width ':' or ',' outside quotes and comments, or a tab."""
+    out: list[tuple[int, str]] = []
+    block: int | None = None  # the indent of the key whose block scalar (| or >) we are in
+    for n, raw in enumerate(text.splitlines(), start=1):
+        indent = len(raw) - len(raw.lstrip(" "))
+        if block is not None and (not raw.strip() or indent > block):
+            continue  # block text is words, not YAML: a full-width comma there is Chinese
+        block = None
+        code = code_part(raw)
+        if _BLOCK_START.search(code):
+            block = indent
+        if "\t" in code:
+            out.append((n, "a tab — YAML indents and separates with spaces only"))
+            continue
+        for mark, hint in _FULL_WIDTH.items():
+            if mark in code:
+                out.append((n, hint))
+                break
+    return out
+
+
+def code_part(line: str) -> str:
+    """The line without its quoted strings and its comment."""
+    out: list[str] = []
+    quote = ""
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"" and (i == 0 or line[i - 1] in " \t[{,:-"):
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+            break
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _after(text: str, marker: str) -> str:
@@ -117,4 +170,7 @@ def load_model(path: Path, model: type[M]) -> tuple[M, Any]:
     try:
         return model.model_validate(root), root
     except ValidationError as exc:
-        raise ConfigError(problems_from(path, root, exc)) from None
+        problems = problems_from(path, root, exc)
+        slips = typing_slips(path.read_text(encoding="utf-8"))
+        problems += [Problem(path, n, hint) for n, hint in slips]  # the likely cause, at its own line
+        raise ConfigError(sorted(problems, key=lambda p: p.line)) from None

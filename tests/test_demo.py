@@ -33,6 +33,10 @@ def test_the_demo_serves_five_callers_and_leaves_their_recordings_timelines_and_
     assert main(["demo", "--root", str(REPO), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "seat 1002 answers; whisper to the seat only" in printed
+    spoken = [line for line in printed.splitlines() if " says " in line]
+    assert spoken, "the demo prints what the bot says"
+    # the desk speaks in the company's name, never with the booking hotline's voice
+    assert [line for line in spoken if "百事通" in line or "坐席" in line] == []
     assert set(OUTCOMES) == {c.name for c in CALLERS}
 
     with CallRegister(out / "calls.db", create=False) as register:

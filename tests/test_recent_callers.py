@@ -38,3 +38,22 @@ def test_recent_callers_survive_a_restart_through_the_register(tmp_path: Path) -
         recent.seed(register)
     seconds = recent.seconds_since_last_call("13800000002")
     assert seconds is not None and 150 < seconds < 200
+
+
+def test_only_a_cut_off_call_is_remembered_as_dropped_across_a_restart(tmp_path: Path) -> None:
+    """Line 141's apology is for a call that was cut off; the latest call of a number decides."""
+    now = datetime.now(UTC)
+    with CallRegister(tmp_path / "calls.db") as register:
+        register.save(
+            _record("13800000003", Outcome.ABANDONED, ["start", "menu"], now - timedelta(minutes=4))
+        )
+        register.save(
+            _record("13800000003", Outcome.SERVED, ["start", "menu", "bye"], now - timedelta(minutes=2))
+        )
+        register.save(
+            _record("13800000004", Outcome.ABANDONED, ["start", "menu"], now - timedelta(minutes=1))
+        )
+        recent = RecentCallers()
+        recent.seed(register)
+    assert recent.dropped_path("13800000003") == []  # its last call ended with a goodbye
+    assert recent.dropped_path("13800000004") == ["start", "menu"]

@@ -14,6 +14,7 @@ def holds(
     caller: str | None,
     seconds_since_last_call: float | None,
     last_intent: str | None,
+    last_call_dropped: bool = False,
 ) -> bool:
     """True when every key given in ``cond`` holds (``not`` negates its whole condition)."""
     day = DAYS[now.weekday()]
@@ -34,8 +35,15 @@ def holds(
         seconds_since_last_call is None or seconds_since_last_call > cond.repeat_caller
     ):
         return False
+    if cond.dropped_call is not None and (
+        not last_call_dropped
+        or seconds_since_last_call is None
+        or seconds_since_last_call > cond.dropped_call
+    ):
+        return False
     if cond.intent is not None and cond.intent != last_intent:
         return False
     return not (
-        cond.not_ is not None and holds(cond.not_, flow, now, caller, seconds_since_last_call, last_intent)
+        cond.not_ is not None
+        and holds(cond.not_, flow, now, caller, seconds_since_last_call, last_intent, last_call_dropped)
     )

@@ -8,6 +8,7 @@ wait in the flow is an exact count of frames and nothing reads a clock.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from datetime import timedelta
@@ -55,6 +56,9 @@ STEP_OUTCOME = {
     "transferred": Outcome.TRANSFERRED,
     "callback": Outcome.CALLBACK,
 }
+# an offer already asked (system.fault_callback's or a no_answer's 您看可以吗?): how long its answer is
+# waited for before the callback step asks its own offer, which names the keys (chosen)
+OFFER_ANSWER_FRAMES = frames_in(5.0)
 KEYPAD_TIMEOUT = frames_in(5.0)  # between digits of a keyed-in number
 MIN_RECOGNITION_CONFIDENCE = 0.4  # a recognition result less sure than this counts as not understood
 NOISY_UTTERANCE_FRAMES = frames_in(
@@ -81,6 +85,9 @@ class CallEngine:
         self.tickets = tickets  # where callback tickets are written; None: none can be, so none is promised
         self._ticket: TicketWritten | None = None  # the answer to the ticket asked for last
         self._callback_asked = False  # the caller pressed the callback key while waiting for a seat
+        # the words just said asked the callback offer's question themselves (system.fault_callback,
+        # a transfer's no_answer: …您看可以吗?): a callback step next hears the answer, not asking again
+        self._offer_asked = False
         self._caller_heard = False  # the caller has spoken or keyed: a later silence is not a silent call
         self._yes_no: dict[str, Listen] = {}
         self.transfers = transfers  # False: no seats to hand to, so a transfer step runs its fallback
@@ -100,6 +107,9 @@ class CallEngine:
         self._playing: str | None = None
         self._business_done = False
         self._last_intent: str | None = None
+        # the caller's answers in order, (intent or "", their words or the key): for the seat's
+        # whisper, e.g. a complaint's reason (line 120); caller data, never logged
+        self._answers: list[tuple[str, str]] = []
         self._steps_this_frame = 0
         self.keys_only = False  # recognition failed: words are no longer heard, keys still are
         self._apology_due = False
@@ -190,6 +200,16 @@ class CallEngine:
         self._program.close()
         self._end(by)
 
+    def fail(self, reason: str) -> None:
+        """A fault in the bot ended the call (the line hangs up): the record says failed, and why.
+
+        ``reason`` is the fault's one line (an ``error`` event, ``what=fault``). A call already
+        ended (put through, or its goodbye said) keeps its events; only the outcome changes.
+        """
+        self._emit(EventKind.ERROR, what="fault", reason=reason)
+        self.outcome = Outcome.FAILED
+        self.hang_up("bot")
+
     # --- after the hand-off: the line bridges the call to a seat; the record goes on -------
 
     def put_through_tick(self) -> None:
@@ -259,6 +279,7 @@ class CallEngine:
 
     def _step(self, step: Step) -> Program:
         action = step.action
+        offer_asked, self._offer_asked = self._offer_asked, False
         if action == "say":
             assert step.say is not None
             for ref in step.say if isinstance(step.say, list) else [step.say]:
@@ -277,7 +298,7 @@ class CallEngine:
             return (yield from self._transfer(step.transfer, step.next))
         if action == "callback":
             assert step.callback is not None
-            taken = yield from self._callback(step.callback)
+            taken = yield from self._callback(step.callback, offer_asked)
             return step.next if taken is not None else None
         if action == "hangup":
             assert step.hangup is not None
@@ -330,7 +351,8 @@ class CallEngine:
         for _ in range(frames_in(self.flow.line.goodbye_wait)):
             yield SILENT_FRAME
 
-    def _listen(self, listen: Listen) -> Program:
+    def _listen(self, listen: Listen, question: bool = False) -> Program:
+        """A listening step (or, ``question``, the bot's own yes-or-no question inside a step)."""
         watch = LineWatch(self.flow.line)
         if listen.prompt is not None:
             yield from self._say(as_say(listen.prompt))
@@ -341,6 +363,9 @@ class CallEngine:
             if self._apology_due:  # lines 97–100: say the system fault, then go on with keys
                 self._apology_due = False
                 yield from self._say(as_say(self.flow.line.recognition_lost))
+                if self.flow.line.recognition_lost_next is not None and not question:
+                    self._offer_asked = True  # line 100: the apology asked 您看可以吗? itself
+                    return self.flow.line.recognition_lost_next
                 watch.prompt_said()
             while self._inbox:
                 item = self._inbox.popleft()
@@ -403,10 +428,14 @@ class CallEngine:
 
     def _answer_to(self, listen: Listen, item: Dtmf | Heard) -> str | None:
         if isinstance(item, Dtmf):
-            return listen.heard_keys().get(item.digit)
+            target = listen.heard_keys().get(item.digit)
+            if target is not None:
+                self._answers.append(("", f"按{item.digit}键"))
+            return target
         if self.keys_only or not self._recognisable(item):
             return None
         found = match_listen(listen, item.text)
+        self._answers.append((found.intent if found else "", item.text))
         if found is None:
             return None
         self._last_intent = found.intent
@@ -424,6 +453,7 @@ class CallEngine:
                 self.context.caller,
                 self.context.seconds_since_last_call,
                 self._last_intent,
+                self.context.last_call_dropped,
             ):
                 return case.next
         return step.otherwise
@@ -487,6 +517,9 @@ class CallEngine:
                 )
                 if not keyed:  # line 96: a long wait ends with the apology, whatever comes next
                     yield from self._say(Say(prompt=hold.sorry, barge_in=False))
+                    if transfer.no_answer is not None:  # seats were signed in and rung: none took it
+                        yield from self._say(as_say(transfer.no_answer))
+                        self._offer_asked = True
                 return False
             if self.frame >= next_update:
                 position, wait_s = state
@@ -514,19 +547,26 @@ class CallEngine:
         about = {"skill": skill, "number": self.context.caller or ""}
         if self._last_intent:
             about["asked"] = self._last_intent
+        if self._answers:
+            about["answers"] = json.dumps(self._answers, ensure_ascii=False)
         if self.context.seconds_since_last_call is not None:
             about["repeat"] = "yes"
         return about
 
-    def _callback(self, callback: Callback) -> Generator[bytes, None, bool | None]:
+    def _callback(self, callback: Callback, offer_asked: bool = False) -> Generator[bytes, None, bool | None]:
         """Offer, get a number, write the ticket, and only then promise (handbook lines 33, 100, 136).
+
+        ``offer_asked``: the words just said asked the offer's question (system.fault_callback's
+        您看可以吗?); its answer is heard first, and the offer (with its keys) is asked only if none came.
 
         Returns True when a ticket was written, False when none was (declined, no number, not
         written), None when the call ended here (a silent caller's goodbye).
         """
         asked, self._callback_asked = self._callback_asked, False
         if callback.offer is not None and not asked:
-            answer = yield from self._ask_yes_no(as_say(callback.offer))
+            answer = (yield from self._offer_answer()) if offer_asked else None
+            if answer is None:
+                answer = yield from self._ask_yes_no(as_say(callback.offer))
             if answer is None:
                 return None
             if answer != YES:
@@ -575,8 +615,30 @@ class CallEngine:
         if listen is None:
             listen = Listen(prompt=say, confirm=Confirm(yes=YES, no=NO), give_up=NO)
             self._yes_no[key] = listen
-        answer = yield from self._listen(listen)
+        answer = yield from self._listen(listen, question=True)
         return answer
+
+    def _offer_answer(self) -> Generator[bytes, None, str | None]:
+        """The answer to an offer the words just said asked (…您看可以吗?): key 1 or 2, or a yes or a
+        no heard; None when none came within ``OFFER_ANSWER_FRAMES`` (the caller's words could not be
+        heard, say, with recognition lost)."""
+        for _ in range(OFFER_ANSWER_FRAMES):
+            while self._inbox:
+                item = self._inbox.popleft()
+                if isinstance(item, Dtmf):
+                    if item.digit in (YES_KEY, NO_KEY):
+                        self._answers.append(("", f"按{item.digit}键"))
+                        return YES if item.digit == YES_KEY else NO
+                    continue
+                if self.keys_only or not self._recognisable(item):
+                    continue
+                found = match_yes_no(item.text)
+                if found is not None:
+                    self._answers.append((found.intent, item.text))
+                    self._emit(EventKind.INTENT, intent=found.intent, score=round(found.score, 3))
+                    return found.intent
+            yield SILENT_FRAME
+        return None
 
     def _write_ticket(self, number: str, source: str, callback: Callback) -> Generator[bytes, None, bool]:
         """Hand the ticket to the writer and hold (silence, or the hold music) until it says it is

@@ -50,5 +50,6 @@ class CallContext:
     answered_at: datetime  # wall time of the answer: media time 0 (used for hours rules)
     seconds_since_last_call: float | None = None  # from the register: same number's previous call
     resume_step: str | None = None  # the listening step that number's previous call dropped in
+    last_call_dropped: bool = False  # that call was cut off: line lost, or the caller hung up mid-step
     call_id: str = ""  # the call's id in the seat queue (and in the register unless record_id is given)
     record_id: str = ""  # the call's id in the register, which its callback ticket names

@@ -1,4 +1,10 @@
-"""``ivr serve``: the desk line in production, until SIGTERM."""
+"""``ivr serve``: the desk line in production, until SIGTERM, or until it can no longer take calls.
+
+Should the media clock or the SIP reader die (a fault no single call contains),
+the line says why in its log, closes what it can, and ``ivr serve`` exits with
+status 70 (EX_SOFTWARE), so systemd or the container runtime starts it afresh:
+it never stays up deaf.
+"""
 
 from __future__ import annotations
 
@@ -52,15 +58,38 @@ def run_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    line.on_failure(stop.set)  # a dead thread wakes the wait below, as SIGTERM does
     line.start()
     print(
         f"serving {config.line.flow} on {config.sip.bind} ({config.sip.mode} mode); SIGTERM to stop",
         flush=True,
     )
+    return serve_until_stopped(line, stop, config.sip.grace)
+
+
+EXIT_LINE_FAILED = 70  # EX_SOFTWARE: the line broke; whoever runs it starts it again
+
+
+def serve_until_stopped(line: OpenLine, stop: threading.Event, grace: float) -> int:
+    """Wait for SIGTERM (``stop``) or a dead thread; close the line; the exit status.
+
+    SIGTERM: live calls hear goodbye within ``grace``, 0. A thread died: its reason is logged,
+    live calls are hung up at once (no clock is left to say goodbye), 70.
+    """
     stop.wait()
-    print("stopping: new calls get 503, live calls finish their goodbye", flush=True)
-    line.stop(config.sip.grace)
-    return 0
+    failure = line.failure
+    if failure is None:
+        line.line.refuse_new_calls()  # before saying so: a call arriving after the line is read gets 503
+        print("stopping: new calls get 503, live calls finish their goodbye", flush=True)
+        line.stop(grace)
+        return 0
+    log.error("the line can take no more calls (%s); closing it and exiting for a restart", failure)
+    print(f"ivr serve: {failure}; exiting", file=sys.stderr, flush=True)
+    try:
+        line.stop(0.0)
+    except Exception:  # best effort: the exit status says what matters
+        log.exception("closing the broken line failed too")
+    return EXIT_LINE_FAILED
 
 
 SWITCH_INTERVAL_S = 0.001
@@ -96,7 +125,7 @@ class OpenLine:
             wall_clock = desk_time(config.line.timezone)
         flow_path = root / config.line.flow
         files = [flow_path] + ([root / config.line.seats] if config.line.seats else [])
-        checked = check(files, root)
+        checked = check(files, root, find_seats=False)  # the seats are config.line.seats, or none
         if checked.problems:  # a broken flow never reaches a caller
             raise IvrError("the flow has problems:\n" + "\n".join(str(p) for p in checked.problems))
         flow = checked.flows[0].flow
@@ -148,6 +177,7 @@ class OpenLine:
             tickets=self._ticket_writer(wall_clock),
         )
         self.line = DeskLine(config.sip, parts)
+        self._stopped = False
 
     def _ticket_writer(self, wall_clock: Callable[[], datetime]) -> WriteTicket:
         """Callback tickets through the queue log's worker: committed, then the call is told."""
@@ -229,6 +259,15 @@ class OpenLine:
         assert self.recognition is not None and self.grammars is not None
         return VoskSpeech(self.recognition.open(uuid4().hex), self.grammars)
 
+    @property
+    def failure(self) -> str | None:
+        """Why the line stopped taking calls (its media clock or SIP reader died), or None."""
+        return self.line.failure
+
+    def on_failure(self, callback: Callable[[], object]) -> None:
+        """``callback`` runs (on the dying thread) when the line's media clock or SIP reader dies."""
+        self.line.on_failure = callback
+
     def start(self) -> None:
         # The media clock's thread must get the interpreter within a millisecond of each tick,
         # not after the default 5 ms a busy thread (SIP, recognition, the writer) may hold it.
@@ -240,6 +279,10 @@ class OpenLine:
         self.line.start()
 
     def stop(self, grace: float) -> None:
+        """Drain and close the line, then its workers; a second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         try:
             self.line.drain(grace)
             self.line.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ivr.call.engine import CallEngine
 from ivr.call.events import EventKind
-from ivr.call.inputs import CallerHangup, CallInput, Dtmf, Heard
+from ivr.call.inputs import CallerHangup, CallInput, Dtmf, Heard, RecognitionLost
 from ivr.flows.caller_noise import noise
 from ivr.flows.caller_voice import recorded, spoken
 from ivr.flows.schema import CallerAction, Says
@@ -50,6 +50,8 @@ class ScriptedCaller:
             elif action.hangs_up:
                 yield SILENT_FRAME, [CallerHangup()]
                 return
+            elif action.recognition_fails:
+                yield SILENT_FRAME, [RecognitionLost("the scripted recogniser failed")]
             elif action.waits_for is not None:
                 start = len(engine.events)
                 while not _finished(engine, action.waits_for, start):

@@ -3,25 +3,31 @@
 Schema errors come from pydantic (see ``ivr.files``); this module adds the
 checks that need more than one file or the whole flow: prompt ids against the
 catalog, audio on disk, steps that go nowhere or are never reached, hours that
-do not exist, supervisors' numbers a caller could hear.
+do not exist, supervisors' numbers a caller could hear (in any numerals), transfers to
+skills no seat has.
+
+A flow checked without a seats file is checked against the seats file the line
+would use: ``[line] seats`` in the root's ``ivr.toml``, else ``seats.yaml``
+beside the flow.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
+import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ivr.errors import ConfigError, Problem
-from ivr.files import line_of, read_yaml
+from ivr.files import code_part, line_of, read_yaml
 from ivr.flows.loader import FlowFile, load_flow
-from ivr.flows.schema import LADDERS, Condition, Expect, PromptRef, Rung, Say, as_say
+from ivr.flows.schema import LADDERS, Condition, Expect, Flow, PromptRef, Rung, Say, as_say
 from ivr.prompts.audio_store import REQUIRED_FORMAT, AudioFormatError, check_wav
 from ivr.prompts.catalog import REQUIRED_IDS, Catalog, catalog_path, load_catalog
 from ivr.prompts.hold_music import music_path
+from ivr.prompts.numerals import numbers_in
 from ivr.seats.directory import SeatsFile, load_seats
 
 
@@ -43,18 +49,25 @@ def yaml_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def check(paths: Iterable[Path], root: Path) -> CheckedSet:
-    """Check every file named (folders: their *.yaml) against the catalogs and audio under ``root``."""
+def check(paths: Iterable[Path], root: Path, *, find_seats: bool = True) -> CheckedSet:
+    """Check every file named (folders: their *.yaml) against the catalogs and audio under ``root``.
+
+    ``find_seats``: with no seats file among ``paths``, check the flows against the one the line
+    would use (``ivr flow check``); ``ivr serve`` names its own, or has none, and says False.
+    """
     out = CheckedSet()
     for path in yaml_files(paths):
         _load_one(path, root, out)
-    private = {n: p for p, s in out.seats for n in s.private_numbers()}
+    seats = list(out.seats) or (_line_seats(out.flows, root, out.problems) if find_seats else [])
+    private = {n: p for p, s in seats for n in s.private_numbers()}
     for locale, loaded in out.catalogs.items():
         _check_catalog_privacy(catalog_path(root, locale), loaded, private, out.problems)
     for flow_file in out.flows:
         catalog = out.catalogs.get(flow_file.flow.locale)
         if catalog is not None:
             out.problems += FlowChecks(flow_file, catalog, root, private).run()
+        if seats:
+            out.problems += _skills_without_seats(flow_file, seats)
     out.problems.sort(key=lambda p: (str(p.file), p.line))
     return out
 
@@ -84,6 +97,47 @@ def _load_one(path: Path, root: Path, out: CheckedSet) -> None:
         out.problems += err.problems
 
 
+def _line_seats(flows: list[FlowFile], root: Path, problems: list[Problem]) -> list[tuple[Path, SeatsFile]]:
+    """The seats file the line would use with these flows: ivr.toml's ``[line] seats``, else seats.yaml beside."""
+    candidates: list[Path] = []
+    config = root / "ivr.toml"
+    if config.is_file():
+        try:
+            named = tomllib.loads(config.read_text(encoding="utf-8")).get("line", {}).get("seats")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+            named = None  # ivr.toml's own mistakes are reported by ``ivr serve``, which reads it
+        if isinstance(named, str):
+            candidates.append(root / named)
+    candidates += [f.path.parent / "seats.yaml" for f in flows]
+    for path in candidates:
+        if path.is_file():
+            try:
+                return [(path, load_seats(path))]
+            except ConfigError as err:
+                problems += err.problems
+                return []
+    return []
+
+
+def _skills_without_seats(flow_file: FlowFile, seats: list[tuple[Path, SeatsFile]]) -> list[Problem]:
+    """A transfer to a skill no seat has never reaches a person: every caller sent there waits for nobody."""
+    have = {skill for _, s in seats for seat in s.seats for skill in seat.skills}
+    where = ", ".join(str(p) for p, _ in seats)
+    out: list[Problem] = []
+    for name, step in flow_file.flow.steps.items():
+        if step.transfer is not None and step.transfer.skill not in have:
+            out.append(
+                Problem(
+                    flow_file.path,
+                    flow_file.line("steps", name, "transfer", "skill"),
+                    f"transfer to skill '{step.transfer.skill}': no seat in {where} has it"
+                    f"{_did_you_mean(step.transfer.skill, sorted(have))}; "
+                    "give a seat that skill, or transfer to one a seat has",
+                )
+            )
+    return out
+
+
 def _kind(tree: Any) -> str | None:
     if not isinstance(tree, dict):
         return None
@@ -108,9 +162,6 @@ def _need_catalog(locale: str, root: Path, out: CheckedSet) -> None:
         out.problems.append(Problem(path, 1, f"the catalog lacks required prompts: {', '.join(missing)}"))
 
 
-_DIGITS = re.compile(r"\d{2,}")
-
-
 def _check_catalog_privacy(
     path: Path, catalog: Catalog, private: dict[str, Path], problems: list[Problem]
 ) -> None:
@@ -118,7 +169,7 @@ def _check_catalog_privacy(
         return
     tree = read_yaml(path)
     for i, prompt in enumerate(catalog.prompts):
-        for number in _DIGITS.findall(catalog.filled(prompt)):
+        for number in sorted(numbers_in(catalog.filled(prompt))):
             if number in private:
                 line = tree["prompts"][i].lc.key("text")[0] + 1
                 problems.append(
@@ -155,7 +206,23 @@ class FlowChecks:
         self._hold_music()
         self._listen_steps()
         self._tests()
+        self._full_width_lists()
         return self.problems
+
+    def _full_width_lists(self) -> None:
+        """``[没有了，再见]`` is valid YAML, one phrase no caller says: a Chinese input method's comma."""
+        text = self.file.path.read_text(encoding="utf-8")
+        for n, line in enumerate(text.splitlines(), start=1):
+            code = code_part(line)
+            if "[" in code and "，" in code:
+                self.problems.append(
+                    Problem(
+                        self.file.path,
+                        n,
+                        "full-width comma '，' in a list — YAML needs ','; as written, the items "
+                        "either side of it are one",
+                    )
+                )
 
     def _hold_music(self) -> None:
         spec = self.flow.hold.music
@@ -185,6 +252,13 @@ class FlowChecks:
                 ("start",) if "start" in self.file.tree else ("steps",),
                 f"the flow starts at step '{self.flow.start}', which is not a step{_did_you_mean(self.flow.start, names)}",
             )
+        after_fault = self.flow.line.recognition_lost_next
+        if after_fault is not None and after_fault not in self.flow.steps:
+            self.problem(
+                ("line", "recognition_lost_next"),
+                f"after a system fault the call goes to '{after_fault}', which is not a step"
+                f"{_did_you_mean(after_fault, names)}",
+            )
         for name, step in self.flow.steps.items():
             for target, loc in _target_locs(name, step):
                 if target not in self.flow.steps:
@@ -196,6 +270,8 @@ class FlowChecks:
     def _reachable(self) -> None:
         seen: set[str] = set()
         todo = [self.flow.start]
+        if self.flow.line.recognition_lost_next is not None:
+            todo.append(self.flow.line.recognition_lost_next)
         while todo:
             name = todo.pop()
             if name in seen or name not in self.flow.steps:
@@ -213,43 +289,7 @@ class FlowChecks:
             self._prompt(loc, say)
 
     def _says(self) -> Iterator[tuple[tuple[int | str, ...], Say]]:
-        flow = self.flow
-        for ladder in LADDERS:
-            rungs: list[Rung] = getattr(flow.line, ladder)
-            for i, rung in enumerate(rungs):
-                if rung.say is not None:
-                    yield ("line", ladder, i, "say"), as_say(rung.say)
-        yield ("line", "recognition_lost"), as_say(flow.line.recognition_lost)
-        yield ("hold", "progress"), Say(prompt=flow.hold.progress)
-        yield ("hold", "sorry"), Say(prompt=flow.hold.sorry)
-        for name, step in flow.steps.items():
-            base: tuple[int | str, ...] = ("steps", name)
-            if step.say is not None:
-                refs = step.say if isinstance(step.say, list) else [step.say]
-                for i, ref in enumerate(refs):
-                    yield (
-                        (*base, "say", i) if isinstance(step.say, list) else (*base, "say"),
-                        as_say(ref),
-                    )
-            if step.hangup is not None:
-                yield (*base, "hangup"), as_say(step.hangup)
-            if step.transfer is not None:
-                yield (*base, "transfer", "say"), as_say(step.transfer.say)
-                yield (*base, "transfer", "no_seat"), as_say(step.transfer.no_seat)
-            if step.callback is not None:
-                cb = step.callback
-                said: dict[str, PromptRef] = {"confirm": cb.confirm, "key_in": cb.key_in}
-                said |= {"taken": cb.taken, "no_number": cb.no_number, "not_taken": cb.not_taken}
-                if cb.offer is not None:
-                    said["offer"] = cb.offer
-                for field, ref in said.items():
-                    yield (*base, "callback", field), as_say(ref)
-            if step.listen is not None:
-                if step.listen.prompt is not None:
-                    yield (*base, "listen", "prompt"), as_say(step.listen.prompt)
-                for i, rung in enumerate(step.listen.no_match):
-                    if rung.say is not None:
-                        yield (*base, "listen", "no_match", i, "say"), as_say(rung.say)
+        return prompt_refs(self.flow)
 
     def _prompt(self, loc: tuple[int | str, ...], say: Say) -> None:
         prompt = self.catalog.by_id.get(say.prompt)
@@ -274,11 +314,11 @@ class FlowChecks:
                 f"prompt '{say.prompt}' has no {{{unused[0]}}}; vars given: {', '.join(say.vars)}",
             )
         for name, value in say.vars.items():
-            if str(value) in self.private:
+            for number in sorted(numbers_in(str(value)) & set(self.private)):
                 self.problem(
                     loc,
-                    f"{name}: {value} is a supervisor's number (from {self.private[str(value)]}); "
-                    "the handbook (line 36) never gives it to a caller",
+                    f"{name}: {value} is a supervisor's number{'' if number == value else f' ({number})'} "
+                    f"(from {self.private[number]}); the handbook (line 36) never gives it to a caller",
                 )
         if say.prompt in self._audio_checked:
             return
@@ -357,6 +397,48 @@ class FlowChecks:
                         ("tests", t, "caller", c, "waits_for"),
                         f"test '{test.name}' waits for unknown prompt '{action.waits_for}'",
                     )
+
+
+def prompt_refs(flow: Flow) -> Iterator[tuple[tuple[int | str, ...], Say]]:
+    """Every prompt the flow can say (its ladders, hold words, steps), with where it is named."""
+    for ladder in LADDERS:
+        rungs: list[Rung] = getattr(flow.line, ladder)
+        for i, rung in enumerate(rungs):
+            if rung.say is not None:
+                yield ("line", ladder, i, "say"), as_say(rung.say)
+    yield ("line", "recognition_lost"), as_say(flow.line.recognition_lost)
+    yield ("hold", "progress"), Say(prompt=flow.hold.progress)
+    yield ("hold", "sorry"), Say(prompt=flow.hold.sorry)
+    for name, step in flow.steps.items():
+        base: tuple[int | str, ...] = ("steps", name)
+        if step.say is not None:
+            refs = step.say if isinstance(step.say, list) else [step.say]
+            for i, ref in enumerate(refs):
+                yield (
+                    (*base, "say", i) if isinstance(step.say, list) else (*base, "say"),
+                    as_say(ref),
+                )
+        if step.hangup is not None:
+            yield (*base, "hangup"), as_say(step.hangup)
+        if step.transfer is not None:
+            yield (*base, "transfer", "say"), as_say(step.transfer.say)
+            yield (*base, "transfer", "no_seat"), as_say(step.transfer.no_seat)
+            if step.transfer.no_answer is not None:
+                yield (*base, "transfer", "no_answer"), as_say(step.transfer.no_answer)
+        if step.callback is not None:
+            cb = step.callback
+            said: dict[str, PromptRef] = {"confirm": cb.confirm, "key_in": cb.key_in}
+            said |= {"taken": cb.taken, "no_number": cb.no_number, "not_taken": cb.not_taken}
+            if cb.offer is not None:
+                said["offer"] = cb.offer
+            for field, ref in said.items():
+                yield (*base, "callback", field), as_say(ref)
+        if step.listen is not None:
+            if step.listen.prompt is not None:
+                yield (*base, "listen", "prompt"), as_say(step.listen.prompt)
+            for i, rung in enumerate(step.listen.no_match):
+                if rung.say is not None:
+                    yield (*base, "listen", "no_match", i, "say"), as_say(rung.say)
 
 
 def _target_locs(name: str, step: Any) -> Iterator[tuple[str, tuple[int | str, ...]]]:

@@ -115,7 +115,12 @@ def simulate(
     """Run ``test``'s caller against ``flow`` until someone hangs up (or ``max_s`` of media time)."""
     at = datetime.strptime(test.at, "%Y-%m-%d %H:%M")
     context = CallContext(
-        test.caller_id, at, test.previous_call, resume_step=test.dropped_in, call_id=uuid4().hex
+        test.caller_id,
+        at,
+        test.previous_call,
+        resume_step=test.dropped_in,
+        last_call_dropped=test.previous_call is not None and test.previous_ended == "dropped",
+        call_id=uuid4().hex,
     )
     tickets = SimulatedTickets(fail=test.tickets == "fail")
     seats = None if test.seats is None else SimulatedSeats(test.seats)

@@ -182,6 +182,8 @@ def condition_text(when: Condition) -> str:
         parts.append("caller " + " | ".join(when.caller))
     if when.repeat_caller is not None:
         parts.append(f"called again within {when.repeat_caller / 60:g} min")
+    if when.dropped_call is not None:
+        parts.append(f"cut off, called again within {when.dropped_call / 60:g} min")
     if when.intent:
         parts.append(f"asked “{when.intent}”")
     if when.not_ is not None:

@@ -105,6 +105,12 @@ class Condition(Strict):
     repeat_caller: Duration | None = Field(
         default=None, gt=0, description="the same number called within this long before"
     )
+    dropped_call: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="the same number's last call, within this long before, was cut off before its business "
+        "was done: the line was lost or the caller hung up mid-step (line 141)",
+    )
     intent: str | None = Field(default=None, description="the last intent heard is this one")
     not_: Condition | None = Field(default=None, alias="not")
 
@@ -112,7 +118,7 @@ class Condition(Strict):
     def _not_empty(self) -> Condition:
         if not self.model_fields_set:
             raise ValueError(
-                "an empty condition; give hours, days, time, caller, repeat_caller, intent or not"
+                "an empty condition; give hours, days, time, caller, repeat_caller, dropped_call, intent or not"
             )
         return self
 
@@ -193,6 +199,11 @@ class LineHandling(Strict):
     recognition_lost: PromptRef = Field(
         default="system.fault_notice",
         description="said once when speech recognition fails mid-call (lines 97–100); keys still work",
+    )
+    recognition_lost_next: StepName | None = Field(
+        default=None,
+        description="after that apology, go to this step (e.g. the callback step, for line 100's offer); "
+        "unset: the call goes on where it was, with keys",
     )
     goodbye_wait: Duration = Field(
         default=3.0,
@@ -317,6 +328,13 @@ class Transfer(Strict):
         default="transfer.no_seat",
         description="said when no seat with the skill is signed in (or all are on a break): the caller is "
         "not queued for nobody, the flow's fallback ('next') follows at once",
+    )
+    no_answer: PromptRef | None = Field(
+        default=None,
+        description="said when the caller waited for seats that were signed in and none took the call (the "
+        "wait ran out), after hold.sorry; never when nobody was rung (that is no_seat). It may end with the "
+        "callback offer's own question (…您看可以吗?): a callback step next hears the answer to it "
+        "instead of asking again",
     )
     ring_timeout: Duration = Field(default=15.0, ge=5, le=60, description="ring each seat this long")
 
@@ -464,12 +482,16 @@ class CallerAction(Strict):
     waits_for: PromptId | None = Field(
         default=None, description="until the bot has finished saying this prompt"
     )
+    recognition_fails: Literal[True] | None = Field(
+        default=None, description="the speech recogniser fails here (a system fault, lines 97–100)"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> CallerAction:
         if len(self.model_fields_set) != 1:
             raise ValueError(
-                "each caller action has exactly one of silent, noise, says, presses, hangs_up, waits_for"
+                "each caller action has exactly one of silent, noise, says, presses, hangs_up, waits_for, "
+                "recognition_fails"
             )
         return self
 
@@ -501,6 +523,10 @@ class ConversationTest(Strict):
     )
     previous_call: Duration | None = Field(
         default=None, gt=0, description="the same number called this long before (for repeat_caller rules)"
+    )
+    previous_ended: Literal["dropped", "finished"] = Field(
+        default="dropped",
+        description="how that previous call ended: cut off (line lost, caller hung up mid-step) or finished",
     )
     seats: list[str] | None = Field(
         default=None,

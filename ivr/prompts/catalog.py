@@ -23,9 +23,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml.comments import CommentedMap
 
-from ivr.files import load_model
+from ivr.errors import ConfigError, Problem
+from ivr.files import problems_from, read_yaml, typing_slips
 
 DEFAULT_PAUSE_S = 0.8
 PROMPT_ID = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
@@ -178,9 +180,57 @@ def catalog_path(root: Path, locale: str) -> Path:
 
 
 def load_catalog(path: Path) -> Catalog:
-    """Load and validate a catalog; a ConfigError names file:line for every problem."""
-    catalog, _ = load_model(path, Catalog)
-    return catalog
+    """Load and validate a catalog; a ConfigError names file:line for every problem.
+
+    A prompt's own mistakes (an unknown ``{name}``, an id used twice) are reported at that
+    prompt's line, not at the top of the file where the catalog as a whole is validated.
+    """
+    tree = read_yaml(path)
+    if tree is None:
+        raise ConfigError([Problem(path, 0, "the file is empty")])
+    problems = _prompt_problems(path, tree)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return Catalog.model_validate(tree)
+    except ValidationError as exc:
+        found = problems_from(path, tree, exc)
+        found += [Problem(path, n, hint) for n, hint in typing_slips(path.read_text(encoding="utf-8"))]
+        raise ConfigError(sorted(found, key=lambda p: p.line)) from None
+
+
+def _prompt_problems(path: Path, tree: object) -> list[Problem]:
+    """Unknown ``{names}`` and ids defined twice, each at its prompt's line (the raw tree, before validation)."""
+    if not isinstance(tree, dict) or not isinstance(tree.get("prompts"), list):
+        return []  # the schema says what is wrong with the file's shape
+    raw = tree.get("placeholders")
+    names = set(raw) if isinstance(raw, dict) else set()
+    known = sorted([*names, *CALL_VARIABLES])
+    out: list[Problem] = []
+    seen: dict[str, int] = {}
+    for item in tree["prompts"]:
+        if not isinstance(item, CommentedMap):
+            continue
+        text, pid = item.get("text"), str(item.get("id"))
+        if "id" in item:
+            line = item.lc.key("id")[0] + 1
+            if pid in seen:
+                out.append(
+                    Problem(path, line, f"prompt id '{pid}' is defined twice (first at line {seen[pid]})")
+                )
+            seen.setdefault(pid, line)
+        if isinstance(text, str):
+            for name in PLACEHOLDER.findall(text):
+                if name not in names and name not in CALL_VARIABLES:
+                    out.append(
+                        Problem(
+                            path,
+                            item.lc.key("text")[0] + 1,
+                            f"prompt '{pid}' uses {{{name}}}, which is neither a placeholder "
+                            f"nor a call variable (known: {', '.join(known)})",
+                        )
+                    )
+    return out
 
 
 # Prompt ids that tools outside the code look up: the catalog must define them.

@@ -9,18 +9,32 @@ line's one media clock, shared by every call.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 
 from ivr.seats.queue import Connected, GiveUp, QueueAction, SeatQueue
-from ivr.seats.whisper import CallerInfo
+from ivr.seats.whisper import CallerInfo, intent_label
 
-ASKED_WORDS = {
-    "book": "订房",
-    "complaint": "投诉",
-    "find_person": "找人",
-    "person": "找人",
-    "human": "转人工",
-}
+COMPLAINT_INTENTS = frozenset({"complaint", "criticism"})  # the leader hears why first (line 120)
+
+
+def caller_info(about: Mapping[str, str]) -> CallerInfo:
+    """The engine's note on a caller (``CallEngine._about_caller``) as the whisper's words.
+
+    A complaint's reason is the caller's answer to 是因为什么原因呢 (line 115), the answer after
+    the complaint, in their own words or the key they pressed; else the complaint itself.
+    """
+    answers: list[tuple[str, str]] = [(str(i), str(w)) for i, w in json.loads(about.get("answers") or "[]")]
+    at = next((n for n, (intent, _) in enumerate(answers) if intent in COMPLAINT_INTENTS), None)
+    reason = None
+    if at is not None:
+        reason = answers[at + 1][1] if at + 1 < len(answers) else answers[at][1]
+    return CallerInfo(
+        number=about.get("number") or None,
+        asked_for=intent_label(about.get("asked")),
+        repeat_caller=about.get("repeat") == "yes",
+        complaint=reason,
+    )
 
 
 class QueueDesk:
@@ -55,12 +69,7 @@ class QueueDesk:
     # --- the engine's port -------------------------------------------------------------
 
     def join(self, call_id: str, skill: str, frame: int, about: dict[str, str]) -> None:
-        caller = CallerInfo(
-            number=about.get("number") or None,
-            asked_for=ASKED_WORDS.get(about.get("asked", ""), about.get("asked")),
-            repeat_caller=about.get("repeat") == "yes",
-            complaint=about.get("complaint"),
-        )
+        caller = caller_info(about)
         self.take(
             self.queue.join(
                 call_id,

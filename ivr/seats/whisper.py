@@ -19,6 +19,57 @@ from ivr.prompts.numerals import chinese_number
 # A seat listens to the whisper while the caller waits: it is spoken briskly (espeak's default is 175).
 WHISPER_WORDS_PER_MINUTE = 240
 
+# What the caller asked for, as the seat hears it: a short Chinese label for each intent of the
+# shipped flows. An intent with no label is left out of the whisper, never spoken as its id.
+INTENT_LABELS: dict[str, str] = {
+    # the company desk (flows/desk.yaml)
+    "find_person": "找人",
+    "appointment": "找人,已预约",
+    "no_appointment": "找人,未预约",
+    "home_decor": "家装咨询",
+    "business": "业务联系",
+    # the booking hotline (flows/hotel-booking.yaml)
+    "book": "订房",
+    "rujia": "订如家",
+    "rujia_hold": "订如家,要求晚留房",
+    "hantang": "订汉唐",
+    "cancel": "变更订单",
+    "complaint": "投诉",
+    "reason": "投诉",
+    "still_unhappy": "投诉",
+    "criticism": "批评",
+    "angry": "客人生气",
+    "staff_id": "问工号",
+    "name": "问姓名",
+    "person": "找人",
+    "issue": "反映问题",
+    "wrong_number": "打错电话",
+    "bad_hotel_number": "酒店号码有误",
+    "slow": "嫌慢",
+    "hard_to_reach": "电话难打",
+    "human": "转人工",
+    "faq_22": "问能否订上",
+    "criticism_personal": "批评",
+    "suggestion": "提建议",
+    "suggestion_personal": "提建议",
+    "abuse": "辱骂",
+    "insist": "问姓名",
+    "operator_business": "找话务员办业务",
+    "hotel_unreachable": "酒店电话打不通",
+    "praise": "表扬",
+}
+FAQ_LABEL = "订房咨询"  # the FAQ's questions (faq_*): what a seat needs to know is the topic
+
+
+def intent_label(intent: str | None) -> str | None:
+    """The seat's word for an intent; None for an intent without one (its id is never spoken)."""
+    if not intent:
+        return None
+    if intent in INTENT_LABELS:
+        return INTENT_LABELS[intent]
+    return FAQ_LABEL if intent.startswith("faq_") else None
+
+
 # Phone numbers are read the operators' way: 幺 for 1, so that 一 and 七 are not confused.
 _PHONE_DIGITS = dict(zip("0123456789", "零幺二三四五六七八九", strict=True))
 
@@ -28,9 +79,11 @@ class CallerInfo:
     """What the queue knows about a waiting caller, for the whisper. Caller data: never logged."""
 
     number: str | None = None  # caller-ID number; None when withheld
-    asked_for: str | None = None  # what they asked for, in words (e.g. 订房)
+    asked_for: str | None = None  # what they asked for, in Chinese words (e.g. 订房; see intent_label)
     repeat_caller: bool = False  # rang before (e.g. the dropped-call rule, line 141)
-    complaint: str | None = None  # a complaint's reason; the whisper starts with it
+    complaint: str | None = (
+        None  # a complaint's reason, the caller's words or key; the whisper starts with it
+    )
 
 
 def phone_words(number: str) -> str:

@@ -7,6 +7,15 @@ What RFC 3261 asks of a UAS is done here and not left to luck: responses
 follow the top Via (received/rport), 100 and 180 go out at once, the 200 OK is
 retransmitted until its ACK, CANCEL before the answer gets 200 and 487, a
 retransmitted INVITE or a re-INVITE never starts a second media stream.
+
+A request is checked on arrival (``arrival.refusal``: 400 for a header a dialog
+could not use later, 483, 420; 482 for a merged INVITE) before any call is made
+of it. One call's fault ends that call only: whatever raises in its tick or in
+its SIP handling is logged with its traceback, the call gets its BYE (or a 500
+before the answer) and a record whose outcome is ``failed`` with the fault's one
+line, and the clock goes on for every other call. Should a thread die anyway,
+``failure`` says why and ``on_failure`` tells the owner, who exits: a line must
+never stay up deaf.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ivr.call.engine import CallEngine
-from ivr.call.events import CallRecord, EventKind
+from ivr.call.events import CallEvent, CallRecord, EventKind, Outcome
 from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf
 from ivr.call.ports import LineHearing, PromptSource
 from ivr.config import SipSettings
@@ -31,6 +40,7 @@ from ivr.seats.directory import Seat
 from ivr.seats.queue import QueueAction, SeatQueue
 from ivr.telephony import sdp
 from ivr.telephony.answering_dialog import AnsweringDialog
+from ivr.telephony.arrival import refusal
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.call_tickets import CallTickets, WriteTicket
 from ivr.telephony.caller_speech import SpeechGate, SpeechInput
@@ -44,6 +54,7 @@ from ivr.telephony.seat_leg import Credentials
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
+    new_tag,
     parse,
     response,
 )
@@ -64,6 +75,8 @@ class LineStats:
     refused_busy: int = 0
     refused_forbidden: int = 0
     malformed: int = 0
+    refused_on_arrival: int = 0  # 400, 420, 482, 483: a request that could not be taken as it came
+    failed: int = 0  # calls a fault ended (each alone)
 
 
 @dataclass
@@ -108,7 +121,14 @@ class DeskLine:
         self._calls: dict[str, InboundCall] = {}
         self.stats = LineStats()
         self.accepting = True
-        self.transport = SipTransport(settings.bind_address, self._on_datagram, realtime=settings.realtime)
+        self.failure: str | None = None  # why a thread of the line died: it takes no more calls
+        self.on_failure: Callable[[], object] = lambda: None  # the owner, told at once (on the dying thread)
+        self.transport = SipTransport(
+            settings.bind_address,
+            self._on_datagram,
+            realtime=settings.realtime,
+            on_failure=lambda exc: self._thread_died("the SIP transport", exc),
+        )
         self.host, self.port = self.transport.address
         self._rtp = RtpPorts(settings.rtp_range, self.host)
         self._media_limit = frames_in(settings.media_timeout) if settings.media_timeout else None
@@ -120,7 +140,12 @@ class DeskLine:
                 server, settings.username, settings.password, (self.host, self.port), settings.expires
             )
         self.clock = MediaClock(
-            self._on_tick, self._busy, self._next_deadline, now, realtime=settings.realtime
+            self._on_tick,
+            self._busy,
+            self._next_deadline,
+            now,
+            realtime=settings.realtime,
+            on_failure=lambda exc: self._thread_died("the media clock", exc),
         )
         self.ended = threading.Condition(self._lock)
         self.frame = 0  # the line's media clock in 20 ms frames (the seat queue's time)
@@ -169,9 +194,18 @@ class DeskLine:
                 self._flush_registration()
             self.clock.wake()
 
+    def _thread_died(self, thread: str, exc: BaseException) -> None:
+        self.failure = f"{thread} stopped: {fault_reason(exc)}"
+        self.on_failure()
+
     def live_calls(self) -> int:
         with self._lock:
             return sum(1 for c in self._calls.values() if c.state is not CallState.ENDED)
+
+    def refuse_new_calls(self) -> None:
+        """From now on a new INVITE gets 503 (``drain`` does this first too)."""
+        with self._lock:
+            self.accepting = False
 
     def drain(self, grace: float) -> None:
         """Refuse new calls (503); live ones say goodbye and have ``grace`` seconds to finish it.
@@ -243,11 +277,23 @@ class DeskLine:
                 else:
                     self.floor.on_response(msg, self._now())
                 return
-            if not msg.is_request:
-                self._on_response(msg)
-                return
-            self._on_request(msg, source)
+            try:
+                if msg.is_request:
+                    self._on_request(msg, source)
+                else:
+                    self._on_response(msg)
+            except Exception as exc:  # one call's fault: that call ends, the line goes on
+                self._sip_fault(msg, source, exc)
         self.clock.wake()
+
+    def _sip_fault(self, msg: SipMessage, source: Address, exc: Exception) -> None:
+        call = self._calls.get(msg.call_id)
+        if call is not None:
+            self._fail(call, self._now(), exc)
+        else:
+            log.error("a SIP %s could not be handled", msg.method or "response", exc_info=exc)
+        if msg.is_request and msg.method != "ACK":
+            self._reply(msg, source, 500, "Server Internal Error", to_tag=new_tag())
 
     def _reply(
         self,
@@ -289,6 +335,14 @@ class DeskLine:
             self.stats.refused_forbidden += 1
             self._reply(req, source, 403, "Forbidden")
             return
+        refused = refusal(req)
+        if refused is not None:  # a header no dialog could use, no hops left, an option we lack
+            self.stats.refused_on_arrival += 1
+            log.info("%s refused on arrival: %d %s", method, refused.status, refused.reason)
+            self._reply(
+                req, source, refused.status, refused.reason, to_tag=new_tag(), headers=[*refused.headers]
+            )
+            return
         if method == "INVITE":
             self._on_invite(req, source)
         elif method == "ACK":
@@ -307,6 +361,10 @@ class DeskLine:
     def _on_invite(self, req: SipMessage, source: Address) -> None:
         call = self._calls.get(req.call_id)
         if call is not None:
+            if self._merged(req, call):  # RFC 3261 §8.2.2.2: the same INVITE, arrived by another path
+                self.stats.refused_on_arrival += 1
+                self._reply(req, source, 482, "Loop Detected", to_tag=new_tag())
+                return
             if req.to_tag is None or req.top_via.branch == call.branch:
                 over = call.state is CallState.ENDED or call.caller_hung_up
                 if over and call.last_response.startswith(b"SIP/2.0 2"):
@@ -365,6 +423,18 @@ class DeskLine:
         self._reply(req, source, 100, "Trying")
         call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact())])
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
+
+    @staticmethod
+    def _merged(req: SipMessage, call: InboundCall) -> bool:
+        """No To tag, the From tag, Call-ID and CSeq of the call's INVITE, but another branch: a copy
+        of that INVITE that came by another path (forked upstream), not a retransmission."""
+        invite = call.invite
+        return (
+            req.to_tag is None
+            and (req.top_via.branch or "") != call.branch
+            and req.from_tag == invite.from_tag
+            and req.cseq == invite.cseq
+        )
 
     def _on_ack(self, req: SipMessage) -> None:
         call = self._calls.get(req.call_id)
@@ -426,9 +496,12 @@ class DeskLine:
     def _on_tick(self, now: float) -> None:
         with self._lock:
             # first, last tick's frames for every call, in one tight loop: on the 20 ms grid
-            for live in self._calls.values():
+            for live in list(self._calls.values()):
                 if live.media is not None and live.state is CallState.ANSWERED and not live.caller_hung_up:
-                    live.media.flush()
+                    try:
+                        live.media.flush()
+                    except Exception as exc:  # one call's fault: that call ends, the line goes on
+                        self._fail(live, now, exc)
             if self.floor is not None:
                 self.floor.flush_media()
             self.frame = max(self.frame + 1, round((now - self._t0) / PERIOD_S))
@@ -438,7 +511,10 @@ class DeskLine:
                 for data, to in self.registration.tick(now):
                     self.transport.send(data, to)
             for call in list(self._calls.values()):
-                self._tick_call(call, now)
+                try:
+                    self._tick_call(call, now)
+                except Exception as exc:  # one call's fault: that call ends, the line goes on
+                    self._fail(call, now, exc)
 
     def _tick_call(self, call: InboundCall, now: float) -> None:
         for pending in (call.ok, call.bye):
@@ -484,9 +560,8 @@ class DeskLine:
         call.state = CallState.ANSWERED
         call.answered_tick = call.ticks_since_arrival
         flow = self.parts.flow
-        dropped_in = [
-            n for n in self.parts.dropped_path(call.caller_number) if n in flow.steps and flow.steps[n].listen
-        ]
+        dropped_path = self.parts.dropped_path(call.caller_number)
+        dropped_in = [n for n in dropped_path if n in flow.steps and flow.steps[n].listen]
         context = CallContext(
             call.caller_number,
             (self.parts.hours_clock or self.parts.wall_clock)(),
@@ -494,6 +569,7 @@ class DeskLine:
             resume_step=dropped_in[-1] if dropped_in else None,
             call_id=call.call_id,
             record_id=call.record_id,
+            last_call_dropped=bool(dropped_path),  # line 141: only a cut-off call is apologised for
         )
         if self.parts.speech is not None:
             call.speech = SpeechGate(self.parts.speech(call.caller_number))
@@ -632,27 +708,80 @@ class DeskLine:
             call.speech.close()
         if self.floor is not None:
             self.floor.release(call.call_id)
-        if call.engine is not None and not call.recorded:
-            call.recorded = True
-            if call.engine.ended_by == "transfer":  # the put-through part ends here, and who ended it
-                by = "caller" if call.caller_hung_up else "no media" if call.media_lost else "bot"
-                outcome = call.engine.outcome.value if call.engine.outcome else None
-                call.engine.put_through_event(EventKind.HANGUP, by=by, outcome=outcome)
-            self.parts.record(
-                CallRecord(
-                    call_id=call.record_id,
-                    flow=self.parts.flow.flow,
-                    caller=call.caller_number,
-                    started_at=call.arrived_wall,
-                    answered_frame=frames_in(call.answer_at - call.arrived),
-                    ended_frame=call.engine.frame,
-                    outcome=call.engine.outcome,
-                    path=list(call.engine.path),
-                    events=list(call.engine.events),
-                )
-            )
+        self._record(call)
         log.info("call %s ended%s", call.call_id[:8], f" ({outcome_note})" if outcome_note else "")
         self.ended.notify_all()
+
+    def _record(self, call: InboundCall) -> None:
+        """The call's record, once: the engine's events; a call a fault ended before its engine
+        ran is recorded too, with outcome failed and the fault."""
+        if call.recorded or (call.engine is None and call.failure is None):
+            return
+        call.recorded = True
+        engine = call.engine
+        if engine is not None and engine.ended_by == "transfer":  # the put-through part ends here, and who
+            by = "caller" if call.caller_hung_up else "no media" if call.media_lost else "bot"
+            outcome = engine.outcome.value if engine.outcome else None
+            engine.put_through_event(EventKind.HANGUP, by=by, outcome=outcome)
+        fault = [CallEvent(0, EventKind.ERROR, {"what": "fault", "reason": call.failure})]
+        self.parts.record(
+            CallRecord(
+                call_id=call.record_id,
+                flow=self.parts.flow.flow,
+                caller=call.caller_number,
+                started_at=call.arrived_wall,
+                answered_frame=frames_in(call.answer_at - call.arrived) if engine is not None else None,
+                ended_frame=engine.frame if engine is not None else 0,
+                outcome=engine.outcome if engine is not None else Outcome.FAILED,
+                path=list(engine.path) if engine is not None else [],
+                events=list(engine.events) if engine is not None else fault,
+            )
+        )
+
+    def _fail(self, call: InboundCall, now: float, exc: Exception) -> None:
+        """A fault in one call's tick or SIP handling: that call ends, alone, and says why.
+
+        Logged with its traceback (ids only); the engine records outcome failed with the fault's
+        line; the caller gets BYE (a 500 before the answer), or, if even that cannot be built,
+        the call just ends. A call already ended that faults again is forgotten.
+        """
+        self.stats.failed += 1
+        reason = fault_reason(exc)
+        log.error(
+            "call %s failed (%s); it ends, the line goes on",
+            call.call_id[:8],
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        if call.state is CallState.ENDED:
+            self._calls.pop(call.call_id, None)
+            return
+        call.failure = reason
+        if call.engine is not None:
+            try:
+                call.engine.fail(reason)
+            except Exception:
+                log.exception("call %s: its engine could not be stopped cleanly", call.call_id[:8])
+        try:
+            if call.state is CallState.ANSWERED:
+                bye, hop = call.dialog.bye((self.host, self.port))
+                self.transport.send(bye, hop)
+                call.bye = Retransmission.first(bye, hop, now)
+            else:
+                call.last_response = self._answer_invite(call, 500, "Server Internal Error")
+        except Exception:
+            log.exception("call %s: no BYE could be sent; it just ends", call.call_id[:8])
+        try:
+            self._end(call, now, outcome_note="failed")
+        except Exception:
+            log.exception("call %s: ending it failed too; it is dropped", call.call_id[:8])
+            call.state = CallState.ENDED
+            call.ended_at = call.ended_at or now
+            try:
+                self._record(call)
+            except Exception:
+                log.exception("call %s: no record could be made of it", call.call_id[:8])
+            self.ended.notify_all()
 
     def _sdp_answer(self, call: InboundCall) -> bytes:
         assert call.media is not None
@@ -663,3 +792,9 @@ class DeskLine:
     def _contact(self) -> str:
         user = self.settings.username or "ivr"
         return f"<sip:{user}@{self.host}:{self.port}>"
+
+
+def fault_reason(exc: BaseException) -> str:
+    """A fault's one line, for a record or a log: ``SipParseError: name-addr: '<' without a closing '>'``."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__

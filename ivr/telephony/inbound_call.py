@@ -54,6 +54,7 @@ class InboundCall:
     closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
     tickets: CallTickets | None = None  # the callback tickets the call asked for, and their outcome
     record_id: str = field(default_factory=lambda: uuid4().hex)  # its id in the register (and tickets)
+    failure: str | None = None  # the fault that ended the call, in one line
 
     @property
     def invite(self) -> SipMessage:

@@ -34,7 +34,9 @@ class MediaClock:
     """Calls ``on_tick(tick_time)`` every 20 ms while ``busy()`` says so; owned and stopped by its owner.
 
     ``next_deadline()`` tells the clock when something (a SIP timer) needs it while
-    no call is live; ``wake()`` tells it that something changed.
+    no call is live; ``wake()`` tells it that something changed. Should ``on_tick``
+    raise, the clock stops: ``failure`` keeps why and ``on_failure`` tells the owner
+    at once (on the dying thread), who decides what the process does.
     """
 
     def __init__(
@@ -44,8 +46,10 @@ class MediaClock:
         next_deadline: Callable[[], float | None] = lambda: None,
         now: Callable[[], float] = time.monotonic,
         realtime: bool = False,
+        on_failure: Callable[[BaseException], None] = lambda exc: None,
     ) -> None:
         self._on_tick = on_tick
+        self._on_failure = on_failure
         self._realtime = realtime
         self._busy = busy
         self._next_deadline = next_deadline
@@ -80,7 +84,7 @@ class MediaClock:
         except BaseException as exc:  # surfaced to the owner, who decides
             self.failure = exc
             log.exception("the media clock stopped on an error")
-            raise
+            self._on_failure(exc)  # the owner decides; not raised again into threading's hook
 
     def _loop(self) -> None:
         due = self._now()

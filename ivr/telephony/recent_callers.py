@@ -14,6 +14,7 @@ from ivr.call.events import CallRecord, Outcome
 from ivr.records.register import CallRegister
 
 KEEP = timedelta(hours=2)
+KEEP_FROM = datetime.min.replace(tzinfo=UTC)
 
 
 class RecentCallers:
@@ -24,9 +25,17 @@ class RecentCallers:
         self._lock = threading.Lock()
 
     def seed(self, register: CallRegister) -> None:
-        for call in register.list_calls(limit=None, since=self._now() - KEEP):
-            if call.caller and call.ended_at:
-                self._remember(call.caller, call.ended_at)
+        calls = register.list_calls(limit=None, since=self._now() - KEEP)
+        for call in sorted(
+            (c for c in calls if c.caller and c.ended_at), key=lambda c: c.ended_at or KEEP_FROM
+        ):
+            assert call.caller is not None and call.ended_at is not None
+            self._remember(call.caller, call.ended_at)
+            with self._lock:  # the latest call decides: was it cut off (line 141)?
+                if call.outcome is Outcome.ABANDONED:
+                    self._dropped_path[call.caller] = list(call.path)
+                else:
+                    self._dropped_path.pop(call.caller, None)
 
     def ended(self, record: CallRecord) -> None:
         if record.caller:
@@ -38,7 +47,12 @@ class RecentCallers:
                     self._dropped_path.pop(record.caller, None)
 
     def dropped_path(self, caller: str | None) -> list[str]:
-        """The steps of this number's last call, if it dropped before the business was done."""
+        """The steps of this number's last call, if it was cut off before the business was done.
+
+        Cut off: the line was lost or the caller hung up mid-step (outcome abandoned). A call that
+        ended with a goodbye, a transfer or a callback leaves nothing: its caller rings back for
+        something new and hears no dropped-call apology (line 141).
+        """
         with self._lock:
             return list(self._dropped_path.get(caller or "", []))
 

@@ -18,6 +18,12 @@ queue; after the bridge it ends the seat's call (``seat_done``) and the line
 says goodbye to the caller (it is no longer ``bridged_to`` a seat). Everything runs under the line's
 lock on the line's threads; nothing here sleeps or starts a thread but the
 voice worker, which ``start``/``close`` own.
+
+A fault in one seat's leg (its tick, its media, its SIP) ends that leg only: it
+is logged with its traceback, the leg gets BYE or CANCEL (or just ends when
+even that cannot be built), and the queue hears of it as it would of a seat
+that hung up or could not be reached; the caller hears the line's goodbye or
+waits for the next seat. A fault in the queue itself is the line's, not one call's.
 """
 
 from __future__ import annotations
@@ -167,13 +173,19 @@ class SeatFloor:
 
     def on_response(self, resp: SipMessage, now: float) -> None:
         sc = self._legs[resp.call_id]
-        sc.leg.on_response(resp, now)
-        self._flush(sc)
+        try:
+            sc.leg.on_response(resp, now)
+            self._flush(sc)
+        except Exception as exc:  # one leg's fault: that leg ends, the floor goes on
+            self._leg_failed(sc, exc)
 
     def on_request(self, req: SipMessage, source: Address, now: float) -> None:
         sc = self._legs[req.call_id]
-        sc.leg.on_request(req, source, now)
-        self._flush(sc)
+        try:
+            sc.leg.on_request(req, source, now)
+            self._flush(sc)
+        except Exception as exc:  # one leg's fault: that leg ends, the floor goes on
+            self._leg_failed(sc, exc)
 
     # --- the callers' side (the line, for each call) ---------------------------------------
 
@@ -223,9 +235,12 @@ class SeatFloor:
 
     def flush_media(self) -> None:
         """Send the frames the seats' legs made in the last tick (first thing in a tick, as callers' are)."""
-        for sc in self._legs.values():
+        for sc in list(self._legs.values()):
             if sc.leg.media is not None and sc.leg.state is LegState.ANSWERED:  # nothing after a BYE
-                sc.leg.media.flush()
+                try:
+                    sc.leg.media.flush()
+                except Exception as exc:  # one leg's fault: that leg ends, the floor goes on
+                    self._leg_failed(sc, exc)
 
     def tick(self, now: float, frame: int) -> None:
         self._now, self.frame = now, frame
@@ -246,11 +261,16 @@ class SeatFloor:
                 self.whispers.append((sc.caller, frames))
                 self.stats.whispers += 1
         for sc in list(self._legs.values()):
-            sc.leg.tick(now)
-            self._flush(sc)
-            for event in sc.leg.take_events():
+            try:
+                sc.leg.tick(now)
+                self._flush(sc)
+                events = sc.leg.take_events()
+                self._media(sc)
+            except Exception as exc:  # one leg's fault: that leg ends, the floor goes on
+                self._leg_failed(sc, exc)
+                continue
+            for event in events:
                 self._on_event(sc, event)
-            self._media(sc)
             if sc.leg.over and sc.ended_at is not None and now - sc.ended_at > KEEP_ENDED_S:
                 self._forget(sc)
         self.desk.take(self.queue.tick(frame))
@@ -304,6 +324,32 @@ class SeatFloor:
                 log.info("seat %s hung up during the whisper", seat)
                 sc.whispering = False
                 self.desk.take(self.queue.seat_hung_up_in_whisper(seat, frame))
+
+    def _leg_failed(self, sc: _SeatCall, exc: Exception) -> None:
+        """A fault in one seat's leg: it ends (BYE or CANCEL if they can be built), and the queue
+        hears it as a seat gone: a put-through caller hears the goodbye, a waiting one the next seat."""
+        seat, frame = sc.seat_id, self.frame
+        log.error("seat %s: its leg failed (%s); it ends alone", seat, type(exc).__name__, exc_info=exc)
+        reported = sc.ended_at is not None  # the queue already knows this leg is over
+        try:
+            sc.leg.hang_up(self._now)
+            self._flush(sc)
+        except Exception:
+            log.exception("seat %s: no BYE or CANCEL could be sent; the leg just ends", seat)
+            sc.leg.abandon()
+        if reported:
+            self._forget(sc)
+            return
+        self._end(sc)
+        if self._bridges.get(sc.caller) is sc:
+            del self._bridges[sc.caller]  # the line sees it (bridged_to) and says goodbye
+        if sc.connected:
+            self.desk.take(self.queue.seat_done(seat, frame))
+        elif sc.whispering:
+            sc.whispering = False
+            self.desk.take(self.queue.seat_hung_up_in_whisper(seat, frame))
+        else:
+            self.desk.take(self.queue.seat_unreachable(seat, frame))
 
     # --- the queue's actions ----------------------------------------------------------------
 

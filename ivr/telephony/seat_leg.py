@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ivr.telephony import sdp
+from ivr.telephony.arrival import dialog_header_problem
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.digest import DigestError, authorization, parse_challenge
 from ivr.telephony.retransmit import Retransmission
@@ -153,6 +154,12 @@ class SeatLeg:
         self._send_bye(now)
         self._end()
 
+    def abandon(self) -> None:
+        """End the leg without a word (a fault left nothing sendable): nothing more is sent."""
+        self._invite_tx = self._cancel_tx = self._bye_tx = None
+        self.outbox.clear()
+        self._end()
+
     # --- the clock ------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
@@ -237,6 +244,14 @@ class SeatLeg:
 
     def _on_success(self, resp: SipMessage, now: float) -> None:
         first = self.to_tag is None
+        if first and (problem := dialog_header_problem(resp)) is not None:
+            # no dialog can be built on it (no ACK, no BYE could be routed): the seat refused, in effect
+            log.info("seat leg %s answered with a header we cannot use: %s", self.call_id[:8], problem)
+            if self.state is not LegState.ENDED:
+                self.status = 502
+                self._end()
+                self.events.append(LegEvent.REFUSED)
+            return
         if first:
             self.to_tag = resp.to_tag
             contact = resp.header("Contact")

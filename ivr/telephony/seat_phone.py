@@ -18,6 +18,7 @@ from enum import Enum
 
 from ivr.telephony import sdp
 from ivr.telephony.answering_dialog import AnsweringDialog
+from ivr.telephony.arrival import refusal
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
 from ivr.telephony.phone import heard_speaking
@@ -226,6 +227,12 @@ class SeatPhone:
             self._reply(req, source, 200, "OK")
 
     def _on_invite(self, req: SipMessage, source: Address, now: float) -> None:
+        refused = refusal(req)
+        if refused is not None:  # a header no dialog could use, no hops left, an option we lack
+            self._reply(
+                req, source, refused.status, refused.reason, to_tag=new_tag(), headers=[*refused.headers]
+            )
+            return
         if any(c.state is not SeatCallState.ENDED for c in self.calls):
             self._reply(req, source, 486, "Busy Here", to_tag=new_tag())
             return

@@ -3,7 +3,8 @@
 The thread blocks in ``select`` on the socket and a wake-up pipe, so it spends
 nothing while the line is quiet and stops at once when asked. A handler that
 fails on one datagram is logged with its traceback and the next datagram is
-read: one malformed packet never takes the line down.
+read: one malformed packet never takes the line down. Should the thread itself
+die anyway, ``failure`` keeps why and ``on_failure`` tells the owner at once.
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ MAX_DATAGRAM = 65535
 
 class SipTransport:
     def __init__(
-        self, bind: Address, on_datagram: Callable[[bytes, Address], None], realtime: bool = False
+        self,
+        bind: Address,
+        on_datagram: Callable[[bytes, Address], None],
+        realtime: bool = False,
+        on_failure: Callable[[BaseException], None] = lambda exc: None,
     ) -> None:
         self._on_datagram = on_datagram
+        self._on_failure = on_failure
+        self.failure: BaseException | None = None
         self._realtime = realtime
         self.realtime = False  # the thread got real-time scheduling
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -58,6 +65,14 @@ class SipTransport:
         os.close(self._wake_w)
 
     def _run(self) -> None:
+        try:
+            self._read()
+        except BaseException as exc:  # surfaced to the owner, who decides
+            self.failure = exc
+            log.exception("the SIP transport stopped on an error")
+            self._on_failure(exc)  # the owner decides; not raised again into threading's hook
+
+    def _read(self) -> None:
         if self._realtime:
             self.realtime = ask_for_realtime("the SIP transport", SIP_PRIORITY)
         while not self._stopping:

@@ -174,10 +174,15 @@ def test_yes_by_voice_to_the_callback_offer_goes_on_to_the_number(
 def test_no_by_voice_to_the_callback_offer_takes_no_ticket(desk: FlowFile, call: Call, word: str) -> None:
     sim = call(
         desk,
-        [{"waits_for": "callback.ask"}, {"says": word}, {"waits_for": "anything_else"}, {"hangs_up": True}],
+        [
+            {"waits_for": "callback.ask"},
+            {"says": word},
+            {"waits_for": "polite.anything_else"},
+            {"hangs_up": True},
+        ],
         at="2026-03-02 20:15",
     )
-    assert prompts(sim) == ["closed.after_hours", "callback.ask", "anything_else"]
+    assert prompts(sim) == ["closed.after_hours", "callback.ask", "polite.anything_else"]
     assert sim.tickets == []
 
 
@@ -252,5 +257,5 @@ def test_talking_after_anything_else_with_no_words_recognised_moves_on_within_te
         if engine.step == "menu" or engine.ended:
             break
     assert began is not None and engine.step == "menu", said(engine)
-    assert engine.frame - began <= frames_in(10) + len(player.frames(Say(prompt="anything_else"))) * 3
+    assert engine.frame - began <= frames_in(10) + len(player.frames(Say(prompt="polite.anything_else"))) * 3
     assert "goodbye" not in said(engine)

@@ -2,7 +2,7 @@
 
 Routes through each flow are found by exploring it: at each listening step the
 caller picks one intent or key, under several call contexts (in hours, after
-hours, evening, a repeat caller). Then each step reached is replayed with the
+hours, evening, weekend, a cut-off caller ringing back). Then each step reached is replayed with the
 caller hanging up on entering it, and again halfway through its first prompt.
 Every call must end without an exception and leave a complete record that the
 register keeps.
@@ -24,6 +24,7 @@ from ivr.flows.loader import FlowFile
 from ivr.flows.schema import Flow, Intent, Say
 from ivr.hearing.line_classifier import LineClassifier
 from ivr.media import SILENT_FRAME, frames_in
+from ivr.prompts.catalog import CALL_VARIABLES
 from ivr.prompts.player import PromptPlayer
 from ivr.records.register import CallRegister
 
@@ -31,7 +32,10 @@ CONTEXTS = {
     "weekday morning": CallContext("13800000001", datetime(2026, 3, 2, 10, 0)),
     "weekday evening": CallContext("13800000001", datetime(2026, 3, 6, 19, 30)),
     "late night": CallContext("13800000001", datetime(2026, 3, 6, 23, 0)),
-    "repeat caller": CallContext("13800000001", datetime(2026, 3, 2, 10, 0), seconds_since_last_call=60.0),
+    "weekend morning": CallContext("13800000001", datetime(2026, 3, 7, 10, 0)),
+    "cut-off caller ringing back": CallContext(
+        "13800000001", datetime(2026, 3, 2, 10, 0), seconds_since_last_call=60.0, last_call_dropped=True
+    ),
 }
 LIMIT = frames_in(300)
 Choice = tuple[str, str]  # (listen step, intent name or 'key:N')
@@ -121,8 +125,12 @@ def drive(
 def _half(engine: CallEngine, player: PromptPlayer) -> int:
     started = [e for e in engine.events if e.kind is EventKind.PROMPT_STARTED]
     prompt = str(started[-1].detail["prompt"])
-    read_back = {"number": engine.context.caller or ""} if prompt == "callback.confirm_number" else {}
-    length = len(player.frames(Say(prompt=prompt, vars=read_back)))
+    # a prompt with call variables (a staff number): any value gives a length to cut halfway through;
+    # the number read back is the caller's own
+    anything = {name: "1" for name in CALL_VARIABLES}
+    if prompt == "callback.confirm_number":
+        anything["number"] = engine.context.caller or ""
+    length = len(player.frames(Say(prompt=prompt, vars=anything)))
     return max(1, length // 2)
 
 

@@ -13,10 +13,10 @@ TEN_S = frames_in(10)
 
 def test_silent_caller_hears_nudge_after_exactly_ten_seconds_then_goodbye(desk: FlowFile, call: Call) -> None:
     sim = call(desk, [{"silent": "60s"}])
-    assert prompts(sim) == ["greeting", "silent.nudge", "silent.goodbye"]
+    assert prompts(sim) == ["greeting", "silent.nudge", "desk.silent.goodbye"]
     _, greeting_end = heard(sim, "greeting")
     nudge_start, nudge_end = heard(sim, "silent.nudge")
-    goodbye_start, goodbye_end = heard(sim, "silent.goodbye")
+    goodbye_start, goodbye_end = heard(sim, "desk.silent.goodbye")
     assert nudge_start - greeting_end == TEN_S
     assert goodbye_start - nudge_end == TEN_S
     # the bot hangs up after letting the caller go first (goodbye_wait, line 35)
@@ -31,14 +31,14 @@ def test_caller_who_speaks_after_the_nudge_is_served(desk: FlowFile, call: Call)
         desk, [{"waits_for": "silent.nudge"}, {"says": "我找人"}, {"silent": "3s"}, {"hangs_up": True}]
     )
     assert prompts(sim)[:3] == ["greeting", "silent.nudge", "desk.find_person"]
-    assert "silent.goodbye" not in prompts(sim)
+    assert "desk.silent.goodbye" not in prompts(sim)
 
 
 def test_noisy_line_is_asked_to_repeat_then_let_go_after_ten_more_seconds(desk: FlowFile, call: Call) -> None:
     sim = call(desk, [{"waits_for": "greeting"}, {"noise": {"for": "60s", "level": -15}}])
-    assert prompts(sim) == ["greeting", "noisy.repeat", "noisy.goodbye"]
+    assert prompts(sim) == ["greeting", "noisy.repeat", "desk.noisy.goodbye"]
     _, repeat_end = heard(sim, "noisy.repeat")
-    goodbye_start, _ = heard(sim, "noisy.goodbye")
+    goodbye_start, _ = heard(sim, "desk.noisy.goodbye")
     assert goodbye_start - repeat_end == TEN_S
     assert sim.heard[-1].hangup == "bot"
     assert sim.record.outcome is Outcome.NOISY_HANGUP
@@ -58,7 +58,7 @@ def test_noise_that_clears_within_ten_seconds_lets_the_call_go_on(desk: FlowFile
             {"hangs_up": True},
         ],
     )
-    assert "noisy.goodbye" not in prompts(sim)
+    assert "desk.noisy.goodbye" not in prompts(sim)
     assert prompts(sim)[:3] == ["greeting", "noisy.repeat", "desk.find_person"]
 
 
@@ -96,9 +96,15 @@ def test_caller_still_on_the_line_is_asked_twice_then_bot_waits_to_hang_up(
     desk: FlowFile, call: Call
 ) -> None:
     sim = call(desk, [{"waits_for": "greeting"}, {"says": "谢谢"}, {"silent": "60s"}])
-    assert prompts(sim) == ["greeting", "thanks.reply", "anything_else", "anything_else", "goodbye"]
-    _, first_end = heard(sim, "anything_else", 0)
-    second_start, second_end = heard(sim, "anything_else", 1)
+    assert prompts(sim) == [
+        "greeting",
+        "thanks.reply",
+        "polite.anything_else",
+        "polite.anything_else",
+        "goodbye",
+    ]
+    _, first_end = heard(sim, "polite.anything_else", 0)
+    second_start, second_end = heard(sim, "polite.anything_else", 1)
     goodbye_start, goodbye_end = heard(sim, "goodbye")
     assert second_start - first_end == frames_in(4)
     assert goodbye_start - second_end == frames_in(4)

@@ -123,7 +123,8 @@ def run_floor(
         written = tickets.answers() if tickets is not None else []
         for i, engine in enumerate(engines):
             inputs: list[CallInput] = [a for a in written if engine.context.call_id == f"call-{i}"]
-            said = engine.events[-1] if engine.events else None
+            # the prompt that finished last frame (a step may have begun after it in the same frame)
+            said = next((e for e in reversed(engine.events) if e.kind is EventKind.PROMPT_FINISHED), None)
             if (
                 replies
                 and said is not None
@@ -151,7 +152,7 @@ def test_waiting_callers_hear_progress_every_15_s_start_to_start(
     desk: FlowFile, player: PromptPlayer
 ) -> None:
     engines = run_floor(desk, player, [ScriptedSeat("1001", answers_after_s=None)], callers=1, seconds=110)
-    to_seat = started(engines[0], "transfer.to_seat")[0].frame
+    to_seat = started(engines[0], "desk.please_wait")[0].frame
     updates = [e.frame for e in started(engines[0], "hold.progress")]
     assert len(updates) >= 5
     assert updates[0] - to_seat == frames_in(15)
@@ -214,14 +215,21 @@ def test_nobody_answering_for_the_maximum_wait_leads_to_the_callback_offer(
         callers=1,
         seconds=200,
         tickets=(tickets := SimulatedTickets()),
-        replies={"callback.ask": "1", "callback.confirm_number": "1"},
+        replies={"desk.no_answer": "1", "callback.confirm_number": "1"},
     )
     caller = engines[0]
     gave_up = [e for e in caller.events if e.kind is EventKind.TRANSFER and e.detail.get("answered") is False]
     assert gave_up and gave_up[0].detail["waited_s"] == pytest.approx(desk.flow.hold.max_wait, abs=0.02)
     sorry = started(caller, "hold.sorry_wait")
     assert sorry and sorry[0].frame == gave_up[0].frame, "line 96: the long wait ends with the apology"
-    assert started(caller, "callback.ask") and started(caller, "callback.taken")
+    no_answer = started(caller, "desk.no_answer")
+    assert no_answer and no_answer[0].frame > sorry[0].frame, (
+        "a seat was rung and nobody answered: it says so"
+    )
+    assert not started(caller, "callback.ask"), (
+        "desk.no_answer's 您看可以吗? was the offer: key 1 answered it"
+    )
+    assert started(caller, "callback.taken")
     assert [(t.number, t.reason) for t in tickets.written] == [("13800000000", "no_seat")]
 
 
@@ -235,7 +243,7 @@ def test_between_updates_the_caller_hears_hold_music_not_dead_air(
         desk, player, [ScriptedSeat("1001", answers_after_s=50.0)], callers=1, seconds=75, heard=heard
     )
     caller = engines[0]
-    to_seat = started(caller, "transfer.to_seat")[0]
+    to_seat = started(caller, "desk.please_wait")[0]
     updates = [e.frame for e in started(caller, "hold.progress")]
     assert [u - to_seat.frame for u in updates] == [frames_in(15), frames_in(30), frames_in(45)]
     frames = heard[0]

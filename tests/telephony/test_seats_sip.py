@@ -127,7 +127,7 @@ def write_seats(path: Path, *seats: SeatPhone) -> Path:
             f'  - id: "{seat.user}"',
             f"    name: 座席{seat.user}",
             f'    uri: "{seat.uri}"',
-            "    skills: [reception]",
+            "    skills: [reception, business, home_decor]",  # every skill the desk flow transfers to
         ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -1,0 +1,119 @@
+"""What a request must pass when it arrives, before a UAS acts on it (RFC 3261 §8.2).
+
+A message that parses can still carry a header a dialog cannot use later: a
+``Record-Route`` without its closing ``>``, a ``Contact`` that is no URI. Found
+mid-call (building the BYE on the media clock) such a header would fail there;
+found here it fails the one request, with ``400`` and what is wrong in the
+reason phrase, and no dialog is made. The same check serves a UAC for the 2xx
+it is about to build a dialog from (:func:`dialog_header_problem`).
+
+The other arrival checks: ``Max-Forwards: 0`` is ``483 Too Many Hops`` (OPTIONS
+excepted: a UAS answers it itself, RFC 3261 §11 and §16.3 step 2), and a
+``Require`` naming an option we do not support is ``420 Bad Extension`` with an
+``Unsupported`` header listing them (§8.2.2.3; never for ACK or CANCEL). A
+merged request (§8.2.2.2) needs the transactions the line keeps, so the line
+checks that itself.
+
+Reason phrases name headers and what is wrong, never a URI's user part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from ivr.telephony.sip_message import SipMessage, SipParseError, Via, parse_name_addr, uri_hostport
+
+MAX_REASON = 100  # a reason phrase is one short line
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The final response a request gets instead of being handled."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _without_prefix(text: str, *prefixes: str) -> str:
+    for prefix in prefixes:
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
+
+
+def _check_uri(uri: str, *, sip_only: bool) -> None:
+    scheme, colon, _ = uri.partition(":")
+    if not colon or not scheme:
+        raise SipParseError("URI has no scheme")
+    if scheme.lower() in ("sip", "sips"):
+        uri_hostport(uri)  # a host, and a port that is a port
+    elif sip_only:
+        raise SipParseError(f"{scheme[:10]!r} URI where a sip or sips URI must be")
+
+
+def _check_name_addr(value: str, *, angle: bool, sip_only: bool) -> None:
+    if angle and "<" not in value:
+        raise SipParseError("the URI must be in <...>")
+    _, uri, _ = parse_name_addr(value)
+    _check_uri(uri, sip_only=sip_only)
+
+
+def dialog_header_problem(message: SipMessage) -> str | None:
+    """What is wrong with a header a dialog uses later, as a reason phrase; ``None`` when all is well.
+
+    Every Via; From and To (a name-addr whose URI has a scheme); every Contact (a name-addr,
+    one sip/sips URI with a host in an INVITE or a response; ``*`` only in REGISTER); every
+    Record-Route and Route (``<sip:...>`` with a host). ``"Bad Record-Route: '<' without a closing '>'"``.
+    """
+    contacts = message.all("Contact")
+    dialog = message.method == "INVITE" or not message.is_request  # its Contact is the remote target
+    checks: list[tuple[str, list[str], Callable[[str], object]]] = [
+        ("Via", message.all("Via"), Via.parse),
+        ("From", [message.header("From") or ""], lambda v: _check_name_addr(v, angle=False, sip_only=False)),
+        ("To", [message.header("To") or ""], lambda v: _check_name_addr(v, angle=False, sip_only=False)),
+        (
+            "Record-Route",
+            message.all("Record-Route"),
+            lambda v: _check_name_addr(v, angle=True, sip_only=True),
+        ),
+        ("Route", message.all("Route"), lambda v: _check_name_addr(v, angle=True, sip_only=True)),
+    ]
+    if contacts != ["*"] or message.method != "REGISTER":
+        checks.append(("Contact", contacts, lambda v: _check_name_addr(v, angle=False, sip_only=dialog)))
+    for name, values, check in checks:
+        for value in values:
+            try:
+                check(value)
+            except SipParseError as exc:
+                what = _without_prefix(str(exc), "name-addr: ", "Via: ", "URI: ")
+                return f"Bad {name}: {what}"[:MAX_REASON]
+    if message.method == "INVITE" and len(contacts) > 1:
+        return "Bad Contact: more than one in an INVITE"
+    return None
+
+
+def refusal(request: SipMessage, supported: Collection[str] = ()) -> Refusal | None:
+    """The response a request gets on arrival instead of being handled, or ``None`` to handle it.
+
+    ``supported``: the option tags this UAS implements (a ``Require`` of any other is refused).
+    An ACK is never refused: it gets no response.
+    """
+    if request.method == "ACK":
+        return None
+    problem = dialog_header_problem(request)
+    if problem is not None:
+        return Refusal(400, problem)
+    hops = request.header("Max-Forwards")
+    if hops is not None:
+        if not hops.isdigit() or int(hops) > 255:
+            return Refusal(400, "Bad Max-Forwards: not a number 0..255")
+        if int(hops) == 0 and request.method != "OPTIONS":
+            return Refusal(483, "Too Many Hops")
+    if request.method != "CANCEL":
+        known = {option.lower() for option in supported}
+        unsupported = [tag for tag in request.all("Require") if tag.lower() not in known]
+        if unsupported:
+            return Refusal(420, "Bad Extension", (("Unsupported", ", ".join(unsupported)),))
+    return None
