@@ -48,6 +48,7 @@ from ivr.telephony.sip_message import (
     response,
 )
 from ivr.telephony.transport import SipTransport
+from ivr.telephony.uas_refusals import refusal
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -287,6 +288,9 @@ class DeskLine:
         if self.settings.mode == "direct" and method != "ACK" and not self.settings.allows(source[0]):
             self.stats.refused_forbidden += 1
             self._reply(req, source, 403, "Forbidden")
+            return
+        if method in ("INVITE", "OPTIONS") and req.to_tag is None and (refused := refusal(req)) is not None:
+            self._reply(req, source, refused.status, refused.reason, headers=list(refused.headers))
             return
         if method == "INVITE":
             self._on_invite(req, source)

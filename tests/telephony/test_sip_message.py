@@ -168,6 +168,23 @@ def replace_line(prefix: bytes, line: bytes) -> bytes:
             "From: name-addr: '<' without a closing '>'",
         ),
         (replace_line(b"To", b"To: <>"), "To: name-addr: empty URI"),
+        (replace_line(b"To", b"To: < sip:desk@h >"), "To: name-addr: spaces inside <...> around the URI"),
+        (replace_line(b"To", b"To: Front, Desk <sip:desk@h>"), "To: name-addr: a display name with other"),
+        (replace_line(b"Contact", b"Contact: sip:a@h?Route=x"), "Contact: name-addr: a URI with '?' or ','"),
+        (
+            HEAD.replace(b"CSeq: 1 INVITE", b"CSeq: 1 INVITE\r\nCSeq: 2 INVITE") + b"\r\n\r\n" + SDP,
+            "more than one CSeq",
+        ),
+        (replace_line(b"Max-Forwards", b"Max-Forwards: 256"), "Max-Forwards '256' is not 0..255"),
+        (
+            replace_line(b"Max-Forwards", b"Date: Sat, 13 Nov 2010 23:29:00 EST"),
+            "Date is not an RFC 1123 date in GMT",
+        ),
+        (
+            replace_line(b"INVITE", b"INVITE <sip:desk@h> SIP/2.0"),
+            "Request-URI scheme '<sip' is not a URI scheme",
+        ),
+        (replace_line(b"INVITE", b"INVITE sip:desk@h?Route=x SIP/2.0"), "Request-URI carries headers"),
         (b"INVITE sip:a@b SIP/2.0\r\n\xff\xfe: x\r\n\r\n", "headers are not valid UTF-8 (byte 24)"),
         (b"INVITE sip:a@b SIP/2.0\r\n continued\r\n\r\n", "line 2: continuation line before any header"),
     ],
