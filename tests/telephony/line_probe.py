@@ -133,6 +133,19 @@ class Peer:
         self.send(options, target)
         return call_id
 
+    def still_answers(self, target: Address, tries: int = 3, seconds: float = 1.0) -> bool:
+        """Whether one of ``tries`` OPTIONS is answered, each within ``seconds``.
+
+        A burst of 60 kB datagrams can fill the line's socket buffer, and UDP then drops
+        the probe that came behind it; a line that answers the next one still answers.
+        """
+        for _ in range(tries):
+            probe = self.probe(target)
+            heard = self.listen(seconds, until=probe, status=200)
+            if any(h.message is not None and h.message.call_id == probe for h in heard):
+                return True
+        return False
+
     def exchange(self, data: bytes | SipMessage, target: Address, seconds: float = 3.0) -> list[Heard]:
         """Send ``data``; everything the line said in return (the probe's own answer left out)."""
         self.send(data, target)
