@@ -77,6 +77,8 @@ LIST_HEADERS = frozenset(
     }
 )
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+# an unquoted display-name word: a token (RFC 3261 §25.1), or UTF-8 text, which phones do send unquoted
+_DISPLAY_WORD = re.compile(r"[A-Za-z0-9.!%*_+`'~\u0080-\U0010ffff-]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 # RFC 3261 §20.17: rfc1123-date, always in GMT
 _DATE = re.compile(
@@ -242,7 +244,7 @@ def parse_name_addr(value: str) -> tuple[str, str, dict[str, str | None]]:
     if lt >= 0:
         if not display:
             display = text[:lt].strip()
-            if display and not all(_TOKEN.fullmatch(word) for word in display.split()):
+            if display and not all(_DISPLAY_WORD.fullmatch(word) for word in display.split()):
                 raise SipParseError(
                     "name-addr: a display name with other than token characters must be quoted"
                 )
@@ -636,7 +638,7 @@ def _parse_start_line(start: str) -> tuple[bool, str, str, int, str]:
     if not colon:
         raise SipParseError("Request-URI has no scheme")
     if not _SCHEME.fullmatch(scheme):
-        raise SipParseError(f"Request-URI scheme {scheme[:20]!r} is not a URI scheme")
+        raise SipParseError("Request-URI does not start with a URI scheme")
     if scheme.lower() in ("sip", "sips") and "?" in rest[rest.find("@") + 1 :]:
         # RFC 3261 §19.1.5: headers in a SIP URI are for building a request, never in a Request-URI
         raise SipParseError("Request-URI carries headers ('?...')")

@@ -182,7 +182,7 @@ def replace_line(prefix: bytes, line: bytes) -> bytes:
         ),
         (
             replace_line(b"INVITE", b"INVITE <sip:desk@h> SIP/2.0"),
-            "Request-URI scheme '<sip' is not a URI scheme",
+            "Request-URI does not start with a URI scheme",
         ),
         (replace_line(b"INVITE", b"INVITE sip:desk@h?Route=x SIP/2.0"), "Request-URI carries headers"),
         (b"INVITE sip:a@b SIP/2.0\r\n\xff\xfe: x\r\n\r\n", "headers are not valid UTF-8 (byte 24)"),
@@ -199,6 +199,10 @@ def test_parse_errors_never_carry_the_caller_number() -> None:
         replace_line(b"From", b'From: "13800000000 <sip:13800000000@h>'),
         replace_line(b"From", b"From: <sip:13800000000@h;tag=1"),
         replace_line(b"Contact", b"Contact 13800000000"),
+        replace_line(b"INVITE", b"INVITE <sip:13800000000@h> SIP/2.0"),
+        replace_line(b"INVITE", b"INVITE 13800000000:x SIP/2.0"),
+        replace_line(b"Contact", b"Contact: sip:13800000000@h?x=1"),
+        replace_line(b"To", b"To: 13800000000, <sip:13800000000@h>"),
     ]
     for data in bad:
         with pytest.raises(SipParseError) as info:
@@ -479,6 +483,7 @@ def test_ids_are_random_and_reproducible_from_a_seeded_source() -> None:
         ),
         ('  "" <tel:+8613800000000>  ;tag=x ; lr', ("", "tel:+8613800000000", {"tag": "x", "lr": None})),
         ('"前台 \\\\ desk" <sip:desk@h>', ("前台 \\ desk", "sip:desk@h", {})),
+        ("张 三 <sip:13800000000@h>;tag=1", ("张 三", "sip:13800000000@h", {"tag": "1"})),  # unquoted UTF-8
         ('<sip:a@h>;+sip.instance="<urn:uuid:1>"', ("", "sip:a@h", {"+sip.instance": '"<urn:uuid:1>"'})),
     ],
 )
@@ -494,6 +499,7 @@ def test_name_addr_forms(value: str, parsed: tuple[str, str, dict[str, str | Non
         ("<sip:a@h", "'<' without a closing '>'"),
         ("<sip:a@h> tag=1", "unexpected text where ';' parameters should be"),
         ("Alice sip:a@h", "a URI with spaces must be in <...>"),
+        ("Bell, Alexander <sip:a@h>", "a display name with other than token characters must be quoted"),
         ("", "empty URI"),
     ],
 )
