@@ -16,6 +16,7 @@ Needs the bench extra, Kamailio and sipp::
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,10 @@ from tests.telephony.harness.sipp import run_sipp, sipp_available  # noqa: E402
 from tests.telephony.test_desk_line_sip import desk_flow_answering_at_once  # noqa: E402
 
 pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("pyVoIP") is None,
+        reason="stock pyVoIP is not installed: pip install -e '.[bench]'",
+    ),
     pytest.mark.skipif(not kamailio_available(), reason="kamailio is not installed"),
     pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed"),
 ]
