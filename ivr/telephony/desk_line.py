@@ -48,7 +48,7 @@ from ivr.telephony.sip_message import (
     response,
 )
 from ivr.telephony.transport import SipTransport
-from ivr.telephony.uas_refusals import refusal
+from ivr.telephony.uas_refusals import cannot_serve
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -289,9 +289,6 @@ class DeskLine:
             self.stats.refused_forbidden += 1
             self._reply(req, source, 403, "Forbidden")
             return
-        if method in ("INVITE", "OPTIONS") and req.to_tag is None and (refused := refusal(req)) is not None:
-            self._reply(req, source, refused.status, refused.reason, headers=list(refused.headers))
-            return
         if method == "INVITE":
             self._on_invite(req, source)
         elif method == "ACK":
@@ -301,13 +298,23 @@ class DeskLine:
         elif method == "BYE":
             self._on_bye(req, source)
         elif method == "OPTIONS":
-            self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
+            if not self._refused_unservable(req, source):
+                self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
         elif method in KNOWN_METHODS:
             self._reply(req, source, 405, "Method Not Allowed", headers=[("Allow", ALLOW)])
         else:
             self._reply(req, source, 501, "Not Implemented", headers=[("Allow", ALLOW)])
 
+    def _refused_unservable(self, req: SipMessage, source: Address) -> bool:
+        """Refuse (416, 415, 406) a request out of a dialog that the line cannot serve; whether it was."""
+        refused = cannot_serve(req) if req.to_tag is None else None
+        if refused is not None:
+            self._reply(req, source, refused.status, refused.reason, headers=list(refused.headers))
+        return refused is not None
+
     def _on_invite(self, req: SipMessage, source: Address) -> None:
+        if self._refused_unservable(req, source):
+            return
         call = self._calls.get(req.call_id)
         if call is not None:
             if req.to_tag is None or req.top_via.branch == call.branch:

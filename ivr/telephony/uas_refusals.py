@@ -38,7 +38,7 @@ def _accepts_sdp(ranges: list[str]) -> bool:
     return any(_media_type(r) in (SDP, "application/*", "*/*") for r in ranges)
 
 
-def refusal(request: SipMessage) -> Refusal | None:
+def cannot_serve(request: SipMessage) -> Refusal | None:
     """The response a request out of a dialog must get instead of being served, or ``None``."""
     scheme = request.uri.partition(":")[0].lower()
     if scheme not in SCHEMES:
