@@ -575,12 +575,6 @@ def parse(data: bytes) -> SipMessage:
             parse_name_addr(message._required(name))
         except SipParseError as exc:
             raise SipParseError(f"{name}: {exc}") from None
-    contacts = message.all("Contact")
-    for contact in [] if contacts == ["*"] else contacts:
-        try:
-            parse_name_addr(contact)
-        except SipParseError as exc:
-            raise SipParseError(f"Contact: {exc}") from None
     max_forwards = message.header("Max-Forwards")
     if max_forwards is not None and not (max_forwards.isdigit() and int(max_forwards) <= 255):
         raise SipParseError(f"Max-Forwards {max_forwards[:20]!r} is not 0..255")

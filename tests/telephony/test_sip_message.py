@@ -170,7 +170,6 @@ def replace_line(prefix: bytes, line: bytes) -> bytes:
         (replace_line(b"To", b"To: <>"), "To: name-addr: empty URI"),
         (replace_line(b"To", b"To: < sip:desk@h >"), "To: name-addr: spaces inside <...> around the URI"),
         (replace_line(b"To", b"To: Front, Desk <sip:desk@h>"), "To: name-addr: a display name with other"),
-        (replace_line(b"Contact", b"Contact: sip:a@h?Route=x"), "Contact: name-addr: a URI with '?' or ','"),
         (
             HEAD.replace(b"CSeq: 1 INVITE", b"CSeq: 1 INVITE\r\nCSeq: 2 INVITE") + b"\r\n\r\n" + SDP,
             "more than one CSeq",
@@ -201,7 +200,6 @@ def test_parse_errors_never_carry_the_caller_number() -> None:
         replace_line(b"Contact", b"Contact 13800000000"),
         replace_line(b"INVITE", b"INVITE <sip:13800000000@h> SIP/2.0"),
         replace_line(b"INVITE", b"INVITE 13800000000:x SIP/2.0"),
-        replace_line(b"Contact", b"Contact: sip:13800000000@h?x=1"),
         replace_line(b"To", b"To: 13800000000, <sip:13800000000@h>"),
     ]
     for data in bad:
@@ -500,6 +498,8 @@ def test_name_addr_forms(value: str, parsed: tuple[str, str, dict[str, str | Non
         ("<sip:a@h> tag=1", "unexpected text where ';' parameters should be"),
         ("Alice sip:a@h", "a URI with spaces must be in <...>"),
         ("Bell, Alexander <sip:a@h>", "a display name with other than token characters must be quoted"),
+        ("sip:a@h?Route=x", "a URI with '?' or ',' must be in <...>"),
+        ("< sip:a@h>", "spaces inside <...> around the URI"),
         ("", "empty URI"),
     ],
 )
