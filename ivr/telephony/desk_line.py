@@ -59,6 +59,7 @@ from ivr.telephony.sip_message import (
     response,
 )
 from ivr.telephony.transport import SipTransport
+from ivr.telephony.uas_refusals import cannot_serve
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -351,13 +352,23 @@ class DeskLine:
         elif method == "BYE":
             self._on_bye(req, source)
         elif method == "OPTIONS":
-            self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
+            if not self._refused_unservable(req, source):
+                self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
         elif method in KNOWN_METHODS:
             self._reply(req, source, 405, "Method Not Allowed", headers=[("Allow", ALLOW)])
         else:
             self._reply(req, source, 501, "Not Implemented", headers=[("Allow", ALLOW)])
 
+    def _refused_unservable(self, req: SipMessage, source: Address) -> bool:
+        """Refuse (416, 415, 406) a request out of a dialog that the line cannot serve; whether it was."""
+        refused = cannot_serve(req) if req.to_tag is None else None
+        if refused is not None:
+            self._reply(req, source, refused.status, refused.reason, headers=list(refused.headers))
+        return refused is not None
+
     def _on_invite(self, req: SipMessage, source: Address) -> None:
+        if self._refused_unservable(req, source):
+            return
         call = self._calls.get(req.call_id)
         if call is not None:
             if self._merged(req, call):  # RFC 3261 §8.2.2.2: the same INVITE, arrived by another path
