@@ -44,10 +44,11 @@ from ivr.telephony.seat_leg import Credentials
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
+    format_hostport,
     parse,
     response,
 )
-from ivr.telephony.transport import SipTransport
+from ivr.telephony.transport import SipTransport, Source, TlsListen
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -107,7 +108,15 @@ class DeskLine:
         self._calls: dict[str, InboundCall] = {}
         self.stats = LineStats()
         self.accepting = True
-        self.transport = SipTransport(settings.bind_address, self._on_datagram, realtime=settings.realtime)
+        tls = settings.tls_listen()
+        self.transport = SipTransport(
+            settings.bind_address,
+            self._on_datagram,
+            realtime=settings.realtime,
+            transports=settings.transports,
+            tls=None if tls is None else TlsListen(*tls),
+            idle_s=settings.tcp_idle,
+        )
         self.host, self.port = self.transport.address
         self._rtp = RtpPorts(settings.rtp_range, self.host)
         self._media_limit = frames_in(settings.media_timeout) if settings.media_timeout else None
@@ -226,7 +235,8 @@ class DeskLine:
 
     # --- SIP in ------------------------------------------------------------------------
 
-    def _on_datagram(self, data: bytes, source: Address) -> None:
+    def _on_datagram(self, data: bytes, came: Source) -> None:
+        source = came.address  # a response goes back the way its request came: the transport sees to it
         if data in (b"\r\n\r\n", b"\r\n"):  # keep-alive
             return
         try:
@@ -327,7 +337,7 @@ class DeskLine:
                     to_tag=call.dialog.to_tag,
                     body=self._sdp_answer(call),
                     content_type="application/sdp",
-                    headers=[("Contact", self._contact())],
+                    headers=[("Contact", self._contact(req))],
                 )
             else:
                 self._reply(req, source, 481, "Call/Transaction Does Not Exist")
@@ -362,7 +372,7 @@ class DeskLine:
         self._calls[call.call_id] = call
         self.stats.calls += 1
         self._reply(req, source, 100, "Trying")
-        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact())])
+        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact(req))])
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     def _on_ack(self, req: SipMessage) -> None:
@@ -475,7 +485,9 @@ class DeskLine:
         call.media = CallMedia(
             sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type, paced=True
         )
-        ok = call.dialog.ok(self._contact(), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)])
+        ok = call.dialog.ok(
+            self._contact(call.invite), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)]
+        )
         to = call.dialog.reply_to
         self.transport.send(ok, to)
         call.last_response = ok
@@ -653,6 +665,11 @@ class DeskLine:
             call.offer, self.host, call.media.local_port, session_id=abs(hash(call.call_id)) % 10**9
         )
 
-    def _contact(self) -> str:
+    def _contact(self, invite: SipMessage) -> str:
+        """Our Contact for a call: over the transport its INVITE came (in-dialog requests come back on it)."""
         user = self.settings.username or "ivr"
-        return f"<sip:{user}@{self.host}:{self.port}>"
+        transport = invite.top_via.transport
+        if transport not in ("TCP", "TLS"):
+            return f"<sip:{user}@{format_hostport(self.host, self.port)}>"
+        host, port = self.transport.local(transport)
+        return f"<sip:{user}@{format_hostport(host, port)};transport={transport.lower()}>"
