@@ -16,8 +16,8 @@ way out, from any thread, and does the transport layer's part of RFC 3261:
   connection the request arrived on (found by the request's Via branch), over
   UDP when it came over UDP;
 - a request goes over the transport its top Via names, reusing a connection
-  to the address (the peer's, or the Via sent-by it wrote in its requests:
-  RFC 5923's idea) before opening one; the transport layer writes the Via's
+  to the address (the peer's, or the Via sent-by it wrote in its requests
+  when that names the peer's own host: RFC 5923's idea) before opening one; the transport layer writes the Via's
   transport and sent-by (§18.1.1);
 - a request for UDP larger than 1300 bytes (MTU − 200) goes over TCP, and
   over UDP after all when the TCP connection cannot be made (§18.1.1).
@@ -346,7 +346,8 @@ class SipTransport:
                 while len(self._branches) > MAX_BRANCHES:
                     self._branches.popitem(last=False)
         sent_by = _sent_by(via, stream.transport) if via is not None else None
-        if sent_by is not None:
+        # only the peer's own host: a Via naming someone else must not draw their requests to this connection
+        if sent_by is not None and sent_by[0] == stream.peer[0]:
             self._routes.setdefault((stream.transport, sent_by), stream.id)
 
     def _take_outbound(self, now: float) -> None:
