@@ -30,7 +30,8 @@ from ivr.telephony.phone_script import Press, Silent, WaitForBot
 from ivr.telephony.rtp import RtpPacket
 from ivr.telephony.sip_message import parse
 from ivr.telephony.transport import SipTransport, Source
-from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record
+from tests.telephony.conftest import LINE_USER, CallerNumbers, LineMaker, wait_for_record, wait_registered
+from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_tls_available
 from tests.telephony.harness.ports import (
     LOOPBACK,
     PortRange,
@@ -501,3 +502,39 @@ def test_a_failed_tls_handshake_closes_that_connection_only(
         with context.wrap_socket(raw, server_hostname=LOOPBACK) as tls:
             tls.sendall(options(tls_address[1], "t1", transport="TLS"))
             assert read_until(tls, b"\r\n\r\n").startswith(b"SIP/2.0 200 OK")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not kamailio_tls_available(), reason="Kamailio's TLS module is not installed")
+def test_a_tls_caller_through_kamailio_reaches_the_registered_line_with_audio_both_ways(
+    open_line: LineMaker,
+    tmp_path: Path,
+    phones: Phones,
+    caller_number: CallerNumbers,
+    certificate: tuple[Path, Path],
+    rendered_audio: Path,
+) -> None:
+    """Phone ─TLS─ Kamailio ─UDP─ the line (registered there): the bot's BYE goes back through the
+    proxy (the record-route set) and on to the phone over its own TLS connection."""
+    cert, key = certificate
+    proxy = Kamailio(settings=KamailioSettings(fr_timer_ms=2000, tls_cert=cert, tls_key=key))
+    try:
+        proxy.start()
+        assert proxy.tls_port is not None
+        line = open_line(flow=flow_file(tmp_path, KEY_FLOW), mode="register", registrar=proxy)
+        wait_registered(line)
+        phone = phones(LOOPBACK, caller_number(), "tls", client_context(cert))
+        call = phone.call(
+            (LOOPBACK, proxy.tls_port),
+            [WaitForBot(), Press("1"), Silent(8)],
+            uri=f"sip:{LINE_USER}@{LOOPBACK}:{proxy.tls_port};transport=tls",
+        )
+        assert call.done.wait(15), f"the call did not end\n{proxy.log_tail()}"
+        assert call.ended_by == "bot" and len(call.bot_speech) >= 2, call.bot_speech
+        record = wait_for_record(line, phone.user)
+        assert any(e.kind is EventKind.DTMF for e in record.events)
+        bye = next(m for m in phone.received if m.is_request and m.method == "BYE")
+        assert bye.top_via.transport == "TLS"  # the proxy's hop to the phone
+        assert phone.transport.stats.connected == 1  # one connection, the phone's, for everything
+    finally:
+        proxy.close()
