@@ -28,9 +28,17 @@ from ivr.telephony import g711
 from ivr.telephony.phone import SipPhone
 from ivr.telephony.phone_script import Press, Silent, WaitForBot
 from ivr.telephony.rtp import RtpPacket
+from ivr.telephony.seat_phone import SeatPhone
 from ivr.telephony.sip_message import parse
 from ivr.telephony.transport import SipTransport, Source
-from tests.telephony.conftest import LINE_USER, CallerNumbers, LineMaker, wait_for_record, wait_registered
+from tests.telephony.conftest import (
+    LINE_USER,
+    REPO,
+    CallerNumbers,
+    LineMaker,
+    wait_for_record,
+    wait_registered,
+)
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_tls_available
 from tests.telephony.harness.ports import (
     LOOPBACK,
@@ -40,6 +48,14 @@ from tests.telephony.harness.ports import (
     release_rtp_range,
 )
 from tests.telephony.harness.sipp import run_sipp, sipp_available
+from tests.telephony.test_seats_sip import (
+    CALLER_HZ,
+    CALLER_SCRIPT,
+    SEAT_HZ,
+    SEAT_SCRIPT,
+    talk_through,
+    tone_windows,
+)
 
 KEY_FLOW = """\
 flow: transports
@@ -538,3 +554,40 @@ def test_a_tls_caller_through_kamailio_reaches_the_registered_line_with_audio_bo
         assert phone.transport.stats.connected == 1  # one connection, the phone's, for everything
     finally:
         proxy.close()
+
+
+@pytest.mark.slow
+def test_a_seat_whose_uri_says_transport_tcp_is_rung_and_bridged_over_tcp(
+    open_line: LineMaker,
+    tmp_path: Path,
+    phones: Phones,
+    caller_number: CallerNumbers,
+    rendered_audio: Path,
+) -> None:
+    """The seat leg's INVITE goes over a connection the line opens; the seat's answers and the
+    line's BYE use it too; the caller and the seat hear each other's tones across the bridge."""
+    ports = allocate_rtp_range(20)
+    seat = SeatPhone(
+        "1002", rtp_ports=range(ports.low, ports.high + 1), answer_after_s=1.0, script=SEAT_SCRIPT
+    )
+    try:
+        seat.start()
+        seats_file = tmp_path / "seats.yaml"
+        seats_file.write_text(
+            f'seats:\n  - id: "1002"\n    name: 座席1002\n    uri: "{seat.uri};transport=tcp"\n'
+            "    skills: [reception]\n",
+            encoding="utf-8",
+        )
+        desk = (REPO / "flows" / "desk.yaml").read_text(encoding="utf-8")
+        line = open_line(flow=flow_file(tmp_path, desk), seats=seats_file)
+        phone = phones(LOOPBACK, caller_number())
+        call = phone.call(line.line.transport.address, CALLER_SCRIPT)
+        talk_through(line, phone, call, seat)
+        seat_call = seat.calls[0]
+        assert seat_call.dialog.invite.top_via.transport == "TCP"
+        assert len(tone_windows(seat_call.heard_audio, CALLER_HZ)) >= 5, "the seat hears the caller"
+        assert len(tone_windows(call.heard_audio, SEAT_HZ)) >= 5, "the caller hears the seat"
+        assert (line.line.transport.stats.connected, seat.transport.stats.accepted) == (1, 1)
+    finally:
+        seat.close()
+        release_rtp_range(ports)
