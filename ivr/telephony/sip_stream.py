@@ -72,6 +72,7 @@ class SipStream:
         self._handshake_wants_write = False
         self.closing = False  # close once the outbox is written (after a 400)
         self.pings = 0
+        self.alias: Address | None = None  # the Via sent-by the peer's requests name (the transport's)
         self.fallback_udp: list[tuple[bytes, Address]] = []  # §18.1.1: sent over UDP if the connect fails
         self.state = StreamState.CONNECTING if connecting else StreamState.OPEN
         if not connecting and tls is not None:

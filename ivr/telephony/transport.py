@@ -346,8 +346,10 @@ class SipTransport:
                 while len(self._branches) > MAX_BRANCHES:
                     self._branches.popitem(last=False)
         sent_by = _sent_by(via, stream.transport) if via is not None else None
-        # only the peer's own host: a Via naming someone else must not draw their requests to this connection
-        if sent_by is not None and sent_by[0] == stream.peer[0]:
+        # one alias a connection, and only on the peer's own host: a Via naming someone else must not
+        # draw their requests to this connection, nor a flood of Vias grow the table
+        if sent_by is not None and sent_by[0] == stream.peer[0] and stream.alias is None:
+            stream.alias = sent_by
             self._routes.setdefault((stream.transport, sent_by), stream.id)
 
     def _take_outbound(self, now: float) -> None:
