@@ -234,7 +234,8 @@ class SipPhone:
         call.invite_tx = None
         if msg.status in (180, 183) and call.ringing_at is None:
             call.ringing_at = now
-            call.state = PhoneCallState.RINGING
+            if call.state is PhoneCallState.CALLING:  # a 180 overtaken by the 200 (a proxy's TLS workers)
+                call.state = PhoneCallState.RINGING
             call.on_note(
                 call,
                 now - call.sent_at,
