@@ -44,7 +44,6 @@ from tests.telephony.harness.ports import (
     LOOPBACK,
     PortRange,
     allocate_rtp_range,
-    free_udp_port,
     release_rtp_range,
 )
 from tests.telephony.harness.sipp import run_sipp, sipp_available
@@ -505,9 +504,7 @@ def test_a_failed_tls_handshake_closes_that_connection_only(
     open_line: LineMaker, certificate: tuple[Path, Path]
 ) -> None:
     cert, key = certificate
-    line = open_line(
-        tls_bind=f"{LOOPBACK}:{free_udp_port()}", tls_cert=str(cert), tls_key=str(key), start=True
-    )
+    line = open_line(tls_bind=f"{LOOPBACK}:{free_port(LOOPBACK)}", tls_cert=str(cert), tls_key=str(key))
     tls_address = line.line.transport.tls_address
     assert tls_address is not None
     with socket.create_connection(tls_address, timeout=3) as plain:
