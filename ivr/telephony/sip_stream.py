@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from collections import deque
 from enum import Enum
 
 from ivr.telephony.sip_message import SipParseError, parse, response
@@ -72,6 +73,7 @@ class SipStream:
         self._handshake_wants_write = False
         self.closing = False  # close once the outbox is written (after a 400)
         self.pings = 0
+        self.sent_requests: deque[int] = deque(maxlen=64)  # hashes of requests sent: no retransmissions
         self.alias: Address | None = None  # the Via sent-by the peer's requests name (the transport's)
         self.fallback_udp: list[tuple[bytes, Address]] = []  # §18.1.1: sent over UDP if the connect fails
         self.state = StreamState.CONNECTING if connecting else StreamState.OPEN

@@ -20,7 +20,9 @@ way out, from any thread, and does the transport layer's part of RFC 3261:
   when that names the peer's own host: RFC 5923's idea) before opening one; the transport layer writes the Via's
   transport and sent-by (§18.1.1);
 - a request for UDP larger than 1300 bytes (MTU − 200) goes over TCP, and
-  over UDP after all when the TCP connection cannot be made (§18.1.1).
+  over UDP after all when the TCP connection cannot be made (§18.1.1);
+- a request sent again on the connection that already carried it (the
+  line's timers retransmit whatever the transport) is not: a stream is reliable.
 
 UDP is written straight from the caller's thread; a stream is written only
 by the reader thread (an ``ssl`` socket is not safe across threads): ``send``
@@ -91,6 +93,7 @@ class TransportStats:
     pings: int = 0  # CRLF keep-alives answered
     over_tcp_for_size: int = 0  # requests for UDP sent over TCP (§18.1.1)
     dropped: int = 0  # stream messages that could not be queued
+    not_retransmitted: int = 0  # a request again on the same connection: reliable, so not sent twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +363,9 @@ class SipTransport:
             stream = self._stream_for(item, now)
             if stream is None:
                 continue
+            if _retransmitted(stream, item.data):
+                self.stats.not_retransmitted += 1
+                continue
             try:
                 stream.queue(item.data)
             except StreamError as exc:
@@ -493,6 +499,19 @@ class SipTransport:
 
 def _now() -> float:
     return time.monotonic()
+
+
+def _retransmitted(stream: SipStream, data: bytes) -> bool:
+    """Whether ``data`` is a request this connection already carried: a retransmission, which a
+    reliable transport does not need (RFC 3261 §17.1.1.2, §17.1.2.2: timers A and E are UDP's).
+    ACKs go again (one per retransmitted 2xx); responses too (a 2xx is retransmitted end to end)."""
+    if data.startswith((b"SIP/2.0 ", b"ACK ")):
+        return False
+    key = hash(data)
+    if key in stream.sent_requests:
+        return True
+    stream.sent_requests.append(key)
+    return False
 
 
 def _top_via(data: bytes) -> re.Match[bytes] | None:

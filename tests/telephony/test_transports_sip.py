@@ -588,3 +588,25 @@ def test_a_seat_whose_uri_says_transport_tcp_is_rung_and_bridged_over_tcp(
     finally:
         seat.close()
         release_rtp_range(ports)
+
+
+def test_a_request_sent_again_on_a_connection_is_not_retransmitted() -> None:
+    """Timers A and E are for UDP: a request handed to the transport twice crosses a
+    connection once, and twice over UDP."""
+    inbox = Inbox()
+    receiver = SipTransport((LOOPBACK, 0), inbox)
+    sender = SipTransport((LOOPBACK, 0), Inbox())
+    over_tcp = options(receiver.address[1], "r1")
+    over_udp = options(receiver.address[1], "r2", transport="UDP")
+    try:
+        receiver.start()
+        sender.start()
+        for _ in range(2):
+            sender.send(over_tcp, receiver.address)
+            sender.send(over_udp, receiver.address)
+        got = inbox.wait(4, timeout=1.0)
+    finally:
+        sender.stop()
+        receiver.stop()
+    assert sorted(s.transport for _, s in got) == ["TCP", "UDP", "UDP"], got
+    assert sender.stats.not_retransmitted == 1
