@@ -54,11 +54,12 @@ from ivr.telephony.seat_leg import Credentials
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
+    format_hostport,
     new_tag,
     parse,
     response,
 )
-from ivr.telephony.transport import SipTransport
+from ivr.telephony.transport import SipTransport, Source, TlsListen
 from ivr.telephony.uas_refusals import cannot_serve
 
 log = logging.getLogger(__name__)
@@ -123,11 +124,15 @@ class DeskLine:
         self.accepting = True
         self.failure: str | None = None  # why a thread of the line died: it takes no more calls
         self.on_failure: Callable[[], object] = lambda: None  # the owner, told at once (on the dying thread)
+        tls = settings.tls_listen()
         self.transport = SipTransport(
             settings.bind_address,
             self._on_datagram,
             realtime=settings.realtime,
             on_failure=lambda exc: self._thread_died("the SIP transport", exc),
+            transports=settings.transports,
+            tls=None if tls is None else TlsListen(*tls),
+            idle_s=settings.tcp_idle,
         )
         self.host, self.port = self.transport.address
         self._rtp = RtpPorts(settings.rtp_range, self.host)
@@ -261,7 +266,8 @@ class DeskLine:
 
     # --- SIP in ------------------------------------------------------------------------
 
-    def _on_datagram(self, data: bytes, source: Address) -> None:
+    def _on_datagram(self, data: bytes, came: Source) -> None:
+        source = came.address  # a response goes back the way its request came: the transport sees to it
         if data in (b"\r\n\r\n", b"\r\n"):  # keep-alive
             return
         try:
@@ -396,7 +402,7 @@ class DeskLine:
                     to_tag=call.dialog.to_tag,
                     body=self._sdp_answer(call),
                     content_type="application/sdp",
-                    headers=[("Contact", self._contact())],
+                    headers=[("Contact", self._contact(req))],
                 )
             else:
                 self._reply(req, source, 481, "Call/Transaction Does Not Exist")
@@ -431,7 +437,7 @@ class DeskLine:
         self._calls[call.call_id] = call
         self.stats.calls += 1
         self._reply(req, source, 100, "Trying")
-        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact())])
+        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact(req))])
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     @staticmethod
@@ -562,7 +568,9 @@ class DeskLine:
         call.media = CallMedia(
             sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type, paced=True
         )
-        ok = call.dialog.ok(self._contact(), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)])
+        ok = call.dialog.ok(
+            self._contact(call.invite), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)]
+        )
         to = call.dialog.reply_to
         self.transport.send(ok, to)
         call.last_response = ok
@@ -793,9 +801,14 @@ class DeskLine:
             call.offer, self.host, call.media.local_port, session_id=abs(hash(call.call_id)) % 10**9
         )
 
-    def _contact(self) -> str:
+    def _contact(self, invite: SipMessage) -> str:
+        """Our Contact for a call: over the transport its INVITE came (in-dialog requests come back on it)."""
         user = self.settings.username or "ivr"
-        return f"<sip:{user}@{self.host}:{self.port}>"
+        transport = invite.top_via.transport
+        if transport not in ("TCP", "TLS"):
+            return f"<sip:{user}@{format_hostport(self.host, self.port)}>"
+        host, port = self.transport.local(transport)
+        return f"<sip:{user}@{format_hostport(host, port)};transport={transport.lower()}>"
 
 
 def fault_reason(exc: BaseException) -> str:

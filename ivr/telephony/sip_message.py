@@ -164,6 +164,11 @@ def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def format_hostport(host: str, port: int | None = None) -> str:
+    """``host:port`` as SIP writes it: an IPv6 address in brackets (``[::1]:5070``)."""
+    return _format_host(host) if port is None else f"{_format_host(host)}:{port}"
+
+
 def _split_uri(uri: str) -> tuple[str, str]:
     uri = uri.strip()
     if uri.startswith("<") and uri.endswith(">"):
@@ -194,6 +199,19 @@ def uri_hostport(uri: str) -> tuple[str, int]:
     hostport = re.split(r"[;?]", rest[at + 1 :], maxsplit=1)[0]
     host, port = _split_hostport(hostport, "URI")
     return host, port if port is not None else (5061 if scheme == "sips" else 5060)
+
+
+def uri_transport(uri: str) -> str | None:
+    """The transport a URI asks for: ``;transport=tcp`` gives ``"TCP"``, ``sips:`` ``"TLS"``; else ``None``."""
+    try:
+        scheme, rest = _split_uri(uri)
+    except SipParseError:
+        return None
+    for param in rest.split("?", 1)[0].split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "transport" and value.strip():
+            return value.strip().upper()
+    return "TLS" if scheme == "sips" else None
 
 
 def _parse_params(text: str, what: str) -> dict[str, str | None]:
