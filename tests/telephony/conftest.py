@@ -188,13 +188,14 @@ def caller_number() -> CallerNumbers:
     return fresh
 
 
-def write_seats(path: Path, *seats: SeatPhone) -> Path:
+def write_seats(path: Path, *seats: SeatPhone, uri_params: str = "") -> Path:
+    """A seats file with these phones, in this order, each with every skill the desk flow transfers to."""
     lines = ["seats:"]
     for seat in seats:
         lines += [
             f'  - id: "{seat.user}"',
             f"    name: 座席{seat.user}",
-            f'    uri: "{seat.uri}"',
+            f'    uri: "{seat.uri}{uri_params}"',
             "    skills: [reception, business, home_decor]",  # every skill the desk flow transfers to
         ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

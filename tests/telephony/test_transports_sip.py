@@ -38,6 +38,7 @@ from tests.telephony.conftest import (
     LineMaker,
     wait_for_record,
     wait_registered,
+    write_seats,
 )
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_tls_available
 from tests.telephony.harness.ports import (
@@ -569,12 +570,7 @@ def test_a_seat_whose_uri_says_transport_tcp_is_rung_and_bridged_over_tcp(
     )
     try:
         seat.start()
-        seats_file = tmp_path / "seats.yaml"
-        seats_file.write_text(
-            f'seats:\n  - id: "1002"\n    name: 座席1002\n    uri: "{seat.uri};transport=tcp"\n'
-            "    skills: [reception]\n",
-            encoding="utf-8",
-        )
+        seats_file = write_seats(tmp_path / "seats.yaml", seat, uri_params=";transport=tcp")
         desk = (REPO / "flows" / "desk.yaml").read_text(encoding="utf-8")
         line = open_line(flow=flow_file(tmp_path, desk), seats=seats_file)
         phone = phones(LOOPBACK, caller_number())
