@@ -1,0 +1,231 @@
+"""The console in a real browser: what each role sees, live calls, pauses, flows, and what is refused."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from ivr.records.callbacks import CallbackBook, CallbackSource, CallbackTicket
+from ivr.records.live_calls import LiveCall, LiveCallBoard, LiveState
+from ivr.records.register import CallRegister
+from ivr.seats.board import SeatBoard
+from ivr.seats.directory import load_seats
+from ivr.seats.state import SeatState
+from tests.console.conftest import PASSWORD, Console, sign_in
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def post(url: str, data: dict[str, str], cookie: str = "") -> int:
+    request = urllib.request.Request(
+        url, data=urllib.parse.urlencode(data).encode(), headers={"Cookie": cookie}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code)
+
+
+def test_sign_in_page_is_in_chinese_and_english_on_request(page: Page, console: Console) -> None:
+    page.goto(console.url + "/")
+    expect(page.locator("h1")).to_have_text("登录")
+    shot(page, "sign-in")
+    page.goto(console.url + "/sign-in?lang=en")
+    expect(page.locator("h1")).to_have_text("Sign in")
+
+
+def test_each_role_lands_on_its_own_page(page: Page, console: Console) -> None:
+    sign_in(page, console, "wang")
+    expect(page).to_have_url(console.url + "/agent")
+    expect(page.locator("h2").first).to_contain_text("我的座席 1001")
+    expect(page.locator("nav")).not_to_contain_text("流程管理")
+    page.context.clear_cookies()
+    sign_in(page, console, "li")
+    expect(page).to_have_url(console.url + "/wallboard")
+    expect(page.locator("#seats tr")).to_have_count(2)
+    page.context.clear_cookies()
+    sign_in(page, console, "root")
+    expect(page).to_have_url(console.url + "/admin")
+    expect(page.locator("section.flow h2").first).to_have_text("flows/desk.yaml")
+
+
+def test_an_agent_gets_403_on_admin_and_wallboard_pages(page: Page, console: Console) -> None:
+    sign_in(page, console, "wang")
+    expect(page).to_have_url(console.url + "/agent")
+    for path in ("/admin", "/admin/edit?file=flows/desk.yaml", "/wallboard", "/wallboard.json"):
+        response = page.goto(console.url + path)
+        assert response is not None and response.status == 403, path
+    expect(page.locator("p.error")).to_have_text("您没有权限查看此页")
+
+
+def test_a_post_without_the_form_token_is_refused(page: Page, console: Console) -> None:
+    sign_in(page, console, "wang")
+    expect(page).to_have_url(console.url + "/agent")
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+    assert post(console.url + "/agent/pause", {"reason": "吃饭"}, cookie) == 403
+    assert post(console.url + "/agent/pause", {"reason": "吃饭", "csrf": "guess"}, cookie) == 403
+    assert post(console.url + "/sign-in", {"name": "wang", "password": PASSWORD}) == 403
+    with CallRegister(console.db) as reg:
+        board = SeatBoard(load_seats(console.root / "flows" / "seats.yaml"), reg)
+        assert board.get("1001").state is not SeatState.ON_BREAK
+    session = next(c for c in page.context.cookies() if c["name"] == "ivr_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+
+
+def test_six_wrong_passwords_lock_the_name(page: Page, console: Console) -> None:
+    for _ in range(6):
+        sign_in(page, console, "lockme", "wrong password")
+    expect(page.locator("p.error")).to_have_text("错误次数太多，请一分钟后再试")
+    sign_in(page, console, "lockme")  # the right password, but locked
+    expect(page).to_have_url(console.url + "/sign-in")
+    expect(page.locator("p.error")).to_have_text("错误次数太多，请一分钟后再试")
+
+
+def _live_board(console: Console) -> LiveCallBoard:
+    return LiveCallBoard(CallRegister(console.db), lambda: datetime.now(UTC))
+
+
+def test_a_call_in_progress_appears_on_the_wallboard_within_a_second(page: Page, console: Console) -> None:
+    sign_in(page, console, "li")
+    expect(page).to_have_url(console.url + "/wallboard")
+    board = _live_board(console)
+    board.jobs.start()  # not start(): it would clear what other tests wrote
+    try:
+        now = datetime.now(UTC)
+        board.update(LiveCall("call-wall-1", "13812345678", "desk", LiveState.IN_FLOW, now, step="greeting"))
+        board.update(
+            LiveCall(
+                "call-wall-2",
+                "<script>alert(1)</script>",
+                "desk",
+                LiveState.WAITING,
+                now,
+                step="put_through",
+                intent="book",
+                waiting_since=now,
+            )
+        )
+        board.flush(2)
+        written = time.monotonic()
+        expect(page.locator("#calls tr")).to_have_count(2, timeout=1000)
+        seen = time.monotonic() - written
+        assert seen < 1.0
+        expect(page.locator("#calls")).to_contain_text("13812345678")  # a shift leader sees the number
+        expect(page.locator("#calls")).to_contain_text("机器人接待")
+        expect(page.locator("#waiting tr")).to_have_count(1)
+        expect(page.locator("#waiting td.caller")).to_have_text("<script>alert(1)</script>")
+        expect(page.locator("#waiting")).to_contain_text("订房")
+        shot(page, "wallboard")
+    finally:
+        board.ended("call-wall-1")
+        board.ended("call-wall-2")
+        board.close()
+    expect(page.locator("#calls tr")).to_have_count(0, timeout=1000)
+
+
+def test_a_ringing_seat_pops_the_call_on_that_agents_page(page: Page, console: Console) -> None:
+    with CallRegister(console.db) as reg:
+        CallbackBook(reg).add(
+            CallbackTicket("ticket-1", "13900001111", CallbackSource.CALLER_ID, datetime.now(UTC), "max_wait")
+        )
+        reg.write(
+            lambda conn: conn.execute("UPDATE callbacks SET seat_id = '1001' WHERE call_id = 'ticket-1'")
+        )
+    sign_in(page, console, "wang")
+    expect(page).to_have_url(console.url + "/agent")
+    expect(page.locator("#pop")).to_be_hidden()
+    board = _live_board(console)
+    board.jobs.start()
+    try:
+        now = datetime.now(UTC)
+        board.update(
+            LiveCall(
+                "call-pop-1",
+                "13812345678",
+                "desk",
+                LiveState.WAITING,
+                now,
+                step="put_through",
+                intent="complaint",
+                heard="我要投诉",
+                path=("start", "menu", "put_through"),
+                waiting_since=now,
+            )
+        )
+        board.seat_ringing("call-pop-1", "1001")
+        board.flush(2)
+        written = time.monotonic()
+        expect(page.locator("#pop")).to_be_visible(timeout=1000)
+        assert time.monotonic() - written < 1.0
+        expect(page.locator("#pop-caller")).to_have_text("13812345678")  # the seat taking it: in full
+        expect(page.locator("#pop-intent")).to_have_text("投诉")
+        expect(page.locator("#pop-heard")).to_have_text("我要投诉")
+        expect(page.locator("#pop-path")).to_contain_text("menu")
+        expect(page.locator("#callbacks tr")).to_have_count(1)
+        shot(page, "agent")
+        page.get_by_role("button", name="无人接听").click()
+        expect(page.locator("#callbacks td").nth(3)).to_have_text("1")
+        page.get_by_role("button", name="已回电").click()
+        expect(page.locator("#callbacks tr")).to_have_count(0)
+    finally:
+        board.ended("call-pop-1")
+        board.close()
+    expect(page.locator("#pop")).to_be_hidden(timeout=1000)
+
+
+def test_pausing_from_the_page_is_on_the_seat_board_the_line_reads(page: Page, console: Console) -> None:
+    sign_in(page, console, "wang")
+    expect(page).to_have_url(console.url + "/agent")
+    page.fill("#pause-reason", "去洗手间")
+    page.click("#pause")
+    expect(page.locator("#seat-state")).to_have_text("暂停服务")
+    with CallRegister(console.db) as reg:
+        board = SeatBoard(load_seats(console.root / "flows" / "seats.yaml"), reg)
+        assert board.breaks() == {"1001": "去洗手间"}
+    page.click("#resume")
+    expect(page.locator("#seat-state")).to_have_text("空闲")
+    with CallRegister(console.db) as reg:
+        assert SeatBoard(load_seats(console.root / "flows" / "seats.yaml"), reg).breaks() == {}
+
+
+def test_a_flow_with_a_mistake_is_refused_at_its_line_and_the_file_stays(
+    page: Page, console: Console
+) -> None:
+    flow = console.root / "flows" / "desk.yaml"
+    before = flow.read_text(encoding="utf-8")
+    sign_in(page, console, "root")
+    expect(page.locator("img.picture").first).to_be_visible()
+    shot(page, "admin")
+    page.goto(console.url + "/admin/edit?file=flows/desk.yaml")
+    broken = before.replace("next:", "nxt:", 1)
+    page.fill("#text", broken)
+    page.click("#save")
+    expect(page.locator("#result")).to_have_text("未保存：文件有问题，磁盘上的文件未改动")
+    expect(page.locator("#problems")).to_contain_text("flows/desk.yaml:48: unknown key 'nxt'")
+    assert flow.read_text(encoding="utf-8") == before
+    shot(page, "flow-refused")
+    page.fill("#text", before.replace("# ", "#  ", 1))
+    page.click("#save")
+    expect(page.locator("#result")).to_have_text("已保存，线路将在一秒内启用新流程")
+    assert flow.read_text(encoding="utf-8") == before.replace("# ", "#  ", 1)
+
+
+def test_metrics_need_no_sign_in(console: Console) -> None:
+    with urllib.request.urlopen(console.url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert 'ivr_calls_in_progress{state="waiting"}' in text
+    assert 'ivr_seats{state="available"}' in text
+    assert "ivr_queue_length" in text
