@@ -52,6 +52,7 @@ def run_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: line.reloads.wake())  # read the flow and prompts again
     line.start()
     print(
         f"serving {config.line.flow} on {config.sip.bind} ({config.sip.mode} mode); SIGTERM to stop",
@@ -83,10 +84,12 @@ class OpenLine:
         hours_clock: Callable[[], datetime] | None = None,
         speech: Callable[[str | None], SpeechInput] | None = None,
     ) -> None:
+        from ivr.commands.line_console import ReloadWatch, live_feed
         from ivr.flows.checks import check
         from ivr.hearing.line_classifier import LineClassifier
         from ivr.prompts.audio_store import PromptAudio
         from ivr.prompts.player import PromptPlayer
+        from ivr.records.live_calls import LiveCallBoard
         from ivr.records.register import CallRegister
         from ivr.records.writer import RegisterWriter
         from ivr.telephony.desk_line import DeskLine, LineParts
@@ -116,6 +119,13 @@ class OpenLine:
 
         self.register = CallRegister(root / config.records.path)
         self.writer = RegisterWriter(self.register)
+        self.root, self.config = root, config
+        self.live_board = LiveCallBoard(
+            CallRegister(self.register.path),
+            wall_clock,
+            status=lambda: {"register_queue_depth": float(self.writer.pending)},
+        )
+        self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload)
         self.recent = RecentCallers()
         self.recent.seed(self.register)
         self.records: list[CallRecord] = []
@@ -142,18 +152,20 @@ class OpenLine:
             hours_clock=hours_clock,
             speech=speech,
             seats=seats,
+            progress=live_feed(self.live_board),
         )
         self.line = DeskLine(config.sip, parts)
 
     def _seat_parts(self, path: Path, voice: str, wall_clock: Callable[[], datetime]) -> SeatParts:
         """The seats file, the queue in the order the board kept (longest idle, breaks), records off the tick."""
+        from ivr.commands.line_console import queue_feed
         from ivr.prompts.voice_worker import VoiceWorker, espeak_render
         from ivr.records.queue_figures import QueueLog
         from ivr.records.register import CallRegister
         from ivr.seats.board import SeatBoard
         from ivr.seats.break_alarm import LongBreakAlarm
         from ivr.seats.directory import load_seats
-        from ivr.seats.queue import SeatQueue
+        from ivr.seats.queue import QueueAction, SeatQueue
         from ivr.seats.reporting import QueueReporter
         from ivr.seats.whisper import WHISPER_WORDS_PER_MINUTE
         from ivr.telephony.desk_line import SeatParts
@@ -180,11 +192,17 @@ class OpenLine:
 
             queue_log.submit("seat breaks", work)
 
+        live = queue_feed(self.live_board)
+
+        def on_action(action: QueueAction) -> None:
+            reporter.take(action)
+            live(action)
+
         return SeatParts(
             list(seats.seats),
             queue,
             VoiceWorker(espeak_render(voice, WHISPER_WORDS_PER_MINUTE)),
-            reporter.take,
+            on_action,
             ask_breaks,
         )
 
@@ -192,6 +210,25 @@ class OpenLine:
         from ivr.records.queue_figures import QueueFigures
 
         return QueueFigures(self.register).recent_talk_times()
+
+    def reload(self, why: str) -> None:
+        """Read the flow and the prompts again; new calls take them, calls in progress finish on theirs.
+
+        A flow with problems never replaces a working one: the problems are logged and the line goes on.
+        """
+        from ivr.flows.checks import check
+        from ivr.prompts.audio_store import PromptAudio
+        from ivr.prompts.player import PromptPlayer
+
+        root, config = self.root, self.config
+        files = [root / config.line.flow] + ([root / config.line.seats] if config.line.seats else [])
+        checked = check(files, root)
+        if checked.problems or not checked.flows:
+            raise IvrError("the flow has problems:\n" + "\n".join(str(p) for p in checked.problems))
+        store = PromptAudio.open(root, config.line.locale)
+        store.preload()
+        self.line.take_flow(checked.flows[0].flow, PromptPlayer(store))
+        log.warning("reloaded %s (%s): new calls take it", config.line.flow, why)
 
     def _vosk_speech(self, caller: str | None) -> SpeechInput:
         from ivr.telephony.caller_speech import VoskSpeech
@@ -204,6 +241,8 @@ class OpenLine:
         # not after the default 5 ms a busy thread (SIP, recognition, the writer) may hold it.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.writer.start()
+        self.live_board.start()
+        self.reloads.start()
         if self.queue_log is not None:
             self.queue_log.start()
         if self.recognition is not None:
@@ -217,8 +256,10 @@ class OpenLine:
         finally:
             if self.recognition is not None:
                 self.recognition.close()
+            self.reloads.close()
             if self.queue_log is not None:
                 self.queue_log.close()
+            self.live_board.close()
             self.writer.close()
 
 

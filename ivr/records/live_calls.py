@@ -97,13 +97,18 @@ class LiveCalls:
         self.register = register
 
     def put(self, call: LiveCall, at: datetime) -> None:
-        """Write ``call`` as it is now (replacing what was there for its id)."""
+        """Write ``call`` as it is now; a seat already on the row stays when ``call`` names none (the queue
+        rings seats on its own: ``seat`` sets and clears that)."""
         row = _row(call, at)
 
         def work(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT OR REPLACE INTO live_calls ({_COLUMNS}, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO live_calls ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (call_id) DO UPDATE SET caller = excluded.caller, flow = excluded.flow, "
+                "state = excluded.state, step = excluded.step, "
+                "seat_id = coalesce(excluded.seat_id, live_calls.seat_id), intent = excluded.intent, "
+                "heard = excluded.heard, path = excluded.path, started_at = excluded.started_at, "
+                "waiting_since = excluded.waiting_since, updated_at = excluded.updated_at",
                 row,
             )
 
@@ -188,7 +193,8 @@ class LiveCallBoard(QueuedWrites):
         at = self._wall()
         return self._submit(f"live call {call.call_id[:8]}", lambda: self.calls.put(call, at))
 
-    def seat_ringing(self, call_id: str, seat_id: str) -> bool:
+    def seat_ringing(self, call_id: str, seat_id: str | None) -> bool:
+        """A seat rings for the waiting caller (None: the ring stopped)."""
         at = self._wall()
         return self._submit(
             f"live call {call_id[:8]} ring", lambda: self.calls.seat(call_id, seat_id, None, at)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def ivr(root: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[
     )
 
 
-def make_root(base: Path, rendered_audio: Path, port: int) -> Path:
+def make_root(
+    base: Path, rendered_audio: Path, port: int, *, db: str = "var/ivr.db", seats: str = "flows/seats.yaml"
+) -> Path:
     """The line's folder: the shipped flows and prompts (copies: the console may change them), audio, ivr.toml."""
     root = base / "desk"
     root.mkdir()
@@ -83,22 +86,24 @@ def make_root(base: Path, rendered_audio: Path, port: int) -> Path:
     (root / "audio").mkdir()
     (root / "audio" / "zh-CN").symlink_to(rendered_audio)
     (root / "ivr.toml").write_text(
-        '[line]\nflow = "flows/desk.yaml"\nseats = "flows/seats.yaml"\ntimezone = "Asia/Shanghai"\n'
-        '[records]\npath = "var/ivr.db"\n'
+        f'[line]\nflow = "flows/desk.yaml"\nseats = "{seats}"\ntimezone = "Asia/Shanghai"\n'
+        f'[records]\npath = "{db}"\n'
         f'[console]\nbind = "127.0.0.1:{port}"\n',
         encoding="utf-8",
     )
     return root
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory, rendered_audio: Path) -> Iterator[Console]:
-    port = free_port()
-    root = make_root(tmp_path_factory.mktemp("console"), rendered_audio, port)
-    for name, role, seat in USERS:
+def add_users(root: Path, users: list[tuple[str, str, str | None]]) -> None:
+    for name, role, seat in users:
         args = ["console", "user", "add", name, "--role", role, "--config", "ivr.toml"]
         done = ivr(root, *args, *(["--seat", seat] if seat else []), stdin=PASSWORD + "\n")
         assert done.returncode == 0, done.stderr
+
+
+@contextmanager
+def running_console(root: Path, port: int, db: Path | None = None) -> Iterator[Console]:
+    """``ivr console --config ivr.toml`` in ``root``, until the block ends (then SIGTERM, waited for)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ivr.cli", "console", "--config", "ivr.toml"],
         cwd=root,
@@ -118,7 +123,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, rendered_audio: Path) -> I
                     out = process.stdout.read() if process.stdout else ""
                     pytest.fail(f"ivr console did not start: {out}")
                 time.sleep(0.05)
-        yield Console(root, f"http://127.0.0.1:{port}", root / "var" / "ivr.db")
+        yield Console(root, f"http://127.0.0.1:{port}", db or root / "var" / "ivr.db")
     finally:
         process.terminate()
         try:
@@ -128,6 +133,15 @@ def console(tmp_path_factory: pytest.TempPathFactory, rendered_audio: Path) -> I
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, rendered_audio: Path) -> Iterator[Console]:
+    port = free_port()
+    root = make_root(tmp_path_factory.mktemp("console"), rendered_audio, port)
+    add_users(root, USERS)
+    with running_console(root, port) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
