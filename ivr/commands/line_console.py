@@ -4,8 +4,8 @@
   call's progress, the queue's actions) into ``LiveCallBoard`` jobs: queued,
   never waited for.
 - ``ReloadWatch`` is one thread, owned by ``OpenLine`` (started and closed
-  with it), that looks for a new reload request in the register every
-  quarter second, and at once on ``wake()`` (SIGHUP), and calls ``reload``.
+  with it), that looks for a new reload request in the register ten times
+  a second, and at once on ``wake()`` (SIGHUP), and calls ``reload``.
   A reload that fails keeps the flow the line has: it is logged, never raised.
 """
 
@@ -26,7 +26,7 @@ from ivr.telephony.call_progress import CallProgress
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.25
+POLL_S = 0.1  # a look at the newest request id: an indexed read of one row
 
 
 def live_feed(board: LiveCallBoard) -> Callable[[CallProgress], None]:

@@ -88,6 +88,7 @@ class OpenLine:
         from ivr.flows.checks import check
         from ivr.hearing.line_classifier import LineClassifier
         from ivr.prompts.audio_store import PromptAudio
+        from ivr.prompts.catalog import catalog_path
         from ivr.prompts.player import PromptPlayer
         from ivr.records.live_calls import LiveCallBoard
         from ivr.records.register import CallRegister
@@ -105,6 +106,7 @@ class OpenLine:
         flow = checked.flows[0].flow
         store = PromptAudio.open(root, config.line.locale)
         store.preload()
+        self._catalog_stamp = _stamp(catalog_path(root, config.line.locale))
         self.recognition: RecognitionWorkers | None = None
         self.grammars: StepGrammars | None = None
         if speech is None and config.hearing.vosk_model:
@@ -121,7 +123,7 @@ class OpenLine:
         self.writer = RegisterWriter(self.register)
         self.root, self.config = root, config
         self.live_board = LiveCallBoard(
-            CallRegister(self.register.path),
+            CallRegister(self.register.path, synchronous="NORMAL"),  # live rows need not outlive a power cut
             wall_clock,
             status=lambda: {"register_queue_depth": float(self.writer.pending)},
         )
@@ -218,6 +220,7 @@ class OpenLine:
         """
         from ivr.flows.checks import check
         from ivr.prompts.audio_store import PromptAudio
+        from ivr.prompts.catalog import catalog_path
         from ivr.prompts.player import PromptPlayer
 
         root, config = self.root, self.config
@@ -225,9 +228,13 @@ class OpenLine:
         checked = check(files, root)
         if checked.problems or not checked.flows:
             raise IvrError("the flow has problems:\n" + "\n".join(str(p) for p in checked.problems))
-        store = PromptAudio.open(root, config.line.locale)
-        store.preload()
-        self.line.take_flow(checked.flows[0].flow, PromptPlayer(store))
+        prompts = self.line.parts.prompts
+        stamp = _stamp(catalog_path(root, config.line.locale))
+        if stamp != self._catalog_stamp:  # the words changed: their audio is read again
+            store = PromptAudio.open(root, config.line.locale)
+            store.preload()
+            prompts, self._catalog_stamp = PromptPlayer(store), stamp
+        self.line.take_flow(checked.flows[0].flow, prompts)
         log.warning("reloaded %s (%s): new calls take it", config.line.flow, why)
 
     def _vosk_speech(self, caller: str | None) -> SpeechInput:
@@ -261,6 +268,12 @@ class OpenLine:
                 self.queue_log.close()
             self.live_board.close()
             self.writer.close()
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """When the file last changed and its size: a reload reads the prompts again only when these differ."""
+    info = path.stat()
+    return info.st_mtime_ns, info.st_size
 
 
 def _tell_shift_leaders(alert: BreakAlert, leaders: Sequence[Seat]) -> None:

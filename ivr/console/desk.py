@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ivr.console.masking import masked
-from ivr.console.words import Lang, intent_word, state_word
+from ivr.console.words import Lang, intent_word, reason_word, state_word
 from ivr.records.callback_work import CallbackWork
 from ivr.records.console_users import ConsoleUser
 from ivr.records.live_calls import LiveCall, LiveCalls, LiveState
@@ -132,7 +132,7 @@ class ConsoleDesk:
             ],
         }
 
-    def callback_rows(self, viewer: ConsoleUser, in_full: bool) -> list[View]:
+    def callback_rows(self, viewer: ConsoleUser, in_full: bool, lang: Lang) -> list[View]:
         seat = viewer.seat_id if viewer.role == "agent" else None
         if viewer.role == "agent" and seat is None:
             return []
@@ -140,11 +140,11 @@ class ConsoleDesk:
             {
                 "id": job.ticket.call_id,
                 "number": self._number(job.ticket.number, in_full),
-                "reason": job.ticket.reason,
+                "reason": reason_word(job.ticket.reason, lang),
                 "created": job.ticket.created_at.astimezone(self.zone).strftime("%m-%d %H:%M"),
                 "seat": job.seat_id or "",
                 "attempts": job.attempts,
-                "last": job.last_result or "",
+                "last": reason_word(job.last_result, lang) if job.last_result else "",
             }
             for job in self.callbacks.open_jobs(seat)
         ]
@@ -168,7 +168,7 @@ class ConsoleDesk:
             "calls": [self._call(c, lang, in_full, now) for c in calls],
             "seats": self.seat_rows(lang),
             "figures": self.figures(),
-            "callbacks": self.callback_rows(viewer, in_full),
+            "callbacks": self.callback_rows(viewer, in_full, lang),
             "seat_ids": [] if self.seats is None else [s.id for s in self.seats.seats],
         }
 
@@ -184,17 +184,17 @@ class ConsoleDesk:
         if call is not None:
             pop = self._call(call, lang, True, now)  # the seat taking the call sees the number in full
             pop["wait"] = span((now - (call.waiting_since or call.started_at)).total_seconds())
-            pop["earlier"] = self.earlier_today(call.caller)
+            pop["earlier"] = self.earlier_today(call.caller, lang)
         return {
             "now": self.local(now),
             "seat": seat,
             "seat_id": seat_id,
             "on_break": seat is not None and seat["state_id"] == SeatState.ON_BREAK.value,
             "call": pop,
-            "callbacks": self.callback_rows(viewer, True),
+            "callbacks": self.callback_rows(viewer, True, lang),
         }
 
-    def earlier_today(self, number: str | None) -> list[View]:
+    def earlier_today(self, number: str | None, lang: Lang) -> list[View]:
         if not number:
             return []
         since = self.start_of_today()
@@ -204,7 +204,7 @@ class ConsoleDesk:
                 out.append(
                     {
                         "started": self.local(c.started_at),
-                        "outcome": c.outcome.value if c.outcome else "",
+                        "outcome": reason_word(c.outcome.value, lang) if c.outcome else "",
                         "path": " › ".join(c.path),
                     }
                 )

@@ -99,6 +99,27 @@ STATE_WORDS: dict[str, tuple[str, str]] = {
     "on_break": ("暂停服务", "on a break"),
 }
 
+REASON_WORDS: dict[str, tuple[str, str]] = {
+    # why a callback was promised
+    "max_wait": ("等待超时", "waited too long"),
+    "after_hours": ("非工作时间", "after hours"),
+    "no_seat": ("无空闲座席", "no seat free"),
+    "fault": ("系统故障", "a fault"),
+    # how a call ended
+    "served": ("已办结", "served"),
+    "transferred": ("转人工", "put through"),
+    "callback": ("待回电", "callback"),
+    "abandoned": ("来电挂断", "caller hung up"),
+    "silent-call hang-up": ("无声挂断", "silent call"),
+    "noisy-line hang-up": ("噪音挂断", "noisy line"),
+    "declined": ("已婉拒", "declined"),
+    "failed": ("故障", "fault"),
+    "line closed": ("线路关闭", "line closed"),
+    # how a callback went
+    "no_answer": ("无人接听", "no answer"),
+    "called_back": ("已回电", "called back"),
+}
+
 INTENT_WORDS: dict[str, str] = {
     **ASKED_WORDS,
     "appointment": "有预约",
@@ -124,3 +145,9 @@ def intent_word(intent: str | None) -> str:
     if not intent:
         return ""
     return INTENT_WORDS.get(intent, intent)
+
+
+def reason_word(reason: str, lang: Lang) -> str:
+    """A callback's reason, a call's outcome or a callback's result in words; unknown ones as they are."""
+    zh, en = REASON_WORDS.get(reason, (reason, reason))
+    return zh if lang == "zh" else en

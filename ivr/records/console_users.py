@@ -29,6 +29,7 @@ LOCK_WINDOW = timedelta(minutes=1)  # … within this long lock the name …
 LOCK_FOR = timedelta(minutes=1)  # … for this long
 
 _hasher = PasswordHasher()
+_NOBODY = _hasher.hash("no such user")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +129,12 @@ class ConsoleUsers:
                 "SELECT name, role, seat_id, password_hash FROM console_users WHERE name = ?", (name,)
             ).fetchone()
         )
-        if row is not None:
-            try:
-                _hasher.verify(str(row[3]), password)
-            except (VerificationError, InvalidHashError):
-                pass  # a wrong password: counted below
-            else:
+        try:  # an unknown name costs the same hashing as a known one: no telling them apart by time
+            _hasher.verify(_NOBODY if row is None else str(row[3]), password)
+        except (VerificationError, InvalidHashError):
+            pass  # a wrong password: counted below
+        else:
+            if row is not None:
                 return ConsoleUser(str(row[0]), _role(row[1]), row[2])
         self.register.write(
             lambda conn: conn.execute(

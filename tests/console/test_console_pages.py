@@ -6,13 +6,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from ivr.call.events import CallRecord, Outcome
+from ivr.records.callback_work import CallbackWork
 from ivr.records.callbacks import CallbackBook, CallbackSource, CallbackTicket
-from ivr.records.live_calls import LiveCall, LiveCallBoard, LiveState
+from ivr.records.live_calls import LineStatus, LiveCall, LiveCallBoard, LiveState
 from ivr.records.register import CallRegister
 from ivr.seats.board import SeatBoard
 from ivr.seats.directory import load_seats
@@ -144,6 +146,19 @@ def test_a_ringing_seat_pops_the_call_on_that_agents_page(page: Page, console: C
         reg.write(
             lambda conn: conn.execute("UPDATE callbacks SET seat_id = '1001' WHERE call_id = 'ticket-1'")
         )
+    with CallRegister(console.db) as reg:
+        reg.save(
+            CallRecord(
+                "earlier-1",
+                "desk",
+                "13812345678",
+                datetime.now(UTC) - timedelta(minutes=5),
+                50,
+                500,
+                Outcome.ABANDONED,
+                ["start", "greet"],
+            )
+        )
     sign_in(page, console, "wang")
     expect(page).to_have_url(console.url + "/agent")
     expect(page.locator("#pop")).to_be_hidden()
@@ -174,6 +189,7 @@ def test_a_ringing_seat_pops_the_call_on_that_agents_page(page: Page, console: C
         expect(page.locator("#pop-intent")).to_have_text("投诉")
         expect(page.locator("#pop-heard")).to_have_text("我要投诉")
         expect(page.locator("#pop-path")).to_contain_text("menu")
+        expect(page.locator("#pop-earlier li")).to_contain_text("来电挂断 start › greet")
         expect(page.locator("#callbacks tr")).to_have_count(1)
         shot(page, "agent")
         page.get_by_role("button", name="无人接听").click()
@@ -224,8 +240,72 @@ def test_a_flow_with_a_mistake_is_refused_at_its_line_and_the_file_stays(
 
 
 def test_metrics_need_no_sign_in(console: Console) -> None:
+    with CallRegister(console.db) as reg:
+        reg.save(
+            CallRecord("metrics-1", "desk", "13700000000", datetime.now(UTC), 50, 500, Outcome.SERVED, [])
+        )
+        LineStatus(reg).put({"register_queue_depth": 2}, datetime.now(UTC))
     with urllib.request.urlopen(console.url + "/metrics", timeout=5) as response:
         text = response.read().decode()
+    assert 'ivr_calls_total{outcome="served"}' in text
+    assert "ivr_line_register_queue_depth 2.0" in text
+    assert "13700000000" not in text
     assert 'ivr_calls_in_progress{state="waiting"}' in text
     assert 'ivr_seats{state="available"}' in text
     assert "ivr_queue_length" in text
+
+
+def test_a_break_past_30_minutes_is_red_and_others_see_numbers_masked(page: Page, console: Console) -> None:
+    seats = load_seats(console.root / "flows" / "seats.yaml")
+    with CallRegister(console.db) as reg:
+        SeatBoard(seats, reg).pause("1002", "培训", datetime.now(UTC) - timedelta(minutes=31))
+    board = _live_board(console)
+    board.jobs.start()
+    try:
+        board.update(LiveCall("call-mask-1", "13812345678", "desk", LiveState.IN_FLOW, datetime.now(UTC)))
+        board.flush(2)
+        sign_in(page, console, "root")  # an admin: not a leader, not the seat taking the call
+        page.goto(console.url + "/wallboard")
+        expect(page.locator("#calls td.caller")).to_have_text("138****5678")
+        late = page.locator("#seats tr[data-seat='1002']")
+        expect(late).to_have_class("late")
+        expect(late).to_contain_text("暂停服务")
+        expect(page.locator("#seats tr[data-seat='1001']")).not_to_have_class("late")
+        page.goto(console.url + "/wallboard?lang=en")
+        expect(page.locator("#seats tr[data-seat='1002']")).to_contain_text("on a break")
+        expect(page.locator("h2").first).to_have_text("Today")
+    finally:
+        board.ended("call-mask-1")
+        board.close()
+        with CallRegister(console.db) as reg:
+            SeatBoard(seats, reg).resume("1002", datetime.now(UTC))
+
+
+def test_a_shift_leader_gives_a_callback_ticket_to_a_seat(page: Page, console: Console) -> None:
+    with CallRegister(console.db) as reg:
+        CallbackBook(reg).add(
+            CallbackTicket(
+                "ticket-lead", "13600002222", CallbackSource.KEYED, datetime.now(UTC), "after_hours"
+            )
+        )
+    sign_in(page, console, "li")
+    ticket = page.locator("#callbacks tr[data-ticket='ticket-lead']")
+    expect(ticket).to_contain_text("13600002222")
+    expect(ticket).to_contain_text("非工作时间")
+    ticket.locator("select").select_option("1001")
+    with CallRegister(console.db) as reg:
+        work = CallbackWork(reg)
+        deadline = time.monotonic() + 2
+        while work.seat_of("ticket-lead") != "1001" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert work.seat_of("ticket-lead") == "1001"
+        work.called_back("ticket-lead", datetime.now(UTC))
+
+
+def test_a_pause_needs_a_reason(page: Page, console: Console) -> None:
+    sign_in(page, console, "wang")
+    expect(page).to_have_url(console.url + "/agent")
+    page.fill("#pause-reason", "   ")
+    page.click("#pause")
+    expect(page.locator("#pause-error")).to_have_text("请填写暂停原因")
+    expect(page.locator("#seat-state")).to_have_text("空闲")

@@ -25,9 +25,10 @@
       text("pop-path", call.path);
       text("pop-wait", call.wait);
       const list = document.getElementById("pop-earlier");
-      list.replaceChildren(...call.earlier.map((e) => {
+      const earlier = call.earlier.map((e) => e.started + " " + e.outcome + " " + e.path);
+      list.replaceChildren(...(earlier.length ? earlier : [root.dataset.none]).map((line) => {
         const li = document.createElement("li");
-        li.textContent = e.started + " " + e.outcome + " " + e.path;
+        li.textContent = line;
         return li;
       }));
     }
@@ -53,7 +54,9 @@
     const form = document.getElementById(id);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      await postForm(form.action, Object.fromEntries(new FormData(form)));
+      const response = await postForm(form.action, Object.fromEntries(new FormData(form)));
+      const problem = response.ok ? {} : await response.json().catch(() => ({}));
+      text("pause-error", problem.error || "");
       refresh();
     });
   }
