@@ -277,16 +277,13 @@ def make_app(parts: ConsoleParts) -> Starlette:
         )
 
     async def picture(request: Request) -> Response:
-        from ivr.flows.graph import flow_graph
-
         need(request, "admin")
         file = parts.files.find(request.query_params.get("file", ""))
         if file is None or file.kind != "flow":
             raise HTTPException(404)
-        checked = parts.files.flow_of(file)
-        if checked is None:
+        svg = parts.files.picture(file)
+        if svg is None:
             raise HTTPException(409)
-        svg = flow_graph(checked.flow).pipe(format="svg")
         return Response(
             svg, media_type="image/svg+xml", headers={"Content-Security-Policy": "script-src 'none'"}
         )

@@ -18,6 +18,8 @@ from ivr.errors import Problem
 from ivr.flows.checks import CheckedSet, check, yaml_files
 from ivr.flows.loader import FlowFile
 
+Stamp = tuple[tuple[str, int, int], ...]  # files with when they changed and their sizes
+
 
 @dataclass(frozen=True, slots=True)
 class EditableFile:
@@ -34,6 +36,8 @@ class FlowFiles:
         self.root = root
         self.flows_dir = flows_dir
         self.seats = seats
+        self._checked: dict[str, tuple[Stamp, CheckedSet]] = {}
+        self._pictures: dict[str, tuple[Stamp, bytes]] = {}
 
     def editable(self) -> list[EditableFile]:
         out = []
@@ -53,8 +57,30 @@ class FlowFiles:
         return (self.root / file.relative).read_text(encoding="utf-8")
 
     def check_file(self, file: EditableFile) -> CheckedSet:
-        """What ``ivr flow check`` says of the file as it is on disk (with the seats file, for a flow)."""
-        return check(self._companions(self.root, file), self.root)
+        """What ``ivr flow check`` says of the file as it is on disk (with the seats file, for a flow).
+
+        Kept until any file the check reads (flows, prompts, audio) changes: the flows page and its
+        pictures ask for every file at once.
+        """
+        stamp = self._stamp()
+        kept = self._checked.get(file.relative)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        result = check(self._companions(self.root, file), self.root)
+        self._checked[file.relative] = (stamp, result)
+        return result
+
+    def _stamp(self) -> Stamp:
+        """Every file the checks read, with when it changed and its size."""
+        out = []
+        for folder in (self.root / self.flows_dir, self.root / "prompts", self.root / "audio"):
+            for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+                info = path.stat()
+                out.append((str(path), info.st_mtime_ns, info.st_size))
+        if self.seats is not None and (self.root / self.seats).is_file():
+            info = (self.root / self.seats).stat()
+            out.append((str(self.seats), info.st_mtime_ns, info.st_size))
+        return tuple(out)
 
     def check_text(self, file: EditableFile, text: str) -> list[Problem]:
         """The problems ``text`` would have if it were ``file``: checked in a shadow, the disk untouched."""
@@ -84,6 +110,20 @@ class FlowFiles:
             Path(tmp).unlink(missing_ok=True)
             raise
         return []
+
+    def picture(self, file: EditableFile) -> bytes | None:
+        """The flow drawn as ``ivr flow graph`` draws it (SVG); None for a file with problems or not a flow."""
+        from ivr.flows.graph import flow_graph
+
+        checked = self.flow_of(file)
+        if checked is None:
+            return None
+        stamp = self._stamp()
+        kept = self._pictures.get(file.relative)
+        if kept is None or kept[0] != stamp:
+            kept = (stamp, flow_graph(checked.flow).pipe(format="svg"))
+            self._pictures[file.relative] = kept
+        return kept[1]
 
     def flow_of(self, file: EditableFile) -> FlowFile | None:
         """The checked flow in ``file`` (None if it is not a flow or has problems)."""

@@ -12,11 +12,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from ivr.config import load_config
+from ivr.records.console_users import ConsoleUser, ConsoleUsers
 from ivr.records.register import CallRegister
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +40,10 @@ USERS = [  # name, role, seat
     ("root", "admin", None),
     ("lockme", "agent", "1001"),
 ]
+
+
+# the machine may be busy: waiting for a page is allowed 10 s; what must be quick says so itself (1 s)
+expect.set_options(timeout=10_000)
 
 
 def free_port() -> int:
@@ -95,10 +102,16 @@ def make_root(
 
 
 def add_users(root: Path, users: list[tuple[str, str, str | None]]) -> None:
-    for name, role, seat in users:
-        args = ["console", "user", "add", name, "--role", role, "--config", "ivr.toml"]
-        done = ivr(root, *args, *(["--seat", seat] if seat else []), stdin=PASSWORD + "\n")
-        assert done.returncode == 0, done.stderr
+    """The first with ``ivr console user add`` (password on standard input), the rest straight into the file."""
+    (name, role, seat), *rest = users
+    args = ["console", "user", "add", name, "--role", role, "--config", "ivr.toml"]
+    done = ivr(root, *args, *(["--seat", seat] if seat else []), stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"console user {name}: {role}{f', seat {seat}' if seat else ''}\n"
+    config = load_config(root / "ivr.toml")
+    with CallRegister(root / config.records.path) as reg:
+        for name, role, seat in rest:
+            ConsoleUsers(reg).add(ConsoleUser(name, role, seat), PASSWORD, datetime.now(UTC))  # type: ignore[arg-type]
 
 
 @contextmanager
