@@ -146,6 +146,9 @@ def test_a_ringing_seat_pops_the_call_on_that_agents_page(page: Page, console: C
         reg.write(
             lambda conn: conn.execute("UPDATE callbacks SET seat_id = '1001' WHERE call_id = 'ticket-1'")
         )
+        CallbackBook(reg).add(  # nobody's yet: not on an agent's page
+            CallbackTicket("ticket-2", "13900002222", CallbackSource.CALLER_ID, datetime.now(UTC), "no_seat")
+        )
     with CallRegister(console.db) as reg:
         reg.save(
             CallRecord(
@@ -197,6 +200,8 @@ def test_a_ringing_seat_pops_the_call_on_that_agents_page(page: Page, console: C
         page.get_by_role("button", name="已回电").click()
         expect(page.locator("#callbacks tr")).to_have_count(0)
     finally:
+        with CallRegister(console.db) as reg:
+            CallbackWork(reg).called_back("ticket-2", datetime.now(UTC))
         board.ended("call-pop-1")
         board.close()
     expect(page.locator("#pop")).to_be_hidden(timeout=1000)
@@ -237,6 +242,18 @@ def test_a_flow_with_a_mistake_is_refused_at_its_line_and_the_file_stays(
     page.click("#save")
     expect(page.locator("#result")).to_have_text("已保存，线路将在一秒内启用新流程")
     assert flow.read_text(encoding="utf-8") == before.replace("# ", "#  ", 1)
+
+
+def test_a_prompt_catalog_change_that_breaks_a_flow_is_refused(page: Page, console: Console) -> None:
+    catalog = console.root / "prompts" / "zh-CN.yaml"
+    before = catalog.read_text(encoding="utf-8")
+    sign_in(page, console, "root")
+    page.goto(console.url + "/admin/edit?file=prompts/zh-CN.yaml")
+    page.fill("#text", before.replace("  - id: greeting\n", "  - id: greetin\n", 1))
+    page.click("#save")
+    expect(page.locator("#result")).to_have_text("未保存：文件有问题，磁盘上的文件未改动")
+    expect(page.locator("#problems")).to_contain_text("flows/desk.yaml:54: unknown prompt 'greeting'")
+    assert catalog.read_text(encoding="utf-8") == before
 
 
 def test_metrics_need_no_sign_in(console: Console) -> None:
