@@ -647,7 +647,7 @@ class DeskLine:
             self.parts.record(
                 CallRecord(
                     call_id=uuid4().hex,
-                    flow=self.parts.flow.flow,
+                    flow=call.engine.flow.flow,  # the flow the call ran on (a reload may have come since)
                     caller=call.caller_number,
                     started_at=call.arrived_wall,
                     answered_frame=frames_in(call.answer_at - call.arrived),
