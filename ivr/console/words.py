@@ -18,6 +18,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "name": ("用户名", "Name"),
+    "person": ("姓名", "Name"),
     "password": ("密码", "Password"),
     "wrong_password": ("用户名或密码不对", "Wrong name or password"),
     "locked": ("错误次数太多，请一分钟后再试", "Too many wrong passwords: try again in a minute"),

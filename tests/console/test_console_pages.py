@@ -8,6 +8,7 @@ import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect
 
@@ -15,6 +16,7 @@ from ivr.call.events import CallRecord, Outcome
 from ivr.records.callback_work import CallbackWork
 from ivr.records.callbacks import CallbackBook, CallbackSource, CallbackTicket
 from ivr.records.live_calls import LineStatus, LiveCall, LiveCallBoard, LiveState
+from ivr.records.queue_figures import QueueFigures, RingResult, RingRow, TalkRow, WaitOutcome, WaitRow
 from ivr.records.register import CallRegister
 from ivr.seats.board import SeatBoard
 from ivr.seats.directory import load_seats
@@ -101,6 +103,17 @@ def _live_board(console: Console) -> LiveCallBoard:
 
 
 def test_a_call_in_progress_appears_on_the_wallboard_within_a_second(page: Page, console: Console) -> None:
+    now = datetime.now(UTC)
+    with CallRegister(console.db) as reg:
+        QueueFigures(reg).add(
+            [
+                WaitRow("w1", now, "reception", 10.0, WaitOutcome.ANSWERED, "1001"),
+                WaitRow("w2", now, "reception", 30.0, WaitOutcome.ANSWERED, "1001"),
+                WaitRow("w3", now, "reception", 15.0, WaitOutcome.ABANDONED),
+                TalkRow("1001", "w1", now, "reception", 95.0),
+                RingRow("1001", "w2", now, RingResult.NO_ANSWER, 15.0),
+            ]
+        )
     sign_in(page, console, "li")
     expect(page).to_have_url(console.url + "/wallboard")
     board = _live_board(console)
@@ -130,6 +143,15 @@ def test_a_call_in_progress_appears_on_the_wallboard_within_a_second(page: Page,
         expect(page.locator("#waiting tr")).to_have_count(1)
         expect(page.locator("#waiting td.caller")).to_have_text("<script>alert(1)</script>")
         expect(page.locator("#waiting")).to_contain_text("订房")
+        expect(page.locator("#fig-service_level")).to_have_text("33%")  # 1 of 3 answered within 20 s
+        expect(page.locator("#fig-abandoned")).to_have_text("33%")
+        expect(page.locator("#fig-mean_wait")).to_have_text("0:18")
+        expect(page.locator("#per-seat tr td")).to_have_text(
+            ["1001", "1", "1", "1:35"]
+        )  # handled, missed, talk
+        desk_now = datetime.now(ZoneInfo("Asia/Shanghai"))  # times are the desk's
+        shown = page.locator("#now").inner_text()
+        assert shown[:5] in {desk_now.strftime("%H:%M"), (desk_now - timedelta(minutes=1)).strftime("%H:%M")}
         shot(page, "wallboard")
     finally:
         board.ended("call-wall-1")
