@@ -28,7 +28,7 @@ def register(groups: Any) -> None:
     )
     _config_option(parser)
     parser.set_defaults(run=run_console)
-    sub = parser.add_subparsers(dest="console_command", metavar="ACTION")
+    sub = parser.add_subparsers(dest="console_command", metavar="[ACTION]", help="none: serve the console")
     users = sub.add_parser("user", help="console users").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
     )
@@ -36,12 +36,12 @@ def register(groups: Any) -> None:
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--seat", metavar="ID", help="an agent's seat (staff number 工号)")
-    _config_option(p)
+    _config_option(p, default=argparse.SUPPRESS)  # `ivr console --config X user add …` keeps X
     p.set_defaults(run=run_user_add)
 
 
-def _config_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=None, help="settings (default: ivr.toml if present)")
+def _config_option(p: argparse.ArgumentParser, default: object = None) -> None:
+    p.add_argument("--config", type=Path, default=default, help="settings (default: ivr.toml if present)")
 
 
 def _config(args: argparse.Namespace) -> IvrConfig:
