@@ -227,11 +227,29 @@ class HearingSettings(Strict):
     )
 
 
+class ConsoleSettings(Strict):
+    bind: str = Field(default="127.0.0.1:8080", description="where `ivr console` serves its web page")
+    secure_cookies: bool = Field(
+        default=False, description="mark the session cookie Secure (set it when the console is behind HTTPS)"
+    )
+
+    @field_validator("bind")
+    @classmethod
+    def _is_hostport(cls, value: str) -> str:
+        _hostport(value, 8080)
+        return value
+
+    @property
+    def bind_address(self) -> tuple[str, int]:
+        return _hostport(self.bind, 8080)
+
+
 class IvrConfig(Strict):
     sip: SipSettings = Field(default_factory=SipSettings)
     line: LineSettings = Field(default_factory=LineSettings)
     records: RecordsSettings = Field(default_factory=RecordsSettings)
     hearing: HearingSettings = Field(default_factory=HearingSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
 
 def load_config(path: Path) -> IvrConfig:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import uuid4
 
@@ -43,6 +43,7 @@ from ivr.telephony import sdp
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.arrival import refusal
 from ivr.telephony.call_media import CallMedia
+from ivr.telephony.call_progress import CallProgress, ProgressWatch
 from ivr.telephony.caller_speech import SpeechGate, SpeechInput
 from ivr.telephony.inbound_call import CallState, InboundCall
 from ivr.telephony.media_clock import PERIOD_S, MediaClock
@@ -109,6 +110,9 @@ class LineParts:
     speech: Callable[[str | None], SpeechInput] | None = None  # None: keys and line handling only
     seats: SeatParts | None = None  # None: transfers follow ``transfers`` (no queue)
     goodbye: str = "goodbye"  # said to a put-through caller whose seat hung up, before the BYE
+    progress: Callable[[CallProgress], object] | None = (
+        None  # each call's state and step (the console's table)
+    )
 
 
 class DeskLine:
@@ -156,6 +160,9 @@ class DeskLine:
         self.frame = 0  # the line's media clock in 20 ms frames (the seat queue's time)
         self._t0 = now()
         self.floor: SeatFloor | None = None
+        self.progress = (
+            None if parts.progress is None else ProgressWatch(parts.progress, self._flow, parts.wall_clock)
+        )
         if parts.seats is not None:
             self.floor = self._seat_floor(parts.seats)
 
@@ -436,6 +443,7 @@ class DeskLine:
         )
         self._calls[call.call_id] = call
         self.stats.calls += 1
+        self._saw(call)
         self._reply(req, source, 100, "Trying")
         call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact(req))])
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
@@ -599,6 +607,7 @@ class DeskLine:
             seats=None if self.floor is None else self.floor.desk,
         )
         log.info("call %s answered (%s)", call.call_id[:8], codec)
+        self._saw(call)
 
     def _step_media(self, call: InboundCall, now: float) -> None:
         assert call.media is not None and call.engine is not None
@@ -615,6 +624,7 @@ class DeskLine:
             inputs.append(CallerHangup())
         inbound = call.media.inbound_frame()
         frame = call.engine.tick(inbound, inputs)
+        self._saw(call)
         if call.speech is not None:
             call.speech.speech.on_step(
                 call.engine.step
@@ -650,6 +660,7 @@ class DeskLine:
         if seat is not None and call.seat is None:
             call.seat = seat
             engine.put_through_event(EventKind.SEAT, seat=seat, state="talking")
+            self._saw(call)
         closing = call.closing_at is not None and now >= call.closing_at
         if call.farewell is None and (seat is None or closing or seat_lost):
             if seat is not None:
@@ -714,6 +725,8 @@ class DeskLine:
             return
         call.state = CallState.ENDED
         call.ended_at = now
+        if self.progress is not None:
+            self.progress.ended(call)
         if call.media is not None:
             call.media.close()
         if call.speech is not None:
@@ -739,7 +752,9 @@ class DeskLine:
         self.parts.record(
             CallRecord(
                 call_id=uuid4().hex,
-                flow=self.parts.flow.flow,
+                flow=engine.flow.flow
+                if engine is not None
+                else self.parts.flow.flow,  # a reload may have come since
                 caller=call.caller_number,
                 started_at=call.arrived_wall,
                 answered_frame=frames_in(call.answer_at - call.arrived) if engine is not None else None,
@@ -794,6 +809,18 @@ class DeskLine:
             except Exception:
                 log.exception("call %s: no record could be made of it", call.call_id[:8])
             self.ended.notify_all()
+
+    def take_flow(self, flow: Flow, prompts: PromptSource) -> None:
+        """A reloaded flow and its prompts, for calls that arrive from now on (live calls keep theirs)."""
+        with self._lock:
+            self.parts = replace(self.parts, flow=flow, prompts=prompts)
+
+    def _saw(self, call: InboundCall) -> None:
+        if self.progress is not None:
+            self.progress.saw(call)
+
+    def _flow(self) -> Flow:
+        return self.parts.flow
 
     def _sdp_answer(self, call: InboundCall) -> bytes:
         assert call.media is not None
