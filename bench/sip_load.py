@@ -47,6 +47,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from stock_bot import StockBot  # noqa: E402  (bench/stock_bot.py: this script's folder is on sys.path)
+
 from ivr.telephony import sdp  # noqa: E402
 from ivr.telephony.sip_message import (  # noqa: E402
     SipMessage,
@@ -61,7 +63,6 @@ from ivr.telephony.sip_message import (  # noqa: E402
 )
 from tests.telephony.harness.kamailio import Kamailio  # noqa: E402
 from tests.telephony.harness.ports import LOOPBACK, PortRange, free_udp_port  # noqa: E402
-from tests.telephony.harness.stock_bot import StockBot  # noqa: E402
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux: SO_TIMESTAMPNS_OLD
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ivr import __version__
-from ivr.commands import calls, demo, flow, prompts, seats, serve
+from ivr.commands import calls, console, demo, flow, prompts, seats, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ivr {__version__}")
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-    for module in (flow, prompts, calls, seats, serve, demo):
+    for module in (flow, prompts, calls, seats, serve, console, demo):
         module.register(groups)
     return parser
 

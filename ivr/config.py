@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -18,7 +19,19 @@ class Strict(BaseModel):
 
 
 def _hostport(value: str, default_port: int) -> tuple[str, int]:
-    host, _, port = value.rpartition(":") if ":" in value else (value, "", str(default_port))
+    if value.startswith("["):  # IPv6: [::1]:5070
+        host, closing, rest = value[1:].partition("]")
+        if not closing or (rest and not rest.startswith(":")):
+            raise ValueError(f"'{value}' is not [IPv6 address]:port")
+        port = rest[1:] if rest else str(default_port)
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"'{value}': '{host}' is not an IPv6 address") from None
+    elif value.count(":") > 1:
+        raise ValueError(f"'{value}': write an IPv6 address in brackets, as [::1]:5070")
+    else:
+        host, _, port = value.rpartition(":") if ":" in value else (value, "", str(default_port))
     if not host:
         raise ValueError(f"'{value}' is not host:port")
     if not port.isdigit() or not 0 < int(port) < 65536:
@@ -26,10 +39,34 @@ def _hostport(value: str, default_port: int) -> tuple[str, int]:
     return host, int(port)
 
 
+Transport = Literal["udp", "tcp"]
+
+
+def _udp_and_tcp() -> list[Transport]:
+    return ["udp", "tcp"]
+
+
 class SipSettings(Strict):
     mode: Literal["direct", "register"] = "direct"
     bind: str = "127.0.0.1:5070"
-    allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8"], description="direct mode: who may call")
+    allow: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"], description="direct mode: who may call"
+    )
+    transports: list[Transport] = Field(
+        default_factory=_udp_and_tcp,
+        description="on the bind address: UDP (always) and TCP (RFC 3261 §18); TLS is on with tls_bind",
+    )
+    tcp_idle: float = Field(
+        default=300.0,
+        ge=1,
+        le=86400,
+        description="a TCP or TLS connection without traffic this long is closed",
+    )
+    tls_bind: str | None = Field(
+        default=None, description="TLS listening host:port (needs tls_cert, tls_key)"
+    )
+    tls_cert: str | None = Field(default=None, description="the TLS certificate chain, a PEM file")
+    tls_key: str | None = Field(default=None, description="the TLS certificate's private key, a PEM file")
     rtp_ports: str = "20000-20999"
     max_calls: int = Field(default=100, ge=1, le=1000)
     server: str | None = Field(default=None, description="register mode: the registrar, host:port")
@@ -61,7 +98,40 @@ class SipSettings(Strict):
             )
         return value
 
-    @field_validator("bind", "server")
+    @field_validator("transports")
+    @classmethod
+    def _with_udp(cls, value: list[str]) -> list[str]:
+        if "udp" not in value:
+            raise ValueError(
+                '"udp" cannot be left out (registrar, seats and most phones use it); add "tcp" to it'
+            )
+        return value
+
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _readable(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Path(value).read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> SipSettings:
+        given = {k: getattr(self, k) for k in ("tls_bind", "tls_cert", "tls_key")}
+        missing = [k for k, v in given.items() if v is None]
+        if len(missing) == 3:
+            return self
+        if missing:
+            present = ", ".join(k for k in given if k not in missing)
+            raise ValueError(
+                f"TLS needs tls_bind, tls_cert and tls_key: {present} given, {', '.join(missing)} not"
+            )
+        self.tls_listen()  # the certificate and key load, and belong together
+        return self
+
+    @field_validator("bind", "server", "tls_bind")
     @classmethod
     def _is_hostport(cls, value: str | None) -> str | None:
         if value is not None:
@@ -97,6 +167,22 @@ class SipSettings(Strict):
     @property
     def bind_address(self) -> tuple[str, int]:
         return _hostport(self.bind, 5060)
+
+    def tls_listen(self) -> tuple[tuple[str, int], ssl.SSLContext] | None:
+        """The TLS address and a server context with the certificate loaded; None when TLS is off."""
+        if self.tls_bind is None or self.tls_cert is None or self.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"tls_cert {self.tls_cert} and tls_key {self.tls_key} are not a PEM certificate and its "
+                f"private key ({exc.reason or exc})"
+            ) from None
+        except OSError as exc:
+            raise ValueError(f"tls_cert/tls_key: cannot read them: {exc}") from None
+        return _hostport(self.tls_bind, 5061), context
 
     @property
     def server_address(self) -> tuple[str, int] | None:
@@ -141,11 +227,29 @@ class HearingSettings(Strict):
     )
 
 
+class ConsoleSettings(Strict):
+    bind: str = Field(default="127.0.0.1:8080", description="where `ivr console` serves its web page")
+    secure_cookies: bool = Field(
+        default=False, description="mark the session cookie Secure (set it when the console is behind HTTPS)"
+    )
+
+    @field_validator("bind")
+    @classmethod
+    def _is_hostport(cls, value: str) -> str:
+        _hostport(value, 8080)
+        return value
+
+    @property
+    def bind_address(self) -> tuple[str, int]:
+        return _hostport(self.bind, 8080)
+
+
 class IvrConfig(Strict):
     sip: SipSettings = Field(default_factory=SipSettings)
     line: LineSettings = Field(default_factory=LineSettings)
     records: RecordsSettings = Field(default_factory=RecordsSettings)
     hearing: HearingSettings = Field(default_factory=HearingSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
 
 def load_config(path: Path) -> IvrConfig:

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ivr.call.events import CallRecord, Detail, Outcome
-from ivr.commands.console import table_console
+from ivr.commands.tables import table_console
 from ivr.records.callbacks import CallbackBook
 from ivr.records.errors import RegisterError
 from ivr.records.queue_figures import DEFAULT_SERVICE_S, QueueFigures, QueueSummary

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ivr.commands.console import table_console
+from ivr.commands.tables import table_console
 from ivr.errors import ConfigError
 from ivr.records.errors import RegisterError, RegisterNotFoundError
 from ivr.records.register import CallRegister

@@ -59,6 +59,7 @@ def run_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     line.on_failure(stop.set)  # a dead thread wakes the wait below, as SIGTERM does
+    signal.signal(signal.SIGHUP, lambda *_: line.reloads.wake())  # read the flow and prompts again
     line.start()
     print(
         f"serving {config.line.flow} on {config.sip.bind} ({config.sip.mode} mode); SIGTERM to stop",
@@ -112,10 +113,13 @@ class OpenLine:
         hours_clock: Callable[[], datetime] | None = None,
         speech: Callable[[str | None], SpeechInput] | None = None,
     ) -> None:
+        from ivr.commands.line_console import ReloadWatch, live_feed
         from ivr.flows.checks import check
         from ivr.hearing.line_classifier import LineClassifier
         from ivr.prompts.audio_store import PromptAudio
+        from ivr.prompts.catalog import catalog_path
         from ivr.prompts.player import PromptPlayer
+        from ivr.records.live_calls import LiveCallBoard
         from ivr.records.register import CallRegister
         from ivr.records.writer import RegisterWriter
         from ivr.telephony.desk_line import DeskLine, LineParts
@@ -131,6 +135,7 @@ class OpenLine:
         flow = checked.flows[0].flow
         store = PromptAudio.open(root, config.line.locale)
         store.preload()
+        self._catalog_stamp = _stamp(catalog_path(root, config.line.locale))
         self.recognition: RecognitionWorkers | None = None
         self.grammars: StepGrammars | None = None
         if speech is None and config.hearing.vosk_model:
@@ -145,6 +150,13 @@ class OpenLine:
 
         self.register = CallRegister(root / config.records.path)
         self.writer = RegisterWriter(self.register)
+        self.root, self.config = root, config
+        self.live_board = LiveCallBoard(
+            CallRegister(self.register.path, synchronous="NORMAL"),  # live rows need not outlive a power cut
+            wall_clock,
+            status=lambda: {"register_queue_depth": float(self.writer.pending)},
+        )
+        self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload)
         self.recent = RecentCallers()
         self.recent.seed(self.register)
         self.records: list[CallRecord] = []
@@ -175,6 +187,7 @@ class OpenLine:
             speech=speech,
             seats=seats,
             tickets=self._ticket_writer(wall_clock),
+            progress=live_feed(self.live_board),
         )
         self.line = DeskLine(config.sip, parts)
         self._stopped = False
@@ -209,11 +222,12 @@ class OpenLine:
 
     def _seat_parts(self, path: Path, voice: str, wall_clock: Callable[[], datetime]) -> SeatParts:
         """The seats file, the queue in the order the board kept (longest idle, breaks), records off the tick."""
+        from ivr.commands.line_console import queue_feed
         from ivr.prompts.voice_worker import VoiceWorker, espeak_render
         from ivr.seats.board import SeatBoard
         from ivr.seats.break_alarm import LongBreakAlarm
         from ivr.seats.directory import load_seats
-        from ivr.seats.queue import SeatQueue
+        from ivr.seats.queue import QueueAction, SeatQueue
         from ivr.seats.reporting import QueueReporter
         from ivr.seats.whisper import WHISPER_WORDS_PER_MINUTE
         from ivr.telephony.desk_line import SeatParts
@@ -240,11 +254,17 @@ class OpenLine:
 
             queue_log.submit("seat breaks", work)
 
+        live = queue_feed(self.live_board)
+
+        def on_action(action: QueueAction) -> None:
+            reporter.take(action)
+            live(action)
+
         return SeatParts(
             list(seats.seats),
             queue,
             VoiceWorker(espeak_render(voice, WHISPER_WORDS_PER_MINUTE)),
-            reporter.take,
+            on_action,
             ask_breaks,
         )
 
@@ -252,6 +272,30 @@ class OpenLine:
         from ivr.records.queue_figures import QueueFigures
 
         return QueueFigures(self.register).recent_talk_times()
+
+    def reload(self, why: str) -> None:
+        """Read the flow and the prompts again; new calls take them, calls in progress finish on theirs.
+
+        A flow with problems never replaces a working one: the problems are logged and the line goes on.
+        """
+        from ivr.flows.checks import check
+        from ivr.prompts.audio_store import PromptAudio
+        from ivr.prompts.catalog import catalog_path
+        from ivr.prompts.player import PromptPlayer
+
+        root, config = self.root, self.config
+        files = [root / config.line.flow] + ([root / config.line.seats] if config.line.seats else [])
+        checked = check(files, root)
+        if checked.problems or not checked.flows:
+            raise IvrError("the flow has problems:\n" + "\n".join(str(p) for p in checked.problems))
+        prompts = self.line.parts.prompts
+        stamp = _stamp(catalog_path(root, config.line.locale))
+        if stamp != self._catalog_stamp:  # the words changed: their audio is read again
+            store = PromptAudio.open(root, config.line.locale)
+            store.preload()
+            prompts, self._catalog_stamp = PromptPlayer(store), stamp
+        self.line.take_flow(checked.flows[0].flow, prompts)
+        log.warning("reloaded %s (%s): new calls take it", config.line.flow, why)
 
     def _vosk_speech(self, caller: str | None) -> SpeechInput:
         from ivr.telephony.caller_speech import VoskSpeech
@@ -273,6 +317,8 @@ class OpenLine:
         # not after the default 5 ms a busy thread (SIP, recognition, the writer) may hold it.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.writer.start()
+        self.live_board.start()
+        self.reloads.start()
         self.queue_log.start()
         if self.recognition is not None:
             self.recognition.start()
@@ -289,8 +335,16 @@ class OpenLine:
         finally:
             if self.recognition is not None:
                 self.recognition.close()
+            self.reloads.close()
             self.queue_log.close()
+            self.live_board.close()
             self.writer.close()
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """When the file last changed and its size: a reload reads the prompts again only when these differ."""
+    info = path.stat()
+    return info.st_mtime_ns, info.st_size
 
 
 def _tell_shift_leaders(alert: BreakAlert, leaders: Sequence[Seat]) -> None:

@@ -6,6 +6,8 @@ Every ``save`` is one transaction committed with ``synchronous=FULL``: once
 FULL, the machine losing power). A half-written call is never visible: its
 row and its events commit together or not at all.
 
+Schema 3 adds what the line shares with the console (``live_calls``, console
+users and sessions, ``reload_requests``, ``line_status``, callback work).
 Schema 2 adds the queue's tables: callback tickets (``callbacks``), queue
 figures (``queue_waits``, ``seat_rings``, ``seat_talks``) and the seats'
 live state (``seat_board``). A schema-1 file is upgraded in place when it is
@@ -41,7 +43,7 @@ from ivr.records.errors import (
     RegisterVersionError,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 T = TypeVar("T")
 
@@ -120,7 +122,76 @@ CREATE TABLE IF NOT EXISTS seat_board (
 );
 """
 
-_TABLES = frozenset({"calls", "events", "callbacks", "queue_waits", "seat_rings", "seat_talks", "seat_board"})
+# Schema 3: what the line and the console share (``ivr console``): calls in progress, console users and
+# their sessions, reload requests, the line's own figures, and callback work (which seat, how it went).
+_SCHEMA_3 = """
+CREATE TABLE IF NOT EXISTS live_calls (
+    call_id       TEXT PRIMARY KEY,
+    caller        TEXT,
+    flow          TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    step          TEXT,
+    seat_id       TEXT,
+    intent        TEXT,
+    heard         TEXT,
+    path          TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    waiting_since TEXT,
+    updated_at    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_users (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL,
+    seat_id       TEXT,
+    password_hash TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    token_hash TEXT PRIMARY KEY,
+    name       TEXT NOT NULL REFERENCES console_users (name) ON DELETE CASCADE,
+    csrf       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_failed_sign_ins (
+    name TEXT NOT NULL,
+    at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_failed_sign_ins_by_name ON console_failed_sign_ins (name, at);
+CREATE TABLE IF NOT EXISTS reload_requests (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       TEXT NOT NULL,
+    by       TEXT NOT NULL,
+    what     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS line_status (
+    key   TEXT PRIMARY KEY,
+    value REAL NOT NULL,
+    at    TEXT NOT NULL
+);
+ALTER TABLE callbacks ADD COLUMN seat_id TEXT;
+ALTER TABLE callbacks ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE callbacks ADD COLUMN last_result TEXT
+"""
+
+_TABLES = frozenset(
+    {
+        "calls",
+        "events",
+        "callbacks",
+        "queue_waits",
+        "seat_rings",
+        "seat_talks",
+        "seat_board",
+        "live_calls",
+        "console_users",
+        "console_sessions",
+        "console_failed_sign_ins",
+        "reload_requests",
+        "line_status",
+        "sqlite_sequence",
+    }
+)
 
 _SUMMARY_COLUMNS = (
     "call_id, flow, caller, started_at, answered_at, ended_at, duration_s, outcome, path, "
@@ -244,6 +315,8 @@ class CallRegister:
                 _apply(conn, _SCHEMA)
             if version < 2:
                 _apply(conn, _SCHEMA_2)
+            if version < 3:
+                _apply(conn, _SCHEMA_3)
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")

@@ -10,4 +10,5 @@ clock or touch a socket:
 - ``dtmf``: telephone-event packets in and out (RFC 4733)
 - ``jitter``: a fixed-depth jitter buffer driven by the 20 ms media tick
 - ``digest``: digest authentication answers for 401/407 challenges (RFC 2617, RFC 7616)
+- ``uas_refusals``: what a request out of a dialog is refused before it is served (RFC 3261 §8.2)
 """

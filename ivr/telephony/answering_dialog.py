@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 
 from ivr.telephony.sip_message import (
     SipMessage,
+    format_hostport,
     new_branch,
     new_tag,
     parse_name_addr,
     request,
     response,
     uri_hostport,
+    uri_transport,
 )
 
 Address = tuple[str, int]
@@ -46,6 +48,13 @@ class AnsweringDialog:
     @property
     def call_id(self) -> str:
         return self.invite.call_id
+
+    @property
+    def transport(self) -> str:
+        """How requests in this dialog go (the transport puts them on a connection the call uses):
+        what the first hop's URI asks (``;transport=``, ``sips:``), else the way the INVITE came."""
+        hop = parse_name_addr(self.route_set[0])[1] if self.route_set else self.remote_target
+        return uri_transport(hop) or self.invite.top_via.transport
 
     @property
     def reply_to(self) -> Address:
@@ -85,7 +94,7 @@ class AnsweringDialog:
         data = request(
             "BYE",
             self.remote_target,
-            via=f"SIP/2.0/UDP {local[0]}:{local[1]};branch={new_branch()};rport",
+            via=f"SIP/2.0/{self.transport} {format_hostport(*local)};branch={new_branch()};rport",
             from_=from_value,
             to=self.invite.header("From") or "",
             call_id=self.call_id,

@@ -18,6 +18,7 @@ into the caller's audio.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -36,13 +37,20 @@ CODECS: dict[str, tuple[int, Callable[[bytes], bytes], Callable[[bytes], bytes]]
 MAX_READS_PER_TICK = 16
 
 
+def _compressed(host: str) -> str:
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host
+
+
 class CallMedia:
     def __init__(
         self, sock: socket.socket, remote: Address, codec: str, dtmf_pt: int | None, *, paced: bool = False
     ) -> None:
         self.sock = sock
         self.sock.setblocking(False)
-        self.remote = remote
+        self.remote = (_compressed(remote[0]), remote[1])  # as recvfrom writes it (IPv6: "::1")
         self.codec = codec
         self.payload_type, self._encode, self._decode = CODECS[codec]
         self.dtmf_pt = dtmf_pt
@@ -71,11 +79,12 @@ class CallMedia:
         self.quiet_ticks += 1
         for _ in range(MAX_READS_PER_TICK):
             try:
-                data, source = self.sock.recvfrom(2048)
+                data, (host, port, *_) = self.sock.recvfrom(2048)  # IPv6 gives 4 parts; we keep 2
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:  # ICMP unreachable from the far end: nothing to read
                 break
+            source = (host, port)
             if source != self.peer:
                 if self.peer is None or source == self.remote:
                     self.peer = source

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ivr.call.engine import CallEngine
@@ -42,6 +42,7 @@ from ivr.telephony import sdp
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.arrival import refusal
 from ivr.telephony.call_media import CallMedia
+from ivr.telephony.call_progress import CallProgress, ProgressWatch
 from ivr.telephony.call_tickets import CallTickets, WriteTicket
 from ivr.telephony.caller_speech import SpeechGate, SpeechInput
 from ivr.telephony.inbound_call import CallState, InboundCall
@@ -54,11 +55,13 @@ from ivr.telephony.seat_leg import Credentials
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
+    format_hostport,
     new_tag,
     parse,
     response,
 )
-from ivr.telephony.transport import SipTransport
+from ivr.telephony.transport import SipTransport, Source, TlsListen
+from ivr.telephony.uas_refusals import cannot_serve
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -108,6 +111,9 @@ class LineParts:
     seats: SeatParts | None = None  # None: transfers follow ``transfers`` (no queue)
     goodbye: str = "goodbye"  # said to a put-through caller whose seat hung up, before the BYE
     tickets: WriteTicket | None = None  # writes callback tickets off the tick; None: none is promised
+    progress: Callable[[CallProgress], object] | None = (
+        None  # each call's state and step (the console's table)
+    )
 
 
 class DeskLine:
@@ -123,11 +129,15 @@ class DeskLine:
         self.accepting = True
         self.failure: str | None = None  # why a thread of the line died: it takes no more calls
         self.on_failure: Callable[[], object] = lambda: None  # the owner, told at once (on the dying thread)
+        tls = settings.tls_listen()
         self.transport = SipTransport(
             settings.bind_address,
             self._on_datagram,
             realtime=settings.realtime,
             on_failure=lambda exc: self._thread_died("the SIP transport", exc),
+            transports=settings.transports,
+            tls=None if tls is None else TlsListen(*tls),
+            idle_s=settings.tcp_idle,
         )
         self.host, self.port = self.transport.address
         self._rtp = RtpPorts(settings.rtp_range, self.host)
@@ -151,6 +161,9 @@ class DeskLine:
         self.frame = 0  # the line's media clock in 20 ms frames (the seat queue's time)
         self._t0 = now()
         self.floor: SeatFloor | None = None
+        self.progress = (
+            None if parts.progress is None else ProgressWatch(parts.progress, self._flow, parts.wall_clock)
+        )
         if parts.seats is not None:
             self.floor = self._seat_floor(parts.seats)
 
@@ -261,7 +274,8 @@ class DeskLine:
 
     # --- SIP in ------------------------------------------------------------------------
 
-    def _on_datagram(self, data: bytes, source: Address) -> None:
+    def _on_datagram(self, data: bytes, came: Source) -> None:
+        source = came.address  # a response goes back the way its request came: the transport sees to it
         if data in (b"\r\n\r\n", b"\r\n"):  # keep-alive
             return
         try:
@@ -352,13 +366,23 @@ class DeskLine:
         elif method == "BYE":
             self._on_bye(req, source)
         elif method == "OPTIONS":
-            self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
+            if not self._refused_unservable(req, source):
+                self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
         elif method in KNOWN_METHODS:
             self._reply(req, source, 405, "Method Not Allowed", headers=[("Allow", ALLOW)])
         else:
             self._reply(req, source, 501, "Not Implemented", headers=[("Allow", ALLOW)])
 
+    def _refused_unservable(self, req: SipMessage, source: Address) -> bool:
+        """Refuse (416, 415, 406) a request out of a dialog that the line cannot serve; whether it was."""
+        refused = cannot_serve(req) if req.to_tag is None else None
+        if refused is not None:
+            self._reply(req, source, refused.status, refused.reason, headers=list(refused.headers))
+        return refused is not None
+
     def _on_invite(self, req: SipMessage, source: Address) -> None:
+        if self._refused_unservable(req, source):
+            return
         call = self._calls.get(req.call_id)
         if call is not None:
             if self._merged(req, call):  # RFC 3261 §8.2.2.2: the same INVITE, arrived by another path
@@ -386,7 +410,7 @@ class DeskLine:
                     to_tag=call.dialog.to_tag,
                     body=self._sdp_answer(call),
                     content_type="application/sdp",
-                    headers=[("Contact", self._contact())],
+                    headers=[("Contact", self._contact(req))],
                 )
             else:
                 self._reply(req, source, 481, "Call/Transaction Does Not Exist")
@@ -420,8 +444,9 @@ class DeskLine:
         )
         self._calls[call.call_id] = call
         self.stats.calls += 1
+        self._saw(call)
         self._reply(req, source, 100, "Trying")
-        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact())])
+        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact(req))])
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     @staticmethod
@@ -552,7 +577,9 @@ class DeskLine:
         call.media = CallMedia(
             sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type, paced=True
         )
-        ok = call.dialog.ok(self._contact(), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)])
+        ok = call.dialog.ok(
+            self._contact(call.invite), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)]
+        )
         to = call.dialog.reply_to
         self.transport.send(ok, to)
         call.last_response = ok
@@ -585,6 +612,7 @@ class DeskLine:
             tickets=call.tickets,
         )
         log.info("call %s answered (%s)", call.call_id[:8], codec)
+        self._saw(call)
 
     def _step_media(self, call: InboundCall, now: float) -> None:
         assert call.media is not None and call.engine is not None
@@ -603,6 +631,7 @@ class DeskLine:
             inputs.append(CallerHangup())
         inbound = call.media.inbound_frame()
         frame = call.engine.tick(inbound, inputs)
+        self._saw(call)
         if call.speech is not None:
             call.speech.speech.on_step(
                 call.engine.step
@@ -638,6 +667,7 @@ class DeskLine:
         if seat is not None and call.seat is None:
             call.seat = seat
             engine.put_through_event(EventKind.SEAT, seat=seat, state="talking")
+            self._saw(call)
         closing = call.closing_at is not None and now >= call.closing_at
         if call.farewell is None and (seat is None or closing or seat_lost):
             if seat is not None:
@@ -702,6 +732,8 @@ class DeskLine:
             return
         call.state = CallState.ENDED
         call.ended_at = now
+        if self.progress is not None:
+            self.progress.ended(call)
         if call.media is not None:
             call.media.close()
         if call.speech is not None:
@@ -727,7 +759,9 @@ class DeskLine:
         self.parts.record(
             CallRecord(
                 call_id=call.record_id,
-                flow=self.parts.flow.flow,
+                flow=engine.flow.flow
+                if engine is not None
+                else self.parts.flow.flow,  # a reload may have come since
                 caller=call.caller_number,
                 started_at=call.arrived_wall,
                 answered_frame=frames_in(call.answer_at - call.arrived) if engine is not None else None,
@@ -783,15 +817,32 @@ class DeskLine:
                 log.exception("call %s: no record could be made of it", call.call_id[:8])
             self.ended.notify_all()
 
+    def take_flow(self, flow: Flow, prompts: PromptSource) -> None:
+        """A reloaded flow and its prompts, for calls that arrive from now on (live calls keep theirs)."""
+        with self._lock:
+            self.parts = replace(self.parts, flow=flow, prompts=prompts)
+
+    def _saw(self, call: InboundCall) -> None:
+        if self.progress is not None:
+            self.progress.saw(call)
+
+    def _flow(self) -> Flow:
+        return self.parts.flow
+
     def _sdp_answer(self, call: InboundCall) -> bytes:
         assert call.media is not None
         return sdp.answer(
             call.offer, self.host, call.media.local_port, session_id=abs(hash(call.call_id)) % 10**9
         )
 
-    def _contact(self) -> str:
+    def _contact(self, invite: SipMessage) -> str:
+        """Our Contact for a call: over the transport its INVITE came (in-dialog requests come back on it)."""
         user = self.settings.username or "ivr"
-        return f"<sip:{user}@{self.host}:{self.port}>"
+        transport = invite.top_via.transport
+        if transport not in ("TCP", "TLS"):
+            return f"<sip:{user}@{format_hostport(self.host, self.port)}>"
+        host, port = self.transport.local(transport)
+        return f"<sip:{user}@{format_hostport(host, port)};transport={transport.lower()}>"
 
 
 def fault_reason(exc: BaseException) -> str:

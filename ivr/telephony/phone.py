@@ -8,6 +8,7 @@ directions of each call for the demo's WAV files.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
+    format_hostport,
     new_branch,
     new_call_id,
     new_tag,
@@ -35,7 +37,7 @@ from ivr.telephony.sip_message import (
     request,
     uri_hostport,
 )
-from ivr.telephony.transport import SipTransport
+from ivr.telephony.transport import SipTransport, Source
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -93,14 +95,20 @@ class SipPhone:
         user: str = "13800000000",
         rtp_ports: range = range(40000, 41000),
         now: Callable[[], float] = time.monotonic,
+        *,
+        transport: str = "udp",
+        tls_client: ssl.SSLContext | None = None,
     ) -> None:
+        """A caller on ``host`` (IPv4 or IPv6); ``transport`` ("udp", "tcp" or "tls") is how it places
+        calls: over a connection it opens to the target (TLS: checked with ``tls_client``)."""
         self.host = host
+        self.via_transport = transport.upper()
         self.user = user
         self._rtp = RtpPorts(rtp_ports, host)
         self._now = now
         self._lock = threading.RLock()
         self._calls: dict[str, PhoneCall] = {}
-        self.transport = SipTransport((host, 0), self._on_datagram)
+        self.transport = SipTransport((host, 0), self._on_datagram, tls_client=tls_client)
         self.port = self.transport.address[1]
         self.clock = MediaClock(self._on_tick, self._busy, now=now)
         self.received: list[SipMessage] = []  # every SIP message that reached the phone, for tests
@@ -128,7 +136,7 @@ class SipPhone:
         uri: str | None = None,
         on_note: Callable[[PhoneCall, float, str], None] = lambda c, t, s: None,
     ) -> PhoneCall:
-        uri = uri or f"sip:desk@{target[0]}:{target[1]}"
+        uri = uri or f"sip:desk@{format_hostport(*target)}{self._uri_param}"
         with self._lock:
             call = PhoneCall(name, new_call_id(self.host), target, uri, new_tag(), script, on_note)
             sock = self._rtp.open()
@@ -139,11 +147,11 @@ class SipPhone:
                 "INVITE",
                 uri,
                 via=self._via(call.invite_branch),
-                from_=f"<sip:{self.user}@{self.host}>;tag={call.from_tag}",
+                from_=f"<sip:{self.user}@{format_hostport(self.host)}>;tag={call.from_tag}",
                 to=f"<{uri}>",
                 call_id=call.call_id,
                 cseq=call.cseq,
-                contact=f"<sip:{self.user}@{self.host}:{self.port}>",
+                contact=f"<sip:{self.user}@{format_hostport(self.host, self.port)}{self._uri_param}>",
                 body=body,
                 content_type="application/sdp",
             )
@@ -186,12 +194,18 @@ class SipPhone:
                 raise RuntimeError("the call is not answered: no media to press keys on")
             call.media.press(digits)
 
+    @property
+    def _uri_param(self) -> str:
+        return "" if self.via_transport == "UDP" else f";transport={self.via_transport.lower()}"
+
     def _via(self, branch: str) -> str:
-        return f"SIP/2.0/UDP {self.host}:{self.port};branch={branch};rport"
+        """The transport writes the sent-by for TCP and TLS; the Via's transport says which to use."""
+        return f"SIP/2.0/{self.via_transport} {format_hostport(self.host, self.port)};branch={branch};rport"
 
     # --- SIP in ------------------------------------------------------------------------
 
-    def _on_datagram(self, data: bytes, source: Address) -> None:
+    def _on_datagram(self, data: bytes, came: Source) -> None:
+        source = came.address
         try:
             msg = parse(data)
         except SipParseError as exc:
@@ -220,7 +234,8 @@ class SipPhone:
         call.invite_tx = None
         if msg.status in (180, 183) and call.ringing_at is None:
             call.ringing_at = now
-            call.state = PhoneCallState.RINGING
+            if call.state is PhoneCallState.CALLING:  # a 180 overtaken by the 200 (a proxy's TLS workers)
+                call.state = PhoneCallState.RINGING
             call.on_note(
                 call,
                 now - call.sent_at,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ivr.telephony.digest import authorization, parse_challenge
 from ivr.telephony.retransmit import Retransmission
-from ivr.telephony.sip_message import SipMessage, new_branch, new_call_id, new_tag, request
+from ivr.telephony.sip_message import SipMessage, format_hostport, new_branch, new_call_id, new_tag, request
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -139,7 +139,7 @@ class Registration:
         self._failed(now, f"{resp.status} {resp.reason}")
 
     def _granted(self, resp: SipMessage) -> int:
-        mine = f"{self.local[0]}:{self.local[1]}"
+        mine = f"{format_hostport(*self.local)}"
         for contact in resp.all("Contact"):
             for part in contact.split(","):
                 if mine in part and (m := _EXPIRES.search(part)):
@@ -163,11 +163,11 @@ class Registration:
     # --- sending -----------------------------------------------------------------------
 
     def _uri(self) -> str:
-        return f"sip:{self.server[0]}:{self.server[1]}"
+        return f"sip:{format_hostport(*self.server)}"
 
     def _send_register(self, now: float, expires: int, auth: tuple[str, str] | None = None) -> None:
         self.cseq += 1
-        aor = f"<sip:{self.username}@{self.server[0]}:{self.server[1]}>"
+        aor = f"<sip:{self.username}@{format_hostport(*self.server)}>"
         headers = [
             ("Expires", str(expires)),
             ("User-Agent", "ivr/0.1"),
@@ -177,12 +177,12 @@ class Registration:
         msg = request(
             "REGISTER",
             self._uri(),
-            via=f"SIP/2.0/UDP {self.local[0]}:{self.local[1]};branch={new_branch()};rport",
+            via=f"SIP/2.0/UDP {format_hostport(*self.local)};branch={new_branch()};rport",
             from_=f"{aor};tag={self.tag}",
             to=aor,
             call_id=self.call_id,
             cseq=self.cseq,
-            contact=f"<sip:{self.username}@{self.local[0]}:{self.local[1]}>;expires={expires}",
+            contact=f"<sip:{self.username}@{format_hostport(*self.local)}>;expires={expires}",
             headers=headers,
         ).serialize()
         if expires:

@@ -23,7 +23,7 @@ class RtpPorts:
         count = len(self._even)
         for k in range(count):
             at = (self._next + k) % count
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM)
             try:
                 sock.bind((self.host, self._even[at]))
             except OSError:

@@ -42,7 +42,7 @@ from ivr.seats.directory import Seat
 from ivr.seats.queue import Connected, QueueAction, Ring, SeatQueue, StopRinging, Whisper
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.seat_leg import Credentials, LegEvent, LegPlan, LegState, SeatLeg
-from ivr.telephony.sip_message import SipMessage, uri_hostport, uri_user
+from ivr.telephony.sip_message import SipMessage, format_hostport, uri_hostport, uri_user
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -62,7 +62,7 @@ class SeatDialing:
     credentials: Credentials | None = None
 
     def plan(self, seat: Seat) -> LegPlan:
-        contact = f"sip:{self.user}@{self.local[0]}:{self.local[1]}"
+        contact = f"sip:{self.user}@{format_hostport(*self.local)}"
         if self.mode == "register":
             assert self.server is not None
             host, port = self.server

@@ -31,6 +31,7 @@ from ivr.telephony.digest import DigestError, authorization, parse_challenge
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sip_message import (
     SipMessage,
+    format_hostport,
     new_branch,
     new_call_id,
     new_tag,
@@ -38,6 +39,7 @@ from ivr.telephony.sip_message import (
     request,
     response,
     uri_hostport,
+    uri_transport,
 )
 
 log = logging.getLogger(__name__)
@@ -381,7 +383,8 @@ class SeatLeg:
             return self.plan.hop
 
     def _via(self, branch: str) -> str:
-        return f"SIP/2.0/UDP {self.local[0]}:{self.local[1]};branch={branch};rport"
+        transport = uri_transport(self.plan.uri) or "UDP"  # the transport writes sent-by for TCP and TLS
+        return f"SIP/2.0/{transport} {format_hostport(*self.local)};branch={branch};rport"
 
     def _end(self) -> None:
         self.state = LegState.ENDED

@@ -29,11 +29,12 @@ from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
+    format_hostport,
     new_tag,
     parse,
     response,
 )
-from ivr.telephony.transport import SipTransport
+from ivr.telephony.transport import SipTransport, Source
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -106,7 +107,7 @@ class SeatPhone:
 
     @property
     def uri(self) -> str:
-        return f"sip:{self.user}@{self.host}:{self.port}"
+        return f"sip:{self.user}@{format_hostport(self.host, self.port)}"
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -158,7 +159,8 @@ class SeatPhone:
 
     # --- SIP in -------------------------------------------------------------------------
 
-    def _on_datagram(self, data: bytes, source: Address) -> None:
+    def _on_datagram(self, data: bytes, came: Source) -> None:
+        source = came.address
         if data.strip() == b"":
             return
         try:
@@ -251,7 +253,7 @@ class SeatPhone:
         self._note("rings")
 
     def _contact(self) -> str:
-        return f"<sip:{self.user}@{self.host}:{self.port}>"
+        return f"<sip:{self.user}@{format_hostport(self.host, self.port)}>"
 
     # --- the clock ----------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ from typing import Protocol
 
 SIP_VERSION = "SIP/2.0"
 REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
+# headers whose grammar allows one value only (RFC 3261 §20): a second one makes the message ambiguous
+SINGLE = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type")
 BRANCH_MAGIC = "z9hG4bK"
 
 COMPACT = {
@@ -75,6 +77,14 @@ LIST_HEADERS = frozenset(
     }
 )
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+# an unquoted display-name word: a token (RFC 3261 §25.1), or UTF-8 text, which phones do send unquoted
+_DISPLAY_WORD = re.compile(r"[A-Za-z0-9.!%*_+`'~\u0080-\U0010ffff-]+")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+# RFC 3261 §20.17: rfc1123-date, always in GMT
+_DATE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+    r"\d{2}:\d{2}:\d{2} GMT"
+)
 _VIA = re.compile(
     r"\s*([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([0-9.]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+(\S.*)$", re.S
 )
@@ -154,6 +164,11 @@ def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def format_hostport(host: str, port: int | None = None) -> str:
+    """``host:port`` as SIP writes it: an IPv6 address in brackets (``[::1]:5070``)."""
+    return _format_host(host) if port is None else f"{_format_host(host)}:{port}"
+
+
 def _split_uri(uri: str) -> tuple[str, str]:
     uri = uri.strip()
     if uri.startswith("<") and uri.endswith(">"):
@@ -184,6 +199,19 @@ def uri_hostport(uri: str) -> tuple[str, int]:
     hostport = re.split(r"[;?]", rest[at + 1 :], maxsplit=1)[0]
     host, port = _split_hostport(hostport, "URI")
     return host, port if port is not None else (5061 if scheme == "sips" else 5060)
+
+
+def uri_transport(uri: str) -> str | None:
+    """The transport a URI asks for: ``;transport=tcp`` gives ``"TCP"``, ``sips:`` ``"TLS"``; else ``None``."""
+    try:
+        scheme, rest = _split_uri(uri)
+    except SipParseError:
+        return None
+    for param in rest.split("?", 1)[0].split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "transport" and value.strip():
+            return value.strip().upper()
+    return "TLS" if scheme == "sips" else None
 
 
 def _parse_params(text: str, what: str) -> dict[str, str | None]:
@@ -234,17 +262,28 @@ def parse_name_addr(value: str) -> tuple[str, str, dict[str, str | None]]:
     if lt >= 0:
         if not display:
             display = text[:lt].strip()
+            if display and not all(_DISPLAY_WORD.fullmatch(word) for word in display.split()):
+                raise SipParseError(
+                    "name-addr: a display name with other than token characters must be quoted"
+                )
         gt = text.find(">", lt)
         if gt < 0:
             raise SipParseError("name-addr: '<' without a closing '>'")
-        uri, rest = text[lt + 1 : gt].strip(), text[gt + 1 :]
+        uri, rest = text[lt + 1 : gt], text[gt + 1 :]
+        if uri != uri.strip():
+            raise SipParseError("name-addr: spaces inside <...> around the URI")
     else:
         uri, semi, rest_ = text.partition(";")
         uri, rest = uri.strip(), semi + rest_
-        if " " in uri:
+        if any(c.isspace() for c in uri):
             raise SipParseError("name-addr: a URI with spaces must be in <...>")
+        if "?" in uri or "," in uri:  # RFC 3261 §20.10: such a URI must be enclosed in <...>
+            raise SipParseError("name-addr: a URI with '?' or ',' must be in <...>")
     if not uri:
         raise SipParseError("name-addr: empty URI")
+    if any(c.isspace() for c in uri):
+        raise SipParseError("name-addr: spaces within the URI")
+    _split_uri(uri)
     return display, uri, _parse_params(rest, "name-addr")
 
 
@@ -542,6 +581,9 @@ def parse(data: bytes) -> SipMessage:
     missing = [h for h in REQUIRED if message.header(h) is None]
     if missing:
         raise SipParseError(f"missing required header{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+    for name in SINGLE:
+        if len(message.all(name)) > 1:
+            raise SipParseError(f"more than one {name} header")
     _, cseq_method = message.cseq
     if is_request and cseq_method != method:
         raise SipParseError(f"CSeq method {cseq_method} does not match the request method {method}")
@@ -551,6 +593,12 @@ def parse(data: bytes) -> SipMessage:
             parse_name_addr(message._required(name))
         except SipParseError as exc:
             raise SipParseError(f"{name}: {exc}") from None
+    max_forwards = message.header("Max-Forwards")
+    if max_forwards is not None and not (max_forwards.isdigit() and int(max_forwards) <= 255):
+        raise SipParseError(f"Max-Forwards {max_forwards[:20]!r} is not 0..255")
+    date = message.header("Date")
+    if date is not None and not _DATE.fullmatch(date):
+        raise SipParseError("Date is not an RFC 1123 date in GMT")
     length_text = message.header("Content-Length")
     body = rest
     if length_text is not None:
@@ -598,8 +646,14 @@ def _parse_start_line(start: str) -> tuple[bool, str, str, int, str]:
         raise SipParseError(f"bad method {method[:20]!r} in request line")
     if version != SIP_VERSION:
         raise SipParseError(f"unsupported SIP version {version[:20]!r} in request line")
-    if ":" not in uri:
+    scheme, colon, rest = uri.partition(":")
+    if not colon:
         raise SipParseError("Request-URI has no scheme")
+    if not _SCHEME.fullmatch(scheme):
+        raise SipParseError("Request-URI does not start with a URI scheme")
+    if scheme.lower() in ("sip", "sips") and "?" in rest[rest.find("@") + 1 :]:
+        # RFC 3261 §19.1.5: headers in a SIP URI are for building a request, never in a Request-URI
+        raise SipParseError("Request-URI carries headers ('?...')")
     return True, method, uri, 0, ""
 
 

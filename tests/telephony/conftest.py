@@ -6,6 +6,7 @@ Every line, phone, registrar and RTP range a fixture opens is closed by it in a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from ivr.call.events import CallRecord
 from ivr.commands.serve import OpenLine
 from ivr.config import IvrConfig, LineSettings, RecordsSettings, SipSettings
 from ivr.telephony.phone import SipPhone
+from ivr.telephony.seat_phone import SeatPhone
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available
 from tests.telephony.harness.ports import (
     LOOPBACK,
@@ -184,3 +186,25 @@ def caller_number() -> CallerNumbers:
         return f"139{next(counter):08d}"
 
     return fresh
+
+
+def write_seats(path: Path, *seats: SeatPhone, uri_params: str = "") -> Path:
+    """A seats file with these phones, in this order, each with every skill the desk flow transfers to."""
+    lines = ["seats:"]
+    for seat in seats:
+        lines += [
+            f'  - id: "{seat.user}"',
+            f"    name: 座席{seat.user}",
+            f'    uri: "{seat.uri}{uri_params}"',
+            "    skills: [reception, business, home_decor]",  # every skill the desk flow transfers to
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def wait_until(what: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {message}")
+        time.sleep(0.05)

@@ -1,4 +1,4 @@
-"""The loopback SIP harness itself: a real Kamailio, sipp, the mini UAS and the stock pyVoIP bot."""
+"""The loopback SIP harness itself: a real Kamailio, sipp, and the mini UAS."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from tests.telephony.harness.sipp import (
     sipp_available,
     start_sipp,
 )
-from tests.telephony.harness.stock_bot import StockBot
 
 needs_kamailio = pytest.mark.skipif(not kamailio_available(), reason="kamailio is not installed")
 needs_sipp = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
@@ -180,18 +179,6 @@ def test_a_registered_sipp_seat_takes_calls_through_kamailio(registrar: Kamailio
     assert caller.ok, caller.report()
     assert answered.ok, answered.report()
     assert answered.successful_calls == 2
-
-
-@pytest.mark.slow
-@needs_sipp
-def test_stock_pyvoip_bot_answers_a_call_through_kamailio(registrar: Kamailio) -> None:
-    with StockBot(registrar, seconds=10) as bot:
-        result = run_sipp("uac_call_hold_bye", registrar.address, user=bot.user, pause_ms=200, timeout_s=10)
-        assert result.ok, result.report() + "\n" + bot.tail()
-        bot.wait_for("CALLER_HUNG_UP", timeout=5)
-        assert bot.count("ANSWERED") == 1
-        # pyVoIP answers one second after the INVITE, whatever the application does
-        assert result.response_time_ms is not None and result.response_time_ms >= 900
 
 
 _CANCEL_TRACE = """\

@@ -8,7 +8,6 @@ line's goodbye before its own BYE: nobody is dropped without one.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from ivr.telephony.phone import SipPhone
 from ivr.telephony.phone_script import Action, Press, Tone, WaitForBot
 from ivr.telephony.seat_floor import SeatFloor
 from ivr.telephony.seat_phone import SeatPhone
-from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_for_record
+from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_for_record, wait_until, write_seats
 from tests.telephony.harness.ports import PortRange, allocate_rtp_range, release_rtp_range
 
 pytestmark = pytest.mark.slow
@@ -69,27 +68,13 @@ def desk_with(open_line: LineMaker, tmp_path: Path, *seats: SeatPhone) -> OpenLi
     assert old in text
     flow = tmp_path / "desk.yaml"
     flow.write_text(text.replace(old, old + "      ring_timeout: 5s\n"), encoding="utf-8")
-    lines = ["seats:"]
-    for seat in seats:
-        lines += [f'  - id: "{seat.user}"', f"    name: 座席{seat.user}", f'    uri: "{seat.uri}"']
-        lines += ["    skills: [reception]"]
-    seats_file = tmp_path / "seats.yaml"
-    seats_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return open_line(flow=flow, seats=seats_file)
+    return open_line(flow=flow, seats=write_seats(tmp_path / "seats.yaml", *seats))
 
 
 def floor_of(line: OpenLine) -> SeatFloor:
     floor = line.line.floor
     assert floor is not None
     return floor
-
-
-def wait_until(what: Callable[[], bool], timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():  # bounded by the deadline; the line's threads do the work meanwhile
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {message}")
-        time.sleep(0.05)
 
 
 def test_a_seat_answering_with_a_broken_contact_counts_as_refused_and_the_next_seat_takes_the_caller(

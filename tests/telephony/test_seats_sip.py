@@ -36,6 +36,8 @@ from tests.telephony.conftest import (
     desk_hours,
     wait_for_record,
     wait_registered,
+    wait_until,
+    write_seats,
 )
 from tests.telephony.harness.kamailio import DEFAULT_USERS, Kamailio, KamailioSettings, kamailio_available
 from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
@@ -118,27 +120,6 @@ def call_desk(
         return line, phone.call(line.line.transport.address, script)
 
     return dial
-
-
-def write_seats(path: Path, *seats: SeatPhone) -> Path:
-    lines = ["seats:"]
-    for seat in seats:
-        lines += [
-            f'  - id: "{seat.user}"',
-            f"    name: 座席{seat.user}",
-            f'    uri: "{seat.uri}"',
-            "    skills: [reception, business, home_decor]",  # every skill the desk flow transfers to
-        ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def wait_until(what: Callable[[], bool], timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {message}")
-        time.sleep(0.05)
 
 
 # --- hearing ---------------------------------------------------------------------------

@@ -168,6 +168,22 @@ def replace_line(prefix: bytes, line: bytes) -> bytes:
             "From: name-addr: '<' without a closing '>'",
         ),
         (replace_line(b"To", b"To: <>"), "To: name-addr: empty URI"),
+        (replace_line(b"To", b"To: < sip:desk@h >"), "To: name-addr: spaces inside <...> around the URI"),
+        (replace_line(b"To", b"To: Front, Desk <sip:desk@h>"), "To: name-addr: a display name with other"),
+        (
+            HEAD.replace(b"CSeq: 1 INVITE", b"CSeq: 1 INVITE\r\nCSeq: 2 INVITE") + b"\r\n\r\n" + SDP,
+            "more than one CSeq",
+        ),
+        (replace_line(b"Max-Forwards", b"Max-Forwards: 256"), "Max-Forwards '256' is not 0..255"),
+        (
+            replace_line(b"Max-Forwards", b"Date: Sat, 13 Nov 2010 23:29:00 EST"),
+            "Date is not an RFC 1123 date in GMT",
+        ),
+        (
+            replace_line(b"INVITE", b"INVITE <sip:desk@h> SIP/2.0"),
+            "Request-URI does not start with a URI scheme",
+        ),
+        (replace_line(b"INVITE", b"INVITE sip:desk@h?Route=x SIP/2.0"), "Request-URI carries headers"),
         (b"INVITE sip:a@b SIP/2.0\r\n\xff\xfe: x\r\n\r\n", "headers are not valid UTF-8 (byte 24)"),
         (b"INVITE sip:a@b SIP/2.0\r\n continued\r\n\r\n", "line 2: continuation line before any header"),
     ],
@@ -182,6 +198,9 @@ def test_parse_errors_never_carry_the_caller_number() -> None:
         replace_line(b"From", b'From: "13800000000 <sip:13800000000@h>'),
         replace_line(b"From", b"From: <sip:13800000000@h;tag=1"),
         replace_line(b"Contact", b"Contact 13800000000"),
+        replace_line(b"INVITE", b"INVITE <sip:13800000000@h> SIP/2.0"),
+        replace_line(b"INVITE", b"INVITE 13800000000:x SIP/2.0"),
+        replace_line(b"To", b"To: 13800000000, <sip:13800000000@h>"),
     ]
     for data in bad:
         with pytest.raises(SipParseError) as info:
@@ -462,6 +481,7 @@ def test_ids_are_random_and_reproducible_from_a_seeded_source() -> None:
         ),
         ('  "" <tel:+8613800000000>  ;tag=x ; lr', ("", "tel:+8613800000000", {"tag": "x", "lr": None})),
         ('"前台 \\\\ desk" <sip:desk@h>', ("前台 \\ desk", "sip:desk@h", {})),
+        ("张 三 <sip:13800000000@h>;tag=1", ("张 三", "sip:13800000000@h", {"tag": "1"})),  # unquoted UTF-8
         ('<sip:a@h>;+sip.instance="<urn:uuid:1>"', ("", "sip:a@h", {"+sip.instance": '"<urn:uuid:1>"'})),
     ],
 )
@@ -477,6 +497,9 @@ def test_name_addr_forms(value: str, parsed: tuple[str, str, dict[str, str | Non
         ("<sip:a@h", "'<' without a closing '>'"),
         ("<sip:a@h> tag=1", "unexpected text where ';' parameters should be"),
         ("Alice sip:a@h", "a URI with spaces must be in <...>"),
+        ("Bell, Alexander <sip:a@h>", "a display name with other than token characters must be quoted"),
+        ("sip:a@h?Route=x", "a URI with '?' or ',' must be in <...>"),
+        ("< sip:a@h>", "spaces inside <...> around the URI"),
         ("", "empty URI"),
     ],
 )

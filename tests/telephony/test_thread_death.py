@@ -6,7 +6,7 @@ import socket
 import threading
 
 from ivr.telephony.media_clock import MediaClock
-from ivr.telephony.transport import SipTransport
+from ivr.telephony.transport import SipTransport, Source
 
 
 class Heard:
@@ -46,7 +46,7 @@ def test_a_sip_reader_that_dies_tells_its_owner_and_an_ordinary_handler_error_do
     heard = Heard()
     handled: list[bytes] = []
 
-    def on_datagram(data: bytes, source: tuple[str, int]) -> None:
+    def on_datagram(data: bytes, source: Source) -> None:
         handled.append(data)
         if data == b"bad":
             raise ValueError("one bad datagram")

@@ -4,8 +4,6 @@
   (digest REGISTER, location lookup, relaying, restartable on its port);
 - :mod:`.sipp`: sipp scenarios from ``tests/telephony/sipp/`` run as bounded
   child processes, with counters and log tails in a :class:`SippResult`;
-- :mod:`.stock_bot`: ``bench/stock_pyvoip_bot.py`` (stock pyVoIP 1.6.8) as a
-  registered, answering child process: the baseline;
 - :mod:`.mini_uas`: a tiny in-process SIP UAS (a test double);
 - :mod:`.ports`: free UDP ports and non-overlapping RTP ranges.
 
@@ -49,7 +47,6 @@ from tests.telephony.harness.sipp import (
     sipp_available,
     start_sipp,
 )
-from tests.telephony.harness.stock_bot import StockBot, StockBotError
 
 __all__ = [
     "DEFAULT_USERS",
@@ -63,8 +60,6 @@ __all__ = [
     "SippOptions",
     "SippProcess",
     "SippResult",
-    "StockBot",
-    "StockBotError",
     "allocate_rtp_range",
     "free_udp_port",
     "free_udp_ports",

@@ -44,6 +44,7 @@ from tests.telephony.harness.ports import LOOPBACK, free_udp_port
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "kamailio.cfg.tmpl"
 DBTEXT_TEMPLATE = HERE / "dbtext"
+MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 
 DEFAULT_USERS: Mapping[str, str] = {
     "ivr": "secret",
@@ -107,6 +108,13 @@ class KamailioSettings:
     max_expires: int = 3600
     log_requests: bool = True
     register_challenge: int = 401  # 401 (WWW-Authenticate) or 407 (Proxy-Authenticate) for REGISTER
+    tls_cert: Path | None = None  # with tls_key: TLS on a second port too (Debian's kamailio-tls-modules)
+    tls_key: Path | None = None
+
+
+def kamailio_tls_available() -> bool:
+    """Whether Kamailio's TLS module is installed (Debian package kamailio-tls-modules)."""
+    return kamailio_available() and (MODULES / "tls.so").is_file()
 
 
 REGISTER_AUTH = {
@@ -115,9 +123,12 @@ REGISTER_AUTH = {
 }
 
 
-def render_config(port: int, db_dir: Path, settings: KamailioSettings | None = None) -> str:
-    """The text of kamailio.cfg for one run."""
+def render_config(
+    port: int, db_dir: Path, settings: KamailioSettings | None = None, tls_port: int | None = None
+) -> str:
+    """The text of kamailio.cfg for one run (TLS on ``tls_port`` when the settings name a certificate)."""
     s = settings or KamailioSettings()
+    tls = s.tls_cert is not None and s.tls_key is not None and tls_port is not None
     values = {
         "PORT": str(port),
         "DBURL": f"text://{db_dir}",
@@ -128,6 +139,11 @@ def render_config(port: int, db_dir: Path, settings: KamailioSettings | None = N
         "MAX_EXPIRES": str(s.max_expires),
         "LOG_REQUESTS": "1" if s.log_requests else "0",
         "REGISTER_AUTH": REGISTER_AUTH[s.register_challenge],
+        "DISABLE_TCP": "no" if tls else "yes",
+        "TLS_LISTEN": f"enable_tls=yes\nlisten=tls:{LOOPBACK}:{tls_port}" if tls else "",
+        "TLS_MODULE": f'loadmodule "tls.so"\nmodparam("tls", "config", "{db_dir.parent / "tls.cfg"}")'
+        if tls
+        else "",
     }
     text = TEMPLATE.read_text(encoding="utf-8")
     for key, value in values.items():
@@ -155,6 +171,8 @@ class Kamailio:
         self._own_directory = directory is None
         self.directory = Path(tempfile.mkdtemp(prefix="ivr-kamailio-")) if directory is None else directory
         self.settings = settings or KamailioSettings()
+        tls = self.settings.tls_cert is not None and self.settings.tls_key is not None
+        self.tls_port: int | None = free_udp_port() if tls else None  # TCP too: checked at start
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: int | None = None
         self.starts = 0
@@ -213,7 +231,17 @@ class Kamailio:
         for number, (name, password) in enumerate(sorted(self._users.items()), start=1):
             rows.append(f"{number}:{name}:{self.host}:{password}::")
         (self.db_dir / "subscriber").write_text("\n".join(rows) + "\n", encoding="utf-8")
-        self.config_path.write_text(render_config(self.port, self.db_dir, self.settings), encoding="utf-8")
+        self.config_path.write_text(
+            render_config(self.port, self.db_dir, self.settings, self.tls_port), encoding="utf-8"
+        )
+        s = self.settings
+        if s.tls_cert is not None and s.tls_key is not None:
+            (self.directory / "tls.cfg").write_text(
+                "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
+                f"private_key = {s.tls_key}\ncertificate = {s.tls_cert}\n\n"
+                "[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n",
+                encoding="utf-8",
+            )
 
     # -- lifecycle -------------------------------------------------------------
 

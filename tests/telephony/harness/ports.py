@@ -20,12 +20,19 @@ RTP_FLOOR = 20000
 RTP_CEILING = 32000
 
 
-def free_udp_port(host: str = LOOPBACK) -> int:
-    """A UDP port on ``host`` that the kernel just handed out for a port-0 bind."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_udp_port(host: str = LOOPBACK, tries: int = 20) -> int:
+    """A UDP port on ``host`` that the kernel just handed out for a port-0 bind, free for TCP too
+    (a SIP peer listens on both: a port whose TCP side is taken would fail its start)."""
+    for _ in range(tries):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, socket.socket() as tcp:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+            try:
+                tcp.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no port on {host} free for both UDP and TCP in {tries} tries")
 
 
 def free_udp_ports(count: int, host: str = LOOPBACK) -> list[int]:

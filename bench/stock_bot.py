@@ -1,5 +1,8 @@
 """Run ``bench/stock_pyvoip_bot.py`` (stock pyVoIP 1.6.8) as a child process registered at a Kamailio.
 
+The baseline of ``bench/sip_load.py`` and ``bench/stock_pyvoip_checks.py``; it needs the bench
+extra (``pip install -e '.[bench]'``: pyVoIP), which the product and its tests do not.
+
 Usage::
 
     with kamailio_server() as registrar, StockBot(registrar, seconds=2) as bot:
@@ -34,7 +37,7 @@ from tests.telephony.harness.ports import (
     release_rtp_range,
 )
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 BOT_SCRIPT = REPO / "bench" / "stock_pyvoip_bot.py"
 
 

@@ -1,0 +1,45 @@
+"""Reload requests: the console saved a flow or the prompt catalog; the running line takes it anew.
+
+The console adds a request after a good save; the line polls ``latest()``
+(and reads it on SIGHUP) and loads the files again when the id has grown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ivr.records.register import CallRegister, iso, parse_time
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadRequest:
+    id: int
+    at: datetime
+    by: str  # the console user who saved
+    what: str  # the file saved, relative to the line's root
+
+
+class ReloadRequests:
+    def __init__(self, register: CallRegister) -> None:
+        self.register = register
+
+    def add(self, by: str, what: str, at: datetime) -> int:
+        cursor = self.register.write(
+            lambda conn: conn.execute(
+                "INSERT INTO reload_requests (at, by, what) VALUES (?, ?, ?)", (iso(at), by, what)
+            )
+        )
+        return int(cursor.lastrowid or 0)
+
+    def latest(self) -> ReloadRequest | None:
+        row = self.register.read(
+            lambda conn: conn.execute(
+                "SELECT id, at, by, what FROM reload_requests ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        at = parse_time(str(row[1]))
+        assert at is not None
+        return ReloadRequest(int(row[0]), at, str(row[2]), str(row[3]))

@@ -1,0 +1,108 @@
+"""The console beside a running line over real SIP: a caller who asks for a person shows on the wallboard,
+and the seat rung for them sees the call pop up on its page while its phone rings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from ivr.telephony.phone import SipPhone
+from ivr.telephony.phone_script import Press, Tone, WaitForBot
+from ivr.telephony.seat_phone import SeatPhone
+from tests.console.conftest import add_users, free_port, make_root, running_console, sign_in
+from tests.telephony.conftest import REPO, LineMaker
+from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
+
+pytestmark = pytest.mark.slow
+
+CALLER = "13812345678"
+
+
+@pytest.fixture
+def seat_1001() -> Iterator[SeatPhone]:
+    ports = allocate_rtp_range(20)
+    seat = SeatPhone("1001", rtp_ports=range(ports.low, ports.high + 1), answer_after_s=2.0)
+    try:
+        seat.start()
+        yield seat
+    finally:
+        try:
+            seat.close()
+        finally:
+            release_rtp_range(ports)
+
+
+@pytest.fixture
+def caller_phone() -> Iterator[SipPhone]:
+    ports = allocate_rtp_range(20)
+    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1))
+    phone.user = CALLER
+    try:
+        phone.start()
+        yield phone
+    finally:
+        phone.close()
+        release_rtp_range(ports)
+
+
+def test_a_caller_over_sip_is_on_the_wallboard_and_pops_on_the_rung_seats_page(
+    tmp_path: Path, rendered_audio: Path, browser: Browser, seat_1001: SeatPhone, caller_phone: SipPhone
+) -> None:
+    flow_text = (REPO / "flows" / "desk.yaml").read_text(encoding="utf-8")
+    flow = tmp_path / "desk.yaml"
+    flow.write_text(flow_text, encoding="utf-8")
+    seats = tmp_path / "seats.yaml"
+    seats.write_text(
+        f'seats:\n  - id: "1001"\n    name: 王小明\n    uri: "{seat_1001.uri}"\n    skills: [reception]\n'
+        '  - id: "1002"\n    name: 李华\n    uri: "sip:1002@127.0.0.1:9"\n    role: shift_leader\n',
+        encoding="utf-8",
+    )
+    maker = LineMaker(tmp_path)
+    try:
+        line = maker(flow=flow, seats=seats)
+        db = line.register.path
+        port = free_port()
+        (tmp_path / "console").mkdir()
+        root = make_root(tmp_path / "console", rendered_audio, port, db=str(db), seats=str(seats))
+        add_users(root, [("wang", "agent", "1001"), ("li", "shift_leader", None)])
+        with running_console(root, port, db) as console:
+            leader = browser.new_context(locale="zh-CN")
+            agent = browser.new_context(locale="zh-CN")
+            try:
+                wall = leader.new_page()
+                sign_in(wall, console, "li")
+                expect(wall).to_have_url(console.url + "/wallboard")
+                seat_page = agent.new_page()
+                sign_in(seat_page, console, "wang")
+                expect(seat_page).to_have_url(console.url + "/agent")
+                expect(seat_page.locator("#pop")).to_be_hidden()
+
+                dialled = time.monotonic()
+                call = caller_phone.call(
+                    line.line.transport.address, (WaitForBot(), Press("0"), Tone(400, 600.0))
+                )
+                # answered at the end of the first ring (1 s); then within a second on the wallboard
+                expect(wall.locator("#calls td.caller")).to_have_text(CALLER, timeout=2500)
+                assert time.monotonic() - dialled < 2.5
+                # after the greeting the caller presses 0 and waits while seat 1001 rings (2 s before it answers)
+                expect(seat_page.locator("#pop")).to_be_visible(timeout=10000)
+                expect(seat_page.locator("#pop-caller")).to_have_text(CALLER)
+                expect(seat_page.locator("#pop-path")).to_contain_text("start")
+                expect(wall.locator("#calls tr")).to_have_count(1)
+                # the seat answers and hears who is calling (the whisper); then put through: the wallboard says so
+                expect(wall.locator("#calls")).to_contain_text("通话中", timeout=15000)
+                expect(wall.locator("#seats tr[data-seat='1001']")).to_have_attribute(
+                    "data-state", "talking", timeout=3000
+                )
+                caller_phone.hang_up(call)
+                expect(wall.locator("#calls tr")).to_have_count(0, timeout=3000)
+                expect(seat_page.locator("#pop")).to_be_hidden(timeout=3000)
+            finally:
+                leader.close()
+                agent.close()
+    finally:
+        maker.close()

@@ -1,0 +1,101 @@
+"""The running line takes a flow saved in the console for new calls within a second, and never a broken one;
+calls in progress finish on the flow they began on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ivr.commands.serve import OpenLine
+from ivr.records.register import CallRegister
+from ivr.records.reload_requests import ReloadRequests
+from ivr.telephony.phone import SipPhone
+from ivr.telephony.phone_script import HangUp, Silent, WaitForBot
+from tests.telephony.conftest import REPO, LineMaker
+from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
+
+pytestmark = pytest.mark.slow
+
+
+def within(seconds: float, what: Callable[[], bool]) -> float:
+    """How long ``what`` took to come true (fails after ``seconds``)."""
+    start = time.monotonic()
+    while not what():
+        if time.monotonic() - start > seconds:
+            raise AssertionError(f"not within {seconds:g} s")
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+def ask_reload(line: OpenLine) -> None:
+    with CallRegister(line.register.path) as reg:
+        ReloadRequests(reg).add("root", "flows/desk.yaml", datetime.now(UTC))
+
+
+def test_a_saved_flow_is_taken_within_a_second_and_a_broken_one_never(
+    tmp_path: Path, rendered_audio: Path
+) -> None:
+    flow = tmp_path / "desk.yaml"
+    text = (REPO / "flows" / "desk.yaml").read_text(encoding="utf-8")
+    flow.write_text(text, encoding="utf-8")
+    maker = LineMaker(tmp_path)
+    try:
+        line = maker(flow=flow)
+        assert line.line.parts.flow.answer.rings == 1
+        flow.write_text(text.replace("  rings: 1 ", "  rings: 2 "), encoding="utf-8")
+        ask_reload(line)
+        assert within(1.0, lambda: line.line.parts.flow.answer.rings == 2) < 1.0
+
+        working = line.line.parts.flow
+        flow.write_text(text.replace("next:", "nxt:", 1), encoding="utf-8")  # broken on disk
+        ask_reload(line)
+        time.sleep(0.6)  # two polls: the request was read and refused
+        assert line.line.parts.flow is working
+
+        flow.write_text(text, encoding="utf-8")
+        previous = signal.signal(signal.SIGHUP, lambda *_: line.reloads.wake())  # as `ivr serve` does
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert within(1.0, lambda: line.line.parts.flow.answer.rings == 1) < 1.0
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+    finally:
+        maker.close()
+
+
+def test_a_call_in_progress_finishes_on_its_flow_and_the_next_call_takes_the_new_one(
+    tmp_path: Path, rendered_audio: Path
+) -> None:
+    flow = tmp_path / "desk.yaml"
+    text = (REPO / "flows" / "desk.yaml").read_text(encoding="utf-8")
+    flow.write_text(text, encoding="utf-8")
+    maker = LineMaker(tmp_path)
+    ports = allocate_rtp_range(40)
+    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1))
+    try:
+        phone.start()
+        line = maker(flow=flow)
+        phone.user = "13500000001"
+        phone.call(line.line.transport.address, (WaitForBot(), Silent(4.0), HangUp()))
+        within(5.0, lambda: line.line.live_calls() == 1 and line.line.frame > 100)  # answered, in the flow
+        flow.write_text(text.replace("flow: desk\n", "flow: desk-v2\n", 1), encoding="utf-8")
+        ask_reload(line)
+        within(1.0, lambda: line.line.parts.flow.flow == "desk-v2")
+        assert line.records == [] and line.line.live_calls() == 1  # the first call goes on meanwhile
+        phone.user = "13500000002"
+        phone.call(line.line.transport.address, (WaitForBot(), HangUp()))
+        within(15.0, lambda: len(line.records) == 2)
+        by_caller = {r.caller: r.flow for r in line.records}
+        assert by_caller == {"13500000001": "desk", "13500000002": "desk-v2"}
+    finally:
+        try:
+            phone.close()
+        finally:
+            release_rtp_range(ports)
+            maker.close()
