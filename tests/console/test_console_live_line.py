@@ -57,7 +57,7 @@ def test_a_caller_over_sip_is_on_the_wallboard_and_pops_on_the_rung_seats_page(
     flow.write_text(flow_text, encoding="utf-8")
     seats = tmp_path / "seats.yaml"
     seats.write_text(
-        f'seats:\n  - id: "1001"\n    name: 王小明\n    uri: "{seat_1001.uri}"\n    skills: [reception]\n'
+        f'seats:\n  - id: "1001"\n    name: 王小明\n    uri: "{seat_1001.uri}"\n    skills: [reception, business, home_decor]\n'
         '  - id: "1002"\n    name: 李华\n    uri: "sip:1002@127.0.0.1:9"\n    role: shift_leader\n',
         encoding="utf-8",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -51,6 +52,11 @@ def test_sign_in_page_is_in_chinese_and_english_on_request(page: Page, console: 
     expect(page.locator("h1")).to_have_text("Sign in")
 
 
+def line_of(text: str, offset: int) -> int:
+    """The 1-based line of ``offset`` in ``text``: what a checker's file:line names."""
+    return text.count("\n", 0, offset) + 1
+
+
 def test_each_role_lands_on_its_own_page(page: Page, console: Console) -> None:
     sign_in(page, console, "wang")
     expect(page).to_have_url(console.url + "/agent")
@@ -59,7 +65,9 @@ def test_each_role_lands_on_its_own_page(page: Page, console: Console) -> None:
     page.context.clear_cookies()
     sign_in(page, console, "li")
     expect(page).to_have_url(console.url + "/wallboard")
-    expect(page.locator("#seats tr")).to_have_count(2)
+    expect(page.locator("#seats tr")).to_have_count(
+        len(load_seats(console.root / "flows" / "seats.yaml").seats)
+    )
     page.context.clear_cookies()
     sign_in(page, console, "root")
     expect(page).to_have_url(console.url + "/admin")
@@ -253,11 +261,14 @@ def test_a_flow_with_a_mistake_is_refused_at_its_line_and_the_file_stays(
     expect(page.locator("img.picture").first).to_be_visible()
     shot(page, "admin")
     page.goto(console.url + "/admin/edit?file=flows/desk.yaml")
-    broken = before.replace("next:", "nxt:", 1)
+    step_next = re.search(r"^ +next:", before, re.MULTILINE)
+    assert step_next is not None
+    broken = before[: step_next.start()] + before[step_next.start() :].replace("next:", "nxt:", 1)
     page.fill("#text", broken)
     page.click("#save")
     expect(page.locator("#result")).to_have_text("未保存：文件有问题，磁盘上的文件未改动")
-    expect(page.locator("#problems")).to_contain_text("flows/desk.yaml:48: unknown key 'nxt'")
+    line = line_of(before, step_next.start())
+    expect(page.locator("#problems")).to_contain_text(f"flows/desk.yaml:{line}: unknown key 'nxt'")
     assert flow.read_text(encoding="utf-8") == before
     shot(page, "flow-refused")
     page.fill("#text", before.replace("# ", "#  ", 1))
@@ -274,7 +285,9 @@ def test_a_prompt_catalog_change_that_breaks_a_flow_is_refused(page: Page, conso
     page.fill("#text", before.replace("  - id: greeting\n", "  - id: greetin\n", 1))
     page.click("#save")
     expect(page.locator("#result")).to_have_text("未保存：文件有问题，磁盘上的文件未改动")
-    expect(page.locator("#problems")).to_contain_text("flows/desk.yaml:54: unknown prompt 'greeting'")
+    desk = (console.root / "flows" / "desk.yaml").read_text(encoding="utf-8")
+    line = line_of(desk, desk.index("say: greeting"))  # the first step that says it
+    expect(page.locator("#problems")).to_contain_text(f"flows/desk.yaml:{line}: unknown prompt 'greeting'")
     assert catalog.read_text(encoding="utf-8") == before
 
 
