@@ -106,6 +106,8 @@ REASON_WORDS: dict[str, tuple[str, str]] = {
     "after_hours": ("非工作时间", "after hours"),
     "no_seat": ("无空闲座席", "no seat free"),
     "fault": ("系统故障", "a fault"),
+    "complaint": ("投诉", "a complaint"),
+    "person": ("找人", "asked for a person"),
     # how a call ended
     "served": ("已办结", "served"),
     "transferred": ("转人工", "put through"),
