@@ -8,7 +8,7 @@ by frame, as fast as the CPU allows; ``compare`` says what differs.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from ivr.errors import ConfigError
 from ivr.flows.caller import ScriptedCaller
 from ivr.flows.checks import check
 from ivr.flows.loader import FlowFile
-from ivr.flows.schema import ConversationTest, Expect, Flow
+from ivr.flows.schema import ConversationTest, Expect, Flow, SimulatedQueue
 from ivr.media import frames_in, seconds_of
 
 MAX_CALL_S = 600.0  # a simulated call still going after this is stopped and reported
@@ -80,25 +80,41 @@ class SimulatedTickets:
 
 
 class SimulatedSeats:
-    """Seats signed in for ``skills``: a transfer to one of them is put through once its words are
-    said; to any other skill, nobody can take it."""
+    """Seats signed in for ``skills`` (None: every skill). Without a ``queue`` a transfer to one of
+    them is put through once its words are said; with one, the caller waits at its position until a
+    seat answers ``answered_after`` into the wait (never, when unset). To any other skill, nobody can
+    take it. ``clock`` is the call's frame."""
 
-    def __init__(self, skills: Iterable[str]) -> None:
-        self.skills = set(skills)
+    def __init__(
+        self,
+        skills: Iterable[str] | None,
+        queue: SimulatedQueue | None = None,
+        clock: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.skills = None if skills is None else set(skills)
+        self.queue = queue
+        self.clock = clock
         self._asked: set[str] = set()
+        self._joined: dict[str, int] = {}
 
     def can_serve(self, skill: str) -> bool:
-        return skill in self.skills
+        return self.skills is None or skill in self.skills
 
     def join(self, call_id: str, skill: str, frame: int, about: dict[str, str]) -> None:
-        pass
+        self._joined[call_id] = frame
 
     def waiting(self, call_id: str) -> tuple[int, float] | None:
-        self._asked.add(call_id)  # the hand-off words are over: put through at the next frame
-        return 1, 0.0
+        if self.queue is None:
+            self._asked.add(call_id)  # the hand-off words are over: put through at the next frame
+            return 1, 0.0
+        return self.queue.position, self.queue.wait
 
     def connected(self, call_id: str) -> bool:
-        return call_id in self._asked
+        if self.queue is None:
+            return call_id in self._asked
+        after = self.queue.answered_after
+        began = self._joined.get(call_id)
+        return after is not None and began is not None and self.clock() - began >= frames_in(after)
 
     def leave(self, call_id: str, frame: int, reason: str) -> None:
         pass
@@ -123,8 +139,12 @@ def simulate(
         call_id=uuid4().hex,
     )
     tickets = SimulatedTickets(fail=test.tickets == "fail")
-    seats = None if test.seats is None else SimulatedSeats(test.seats)
+    seats = None
+    if test.seats is not None or test.queue is not None:
+        seats = SimulatedSeats(test.seats, test.queue)
     engine = CallEngine(flow, audio, hearing, context, seats=seats, tickets=tickets)
+    if seats is not None:
+        seats.clock = lambda: engine.frame
     caller = ScriptedCaller(test.caller, base)
     ticks = caller.frames(engine)
     limit = frames_in(max_s)
@@ -180,6 +200,7 @@ def compare(test: ConversationTest, sim: Simulated) -> list[str]:
     if sim.timed_out:
         problems.append(f"the call was still going after {MAX_CALL_S:g} s of media time")
     prev_end: int | None = None
+    prev_start: int | None = None
     for i in range(max(len(expected), len(heard))):
         exp = expected[i] if i < len(expected) else None
         got = heard[i] if i < len(heard) else None
@@ -204,8 +225,18 @@ def compare(test: ConversationTest, sim: Simulated) -> list[str]:
                     f"#{i + 1}: {_want(exp)} {seconds_of(got.start - prev_end):.2f} s after the previous prompt ended, "
                     f"expected {exp.gap:.2f} s"
                 )
+            if (
+                exp.start_gap is not None
+                and prev_start is not None
+                and abs(got.start - prev_start - frames_in(exp.start_gap)) > tol
+            ):
+                problems.append(
+                    f"#{i + 1}: {_want(exp)} {seconds_of(got.start - prev_start):.2f} s after the previous prompt "
+                    f"started, expected {exp.start_gap:.2f} s"
+                )
         if got is not None:
             prev_end = got.end
+            prev_start = got.start
     if (
         test.outcome is not None
         and sim.record.outcome is not None

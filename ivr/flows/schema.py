@@ -502,6 +502,10 @@ class Expect(Strict):
     prompt: PromptId | None = None
     at: Duration | None = Field(default=None, description="starts this long after the answer")
     gap: Duration | None = Field(default=None, description="starts this long after the previous prompt ended")
+    start_gap: Duration | None = Field(
+        default=None,
+        description="starts this long after the previous prompt started (start to start, as hold.every counts)",
+    )
     hangup: Literal["bot", "caller"] | None = None
     within: Duration = Field(default=0.0, ge=0, description="timing tolerance")
 
@@ -509,9 +513,23 @@ class Expect(Strict):
     def _what(self) -> Expect:
         if (self.prompt is None) == (self.hangup is None):
             raise ValueError("an expectation names either a 'prompt' or a 'hangup'")
-        if self.hangup is not None and self.gap is not None:
-            raise ValueError("'gap' applies to prompts; for a hang-up use 'at'")
+        if self.hangup is not None and (self.gap is not None or self.start_gap is not None):
+            raise ValueError("'gap' and 'start_gap' apply to prompts; for a hang-up use 'at'")
         return self
+
+
+class SimulatedQueue(Strict):
+    """The seats' side of a conversation test's transfers: the caller waits in a queue (hold.progress
+    every hold.every, hold.sorry after hold.sorry_after) until a seat takes the call, or never."""
+
+    position: int = Field(default=1, ge=1, le=99, description="the caller's place, said in hold.progress")
+    wait: Duration = Field(default=60.0, ge=0, description="the estimated wait, said in hold.progress")
+    answered_after: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="a seat takes the call this long after the transfer began; unset: none does "
+        "(the wait runs to hold.max_wait)",
+    )
 
 
 class ConversationTest(Strict):
@@ -532,6 +550,11 @@ class ConversationTest(Strict):
         default=None,
         description="skills some seat is signed in for (a transfer to any other finds nobody); "
         "unset: every transfer is put through",
+    )
+    queue: SimulatedQueue | None = Field(
+        default=None,
+        description="transfers wait in a queue as this says (with 'seats' unset, every skill has a seat); "
+        "unset: a transfer is put through once its words are said",
     )
     tickets: Literal["written", "fail"] = Field(
         default="written", description="whether callback tickets can be written (fail: the register is down)"
