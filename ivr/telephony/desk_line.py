@@ -58,6 +58,7 @@ from ivr.telephony.sip_message import (
     format_hostport,
     new_tag,
     parse,
+    parse_name_addr,
     response,
 )
 from ivr.telephony.transport import SipTransport, Source, TlsListen
@@ -65,7 +66,7 @@ from ivr.telephony.uas_refusals import cannot_serve
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
 KNOWN_METHODS = {"REGISTER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"}
 SERVER = "ivr/0.1"
 KEEP_ENDED_S = 32.0  # an ended call's transaction stays to absorb retransmissions
@@ -364,6 +365,8 @@ class DeskLine:
             self._on_cancel(req, source)
         elif method == "BYE":
             self._on_bye(req, source)
+        elif method == "UPDATE":
+            self._on_update(req, source)
         elif method == "OPTIONS":
             if not self._refused_unservable(req, source):
                 self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
@@ -400,17 +403,11 @@ class DeskLine:
                 if call.last_response:
                     self.transport.send(call.last_response, req.top_via.response_address(source))
                 return
-            if call.state is CallState.ANSWERED:  # a re-INVITE: same media, same answer
-                self._reply(
-                    req,
-                    source,
-                    200,
-                    "OK",
-                    to_tag=call.dialog.to_tag,
-                    body=self._sdp_answer(call),
-                    content_type="application/sdp",
-                    headers=[("Contact", self._contact(req))],
-                )
+            if call.reinvite_branch and req.top_via.branch == call.reinvite_branch:  # that re-INVITE again
+                self.transport.send(call.reinvite_response, req.top_via.response_address(source))
+                return
+            if call.state is CallState.ANSWERED and req.to_tag == call.dialog.to_tag:
+                self._mid_call_offer(call, req, source)  # a re-INVITE
             else:
                 self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
@@ -462,8 +459,95 @@ class DeskLine:
 
     def _on_ack(self, req: SipMessage) -> None:
         call = self._calls.get(req.call_id)
-        if call is not None and call.ok is not None:
-            call.ok = None
+        if call is None:
+            return
+        call.ok = None
+        if call.offer_pending is not None and req.cseq[0] == call.offer_pending:
+            call.offer_pending = None  # the answer to the offer in our 200 (a re-INVITE came without SDP)
+            try:
+                answer = sdp.parse_offer(req.body)
+                sdp.choose(answer)
+            except ValueError as exc:  # no usable answer: the media stays as it was
+                log.info("call %s: the ACK carries no usable answer: %s", call.call_id[:8], exc)
+                return
+            self._take_sdp(call, answer)
+
+    # --- mid-call: re-INVITE and UPDATE (RFC 3261 §14, RFC 3311, RFC 3264 §8) ------------------
+
+    def _on_update(self, req: SipMessage, source: Address) -> None:
+        call = self._calls.get(req.call_id)
+        if call is None or req.to_tag != call.dialog.to_tag or call.state is CallState.ENDED:
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+        elif call.state is CallState.RINGING and req.body:  # RFC 3311 §5.2: the INVITE's offer is unanswered
+            self._reply(req, source, 500, "Server Internal Error", headers=[("Retry-After", "1")])
+        elif call.state is CallState.RINGING:
+            self._reply(req, source, 200, "OK", headers=[("Contact", self._contact(req))])
+        else:
+            self._mid_call_offer(call, req, source)
+
+    def _mid_call_offer(self, call: InboundCall, req: SipMessage, source: Address) -> None:
+        """A re-INVITE or UPDATE in an answered call: its offer answered and obeyed (new address, codec,
+        hold, resume); no offer: a re-INVITE gets ours in the 200 (its ACK answers), an UPDATE just 200
+        (a session refresh). Our own offer still unanswered: 491 (the offers crossed); an offer we
+        cannot take: 488, and the call goes on as it was."""
+        invite = req.method == "INVITE"
+        if invite:
+            call.reinvite_branch = req.top_via.branch or ""
+        status, reason, body = 200, "OK", b""
+        if req.body and call.offer_pending is not None:
+            status, reason = 491, "Request Pending"
+        elif req.body:
+            try:
+                offer = sdp.parse_offer(req.body)
+                sdp.choose(offer)
+                if offer.port == 0:
+                    raise sdp.SdpError("the audio stream is disabled (port 0)")
+            except ValueError as exc:
+                log.info("call %s: a mid-call offer we cannot take: %s", call.call_id[:8], exc)
+                status, reason = 488, "Not Acceptable Here"
+            else:
+                self._take_sdp(call, offer)
+                body = self._sdp_answer(call)
+        elif invite:
+            body = self._sdp_offer(call)
+            call.offer_pending = req.cseq[0]
+        headers = [("Allow", ALLOW)]
+        if status == 200:
+            headers.append(("Contact", self._contact(req)))
+            if invite and (contact := req.header("Contact")):
+                call.dialog.remote_target = parse_name_addr(contact)[1]  # a target refresh (§12.2.2)
+        data = self._reply(
+            req,
+            source,
+            status,
+            reason,
+            to_tag=call.dialog.to_tag,
+            headers=headers,
+            body=body,
+            content_type="application/sdp" if body else None,
+        )
+        if invite:
+            call.reinvite_response = data
+            if status == 200:  # retransmitted until its ACK, as the first 200 was
+                call.ok = Retransmission.first(data, req.top_via.response_address(source), self._now())
+
+    def _take_sdp(self, call: InboundCall, description: sdp.Offer) -> None:
+        """The far end's new offer (or its answer to ours): where RTP goes, the codec, hold or resume."""
+        assert call.media is not None
+        was_held = call.media.held
+        codec, _ = sdp.choose(description)
+        call.offer = description
+        call.media.renegotiate(
+            (description.address, description.port),
+            codec,
+            description.dtmf_payload_type,
+            sdp.answer_direction(description),
+        )
+        if call.media.held != was_held:
+            state = "held" if call.media.held else "resumed"
+            if call.engine is not None:
+                call.engine.hold_event(state)
+            log.info("call %s: %s by the caller", call.call_id[:8], state)
 
     def _on_cancel(self, req: SipMessage, source: Address) -> None:
         call = self._calls.get(req.call_id)
@@ -617,6 +701,10 @@ class DeskLine:
         inputs: list[CallInput] = [Dtmf(d) for d in call.media.receive()]
         if self._media_lost(call.media):
             self._caller_phone_gone(call, now)
+            return
+        if call.media.held and not call.caller_hung_up:  # the flow waits with the caller (see held_tick)
+            call.media.inbound_frame()  # what a holding phone sends (music on hold) is not heard
+            call.engine.held_tick()
             return
         if call.speech is not None:
             inputs += call.speech.poll()
@@ -824,9 +912,35 @@ class DeskLine:
 
     def _sdp_answer(self, call: InboundCall) -> bytes:
         assert call.media is not None
-        return sdp.answer(
-            call.offer, self.host, call.media.local_port, session_id=abs(hash(call.call_id)) % 10**9
+        port = call.media.local_port
+        return self._versioned(
+            call, lambda sid, v: sdp.answer(call.offer, self.host, port, session_id=sid, version=v)
         )
+
+    def _sdp_offer(self, call: InboundCall) -> bytes:
+        """Our offer in the 200 to a re-INVITE without SDP: the stream as it is, sendrecv."""
+        assert call.media is not None
+        media = call.media
+        dtmf = media.dtmf_pt if media.dtmf_pt is not None and 96 <= media.dtmf_pt <= 127 else None
+        return self._versioned(
+            call,
+            lambda sid, v: sdp.offer(
+                self.host, media.local_port, sid, codecs=(media.codec,), dtmf_pt=dtmf, version=v
+            ),
+        )
+
+    @staticmethod
+    def _versioned(call: InboundCall, describe: Callable[[int, int], bytes]) -> bytes:
+        """Our next session description: the same session id all call long, its version one up on the
+        last one's when it says anything new, the same when it does not (RFC 3264 §8)."""
+        session_id = abs(hash(call.call_id)) % 10**9
+        version = session_id if call.sdp_version is None else call.sdp_version
+        body = describe(session_id, version)
+        if call.sdp_sent and body != call.sdp_sent:
+            version += 1
+            body = describe(session_id, version)
+        call.sdp_version, call.sdp_sent = version, body
+        return body
 
     def _contact(self, invite: SipMessage) -> str:
         """Our Contact for a call: over the transport its INVITE came (in-dialog requests come back on it)."""

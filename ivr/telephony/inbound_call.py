@@ -51,6 +51,13 @@ class InboundCall:
     seat: str | None = None  # the seat the call was put through to
     closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
     failure: str | None = None  # the fault that ended the call, in one line
+    sdp_sent: bytes = b""  # our last SDP (answer or offer): the next differs in version only if it changed
+    sdp_version: int | None = None  # its o= version (RFC 3264 §8: +1 for each changed description)
+    reinvite_branch: str = ""  # the latest re-INVITE's branch, to answer its retransmissions
+    reinvite_response: bytes = b""  # and what it got
+    offer_pending: int | None = (
+        None  # CSeq of a re-INVITE without SDP whose 200 has our offer: its ACK answers
+    )
 
     @property
     def invite(self) -> SipMessage:

@@ -1,0 +1,240 @@
+"""What real PBXs send mid-call (issue 9 part 3), over real SIP on loopback.
+
+A re-INVITE or UPDATE with a new offer is answered (RFC 3264 §8: the same
+session id, the version one up when the answer says something new) and
+obeyed: RTP goes to a new port from the next packet; ``sendonly`` or
+``inactive`` puts the bot on hold (it answers ``recvonly``/``inactive`` and
+sends nothing; the call, its record's clock and its place in the flow are
+kept, and neither the media timeout nor the silence ladder ends it);
+``sendrecv`` resumes. A re-INVITE without SDP gets our offer in the 200 and
+its ACK answers. Offers that cross get 491; an offer we cannot take, 488, and
+the call goes on as it was.
+
+The callers are ``RawCaller``s (bare sockets, exactly the SIP they are told
+to send); they send no RTP, so to the line they are silent callers.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr.call.events import EventKind
+from ivr.commands.serve import OpenLine
+from ivr.telephony import sdp
+from ivr.telephony.rtp import RtpPacket
+from ivr.telephony.sip_message import SipMessage
+from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record
+from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
+from tests.telephony.raw_sip import RawCaller, RawDialog
+
+Address = tuple[str, int]
+
+# a silent caller is let go SILENCE after the thanks (0.8 s): the ladder's only rung hangs up
+SILENT_FLOW = """\
+flow: silent_caller
+description: thanks, then a menu whose silence ladder hangs up
+locale: zh-CN
+answer:
+  rings: 0
+line:
+  silence:
+    - {after: SILENCE, say: confirm_understood.end, then: hangup}
+  goodbye_wait: 0.2s
+steps:
+  start:
+    say: polite.thanks
+    next: menu
+  menu:
+    listen:
+      keys:
+        "0": bye
+      give_up: bye
+  bye:
+    hangup: goodbye
+"""
+SILENT_CALLER_S = 4.0  # a silent caller of the quick line has had its BYE by then (1 s without RTP)
+
+
+@pytest.fixture
+def raw(caller_number: CallerNumbers) -> Iterator[RawCaller]:
+    ports = allocate_rtp_range(4)
+    caller = RawCaller(ports, user=caller_number())
+    try:
+        yield caller
+    finally:
+        caller.close()
+        release_rtp_range(ports)
+
+
+def silent_flow(tmp_path: Path, silence: str) -> Path:
+    flow = tmp_path / f"silent-{silence}.yaml"
+    flow.write_text(SILENT_FLOW.replace("SILENCE", silence), encoding="utf-8")
+    return flow
+
+
+@pytest.fixture
+def line(open_line: LineMaker, tmp_path: Path, rendered_audio: Path) -> OpenLine:
+    """A silent caller is kept 20 s: long enough for any of these tests."""
+    return open_line(flow=silent_flow(tmp_path, "20s"))
+
+
+@pytest.fixture
+def quick_line(open_line: LineMaker, tmp_path: Path, rendered_audio: Path) -> OpenLine:
+    """A silent caller is let go within SILENT_CALLER_S; no RTP for 1 s: the phone is gone."""
+    return open_line(flow=silent_flow(tmp_path, "1s"), media_timeout=1.0)
+
+
+def answered_call(caller: RawCaller, target: Address) -> tuple[RawDialog, sdp.Offer]:
+    dialog = caller.invite(target)
+    ok = caller.answered(dialog)
+    caller.send(caller.in_dialog(dialog, "ACK"), target)
+    return dialog, sdp.parse_offer(ok.body)
+
+
+def offer(port: int, version: int, direction: str = "sendrecv") -> bytes:
+    """The caller's new offer: RawCaller's session (id 4242), this version."""
+    return sdp.offer(LOOPBACK, port, session_id=4242, codecs=("PCMU",), version=version, direction=direction)
+
+
+def reoffer(
+    caller: RawCaller, dialog: RawDialog, target: Address, method: str, body: bytes, status: int = 200
+) -> SipMessage:
+    caller.send(caller.in_dialog(dialog, method, body=body), target)
+    got = caller.expect(status, method)
+    if method == "INVITE":
+        caller.send(caller.in_dialog(dialog, "ACK", cseq=dialog.cseq), target)
+    return got
+
+
+def packets_on(sock: socket.socket, seconds: float) -> list[RtpPacket]:
+    """Every RTP packet reaching ``sock`` in the next ``seconds``."""
+    deadline = time.monotonic() + seconds
+    out: list[RtpPacket] = []
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            out.append(RtpPacket.parse(sock.recv(2048)))
+        except TimeoutError:
+            break
+    return out
+
+
+def drain(sock: socket.socket, settle: float = 0.1) -> None:
+    """Read away what is in flight (sent before the change took effect)."""
+    packets_on(sock, settle)
+
+
+def no_bye(caller: RawCaller, seconds: float) -> None:
+    got = caller.listen(seconds, lambda m: m.is_request and m.method == "BYE")
+    byes = [m for m in got if m.is_request and m.method == "BYE"]
+    assert not byes, f"the bot hung up on a held caller within {seconds} s"
+
+
+def bye_within(caller: RawCaller, seconds: float) -> float:
+    start = time.monotonic()
+    got = caller.listen(seconds, lambda m: m.is_request and m.method == "BYE")
+    assert any(m.is_request and m.method == "BYE" for m in got), f"no BYE within {seconds} s"
+    return time.monotonic() - start
+
+
+def test_a_caller_who_moves_its_rtp_hears_the_bot_at_the_new_port(line: OpenLine, raw: RawCaller) -> None:
+    target = line.line.transport.address
+    dialog, first = answered_call(raw, target)
+    assert len(packets_on(raw.media, 0.3)) >= 10
+    moved = raw.another_socket()
+    answer = sdp.parse_offer(reoffer(raw, dialog, target, "INVITE", offer(moved.getsockname()[1], 4243)).body)
+    assert (answer.session_id, answer.port, answer.direction) == (first.session_id, first.port, "sendrecv")
+    drain(raw.media)
+    assert packets_on(raw.media, 0.4) == [], "RTP still goes to the old port"
+    assert len(packets_on(moved, 0.4)) >= 15, "no RTP at the new port"
+    assert line.line.live_calls() == 1
+
+
+def test_a_caller_who_holds_the_bot_is_kept_past_a_silent_caller_and_hears_it_again(
+    quick_line: OpenLine, raw: RawCaller, caller_number: CallerNumbers
+) -> None:
+    """Held (inactive: neither side sends RTP) for longer than a silent caller lasts and than the
+    line's media timeout (1 s): no BYE, no RTP; resumed: RTP again, and the flow goes on where it
+    was (its silence ladder then lets the still-silent caller go)."""
+    line = quick_line
+    target = line.line.transport.address
+    ports = allocate_rtp_range(4)
+    silent = RawCaller(ports, user=caller_number())
+    try:
+        silent_answered = time.monotonic()
+        answered_call(silent, target)
+        dialog, first = answered_call(raw, target)
+        version = int(first.session_version)
+        held = sdp.parse_offer(
+            reoffer(raw, dialog, target, "INVITE", offer(raw.rtp_port, 4243, "inactive")).body
+        )
+        assert (held.direction, held.session_id, held.session_version) == (
+            "inactive",
+            first.session_id,
+            str(version + 1),
+        )
+        drain(raw.media)
+        bye_within(silent, SILENT_CALLER_S)  # the caller beside it, silent and not holding, is let go
+        silent_lasted = time.monotonic() - silent_answered
+        no_bye(raw, silent_lasted + 0.5)  # held as long again, and more
+        assert packets_on(raw.media, 0.5) == [], "the bot sends RTP to a caller who holds it"
+        resumed = sdp.parse_offer(reoffer(raw, dialog, target, "INVITE", offer(raw.rtp_port, 4244)).body)
+        assert (resumed.direction, resumed.session_version) == ("sendrecv", str(version + 2))
+        assert len(packets_on(raw.media, 0.4)) >= 15, "no RTP after the resume"
+        bye_within(raw, SILENT_CALLER_S + 1.0)  # back in the flow: silent still, so let go
+    finally:
+        silent.close()
+        release_rtp_range(ports)
+    record = wait_for_record(line, raw.user)
+    holds = [(e.detail["state"], e.seconds) for e in record.events if e.kind is EventKind.HOLD]
+    assert [state for state, _ in holds] == ["held", "resumed"]
+    assert holds[1][1] - holds[0][1] >= max(2 * silent_lasted, 2.0), (holds, silent_lasted)
+
+
+def test_update_holds_and_resumes_the_bot_as_a_reinvite_does(line: OpenLine, raw: RawCaller) -> None:
+    target = line.line.transport.address
+    dialog, first = answered_call(raw, target)
+    held = sdp.parse_offer(reoffer(raw, dialog, target, "UPDATE", offer(raw.rtp_port, 4243, "sendonly")).body)
+    assert held.direction == "recvonly" and held.session_id == first.session_id
+    drain(raw.media)
+    assert packets_on(raw.media, SILENT_CALLER_S) == []
+    assert line.line.live_calls() == 1
+    resumed = sdp.parse_offer(reoffer(raw, dialog, target, "UPDATE", offer(raw.rtp_port, 4244)).body)
+    assert resumed.direction == "sendrecv"
+    assert len(packets_on(raw.media, 0.4)) >= 15
+    ok = raw.in_dialog(dialog, "UPDATE")  # no SDP: a session refresh, nothing changes
+    raw.send(ok, target)
+    assert raw.expect(200, "UPDATE").body == b""
+
+
+def test_a_reinvite_without_sdp_gets_our_offer_and_its_ack_answers(line: OpenLine, raw: RawCaller) -> None:
+    target = line.line.transport.address
+    dialog, first = answered_call(raw, target)
+    raw.send(raw.in_dialog(dialog, "INVITE"), target)
+    ours = sdp.parse_offer(raw.expect(200, "INVITE").body)
+    assert (ours.port, ours.direction, ours.session_id) == (first.port, "sendrecv", first.session_id)
+    crossed = raw.in_dialog(dialog, "UPDATE", body=offer(raw.rtp_port, 4243, "sendonly"))
+    raw.send(crossed, target)
+    raw.expect(491, "UPDATE")  # our offer waits for its answer: offers crossed
+    moved = raw.another_socket()
+    raw.send(
+        raw.in_dialog(dialog, "ACK", cseq=dialog.cseq - 1, body=offer(moved.getsockname()[1], 4243)), target
+    )
+    drain(raw.media)
+    assert len(packets_on(moved, 0.4)) >= 15, "no RTP where the ACK's answer said"
+
+
+def test_an_offer_the_bot_cannot_take_gets_488_and_the_call_goes_on(line: OpenLine, raw: RawCaller) -> None:
+    target = line.line.transport.address
+    dialog, _ = answered_call(raw, target)
+    g729 = offer(raw.rtp_port, 4243).replace(b"RTP/AVP 0 101", b"RTP/AVP 18 101")
+    raw.send(raw.in_dialog(dialog, "INVITE", body=g729), target)
+    raw.expect(488, "INVITE")
+    raw.send(raw.in_dialog(dialog, "ACK", cseq=dialog.cseq), target)
+    assert len(packets_on(raw.media, 0.4)) >= 15
+    assert line.line.live_calls() == 1
