@@ -189,10 +189,6 @@ class CallEngine:
         """The caller put the bot on hold (``held``) or took it off (``resumed``), for the record."""
         self._emit(EventKind.HOLD, state=state)
 
-    def media_event(self, **detail: Detail) -> None:
-        """What RTCP said of the call's media, once at its end, for the record."""
-        self._emit(EventKind.MEDIA, **detail)
-
     def put_through_event(self, kind: EventKind, **detail: Detail) -> None:
         """Something that happened on a put-through call (the seat talking or leaving, the goodbye, the
         hang-up): the call's record tells the whole call, not only the bot's part."""

@@ -190,22 +190,24 @@ class CallMedia:
     def _sender_report(self) -> bool:
         return self.sent > 0 and not self.held
 
-    def quality(self) -> dict[str, float | int | None]:
+    def quality(self) -> dict[str, float | int]:
         """The stream as RTCP sees it, for the call's record: what we received from the far end
         (packets, lost, loss %, interarrival jitter in ms) and what its last report said of ours."""
         source = None if self.rtcp is None else self.rtcp.source
         far = None if self.rtcp is None else self.rtcp.far
         expected = 0 if source is None else source.expected
         lost = 0 if source is None else max(source.lost, 0)
-        return {
+        quality: dict[str, float | int] = {
             "received": 0 if source is None else source.received,
             "lost": lost,
             "loss_pct": round(100 * lost / expected, 1) if expected else 0.0,
             "jitter_ms": round(source.jitter / CLOCK_RATE * 1000, 1) if source is not None else 0.0,
-            "far_loss_pct": None if far is None else round(100 * far.fraction_lost / 256, 1),
-            "far_lost": None if far is None else far.lost,
-            "far_jitter_ms": None if far is None else round(far.jitter / CLOCK_RATE * 1000, 1),
         }
+        if far is not None:  # the far end's last report (its fraction is of the interval before it)
+            quality["far_loss_pct"] = round(100 * far.fraction_lost / 256, 1)
+            quality["far_lost"] = far.lost
+            quality["far_jitter_ms"] = round(far.jitter / CLOCK_RATE * 1000, 1)
+        return quality
 
     def inbound_frame(self) -> bytes:
         return self.jitter.pop() or SILENT_FRAME
@@ -266,9 +268,8 @@ class CallMedia:
 
     def close(self) -> None:
         self._outbox.clear()  # the call is over (a BYE went or came): no audio after it
-        rtcp, self.rtcp = self.rtcp, None
-        if rtcp is not None:  # the last report, with BYE
-            rtcp.close(self.sent, self.sent_octets, self.sender.timestamp, self._sender_report)
+        if self.rtcp is not None and not self.rtcp.closed:  # the last report, with BYE
+            self.rtcp.close(self.sent, self.sent_octets, self.sender.timestamp, self._sender_report)
         self.sock.close()
 
 

@@ -658,7 +658,12 @@ class DeskLine:
             return
         codec, _ = sdp.choose(call.offer)
         call.media = CallMedia(
-            sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type, paced=True
+            sock,
+            (call.offer.address, call.offer.port),
+            codec,
+            call.offer.dtmf_payload_type,
+            paced=True,
+            rtcp=True,
         )
         ok = call.dialog.ok(
             self._contact(call.invite), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)]
@@ -837,6 +842,10 @@ class DeskLine:
             outcome = engine.outcome.value if engine.outcome else None
             engine.put_through_event(EventKind.HANGUP, by=by, outcome=outcome)
         fault = [CallEvent(0, EventKind.ERROR, {"what": "fault", "reason": call.failure})]
+        events = list(engine.events) if engine is not None else fault
+        if engine is not None and call.media is not None:  # what RTCP said of the audio, before the hang-up
+            at = len(events) - 1 if events and events[-1].kind is EventKind.HANGUP else len(events)
+            events.insert(at, CallEvent(engine.frame, EventKind.MEDIA, dict(call.media.quality())))
         self.parts.record(
             CallRecord(
                 call_id=uuid4().hex,
@@ -849,7 +858,7 @@ class DeskLine:
                 ended_frame=engine.frame if engine is not None else 0,
                 outcome=engine.outcome if engine is not None else Outcome.FAILED,
                 path=list(engine.path) if engine is not None else [],
-                events=list(engine.events) if engine is not None else fault,
+                events=events,
             )
         )
 

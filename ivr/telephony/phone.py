@@ -3,6 +3,11 @@
 Used by ``ivr demo`` and by the SIP tests as the far end of a call. It has the
 same two owned threads as the line (SIP reader, media clock) and records both
 directions of each call for the demo's WAV files.
+
+Its RTP has RTCP beside it (the RTP port + 1: reports of what it hears, read
+reports of what it sends), and ``drop_every`` makes it a phone on a lossy
+network: every Nth audio packet is never sent (its sequence number is used up),
+for tests of what RTCP and the call register say of loss.
 """
 
 from __future__ import annotations
@@ -98,10 +103,12 @@ class SipPhone:
         *,
         transport: str = "udp",
         tls_client: ssl.SSLContext | None = None,
+        drop_every: int = 0,
     ) -> None:
         """A caller on ``host`` (IPv4 or IPv6); ``transport`` ("udp", "tcp" or "tls") is how it places
         calls: over a connection it opens to the target (TLS: checked with ``tls_client``)."""
         self.host = host
+        self.drop_every = drop_every  # 0: none; N: every Nth audio packet is lost on the way
         self.via_transport = transport.upper()
         self.user = user
         self._rtp = RtpPorts(rtp_ports, host)
@@ -252,7 +259,7 @@ class SipPhone:
                 codec, _ = sdp.choose(answer)
                 assert call.media is not None
                 call.media = CallMedia(
-                    call.media.sock, (answer.address, answer.port), codec, answer.dtmf_payload_type
+                    call.media.sock, (answer.address, answer.port), codec, answer.dtmf_payload_type, rtcp=True
                 )
                 call.state = PhoneCallState.ANSWERED
                 call.answered_at = now
@@ -373,6 +380,10 @@ class SipPhone:
             return
         if tick.key is not None:
             call.media.press(tick.key)
+        elif self.drop_every and call.media.sender.sequence % self.drop_every == 0:
+            call.media.sender.next_audio(b"")  # lost on the way: its sequence number and time are used up
+            call.sent_audio.append(SILENT_FRAME)
+            return
         sent = call.media.send(tick.frame)
         call.sent_audio.append(tick.frame if sent else SILENT_FRAME)
 

@@ -126,6 +126,7 @@ class RtcpSession:
         self.reports_sent = 0
         self.reports_read = 0
         self.malformed = 0
+        self.closed = False
         self._ticks = INTERVAL_TICKS // 2  # the first report comes after half an interval
         self._last_sr = 0  # the middle 32 bits of the far end's last SR's NTP timestamp
         self._ticks_since_sr = 0
@@ -150,6 +151,7 @@ class RtcpSession:
         last = self._report(sent_packets, sent_octets, rtp_timestamp, sending)
         self._send(last + rtcp.Goodbye((self.ssrc,)).serialize())
         self.sock.close()
+        self.closed = True
 
     def _report(self, packets: int, octets: int, rtp_timestamp: int, sending: bool) -> bytes:
         blocks: tuple[rtcp.ReportBlock, ...] = ()

@@ -22,13 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from ivr.call.events import EventKind
+from ivr.commands.calls import render_call
 from ivr.commands.serve import OpenLine
 from ivr.telephony import sdp
+from ivr.telephony.phone import SipPhone
+from ivr.telephony.phone_script import HangUp, Silent
 from ivr.telephony.rtp import RtpPacket
 from ivr.telephony.sip_message import SipMessage
-from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record
+from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record, wait_until
 from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
 from tests.telephony.raw_sip import RawCaller, RawDialog
 
@@ -238,3 +242,39 @@ def test_an_offer_the_bot_cannot_take_gets_488_and_the_call_goes_on(line: OpenLi
     raw.send(raw.in_dialog(dialog, "ACK", cseq=dialog.cseq), target)
     assert len(packets_on(raw.media, 0.4)) >= 15
     assert line.line.live_calls() == 1
+
+
+# --- RTCP: the record says what the call's audio went through ----------------------------------
+
+
+def test_the_record_of_a_phone_that_loses_one_packet_in_twenty_shows_five_percent_loss(
+    line: OpenLine, caller_number: CallerNumbers
+) -> None:
+    """The phone drops every 20th packet it sends: the line's RTCP reception stats (RFC 3550 A.3)
+    put about 5 % loss and a loopback's small jitter in the call's record; the phone's reports say
+    the bot's stream lost nothing, and the line's reports tell the phone of its 5 %."""
+    ports = allocate_rtp_range(20)
+    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), user=caller_number(), drop_every=20)
+    try:
+        phone.start()
+        call = phone.call(line.line.transport.address, [Silent(6.0), HangUp()])
+        assert call.done.wait(10.0), "the call did not end"
+        media = call.media
+        assert media is not None and media.rtcp is not None
+        wait_until(
+            lambda: media.rtcp is not None and media.rtcp.far is not None, 3.0, "a report from the line"
+        )
+        told = media.rtcp.far
+        assert told is not None and 0.03 <= told.fraction_lost / 256 <= 0.07, told
+    finally:
+        phone.close()
+        release_rtp_range(ports)
+    record = wait_for_record(line, phone.user)
+    quality = next(e.detail for e in record.events if e.kind is EventKind.MEDIA)
+    assert isinstance(quality["loss_pct"], float) and 4.0 <= quality["loss_pct"] <= 6.0, quality
+    assert isinstance(quality["received"], int) and quality["received"] >= 250, quality
+    assert isinstance(quality["jitter_ms"], float) and quality["jitter_ms"] < 10.0, quality
+    assert quality["far_loss_pct"] == 0.0, quality  # the phone heard every packet of the bot's
+    shown = Console(record=True, width=200)
+    render_call(record, shown)  # what `ivr calls show` prints
+    assert "loss_pct=5" in shown.export_text() or "loss_pct=4" in shown.export_text()
