@@ -52,6 +52,7 @@ from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.seat_floor import SeatDialing, SeatFloor
 from ivr.telephony.seat_leg import Credentials
+from ivr.telephony.session_timer import SessionTimer, negotiate
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
@@ -67,6 +68,7 @@ from ivr.telephony.uas_refusals import cannot_serve
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
+SUPPORTED = "timer"  # RFC 4028 session timers (a Require of anything else is 420)
 KNOWN_METHODS = {"REGISTER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"}
 SERVER = "ivr/0.1"
 KEEP_ENDED_S = 32.0  # an ended call's transaction stays to absorb retransmissions
@@ -349,7 +351,7 @@ class DeskLine:
             self.stats.refused_forbidden += 1
             self._reply(req, source, 403, "Forbidden")
             return
-        refused = refusal(req)
+        refused = refusal(req, [tag.strip() for tag in SUPPORTED.split(",")])
         if refused is not None:  # a header no dialog could use, no hops left, an option we lack
             self.stats.refused_on_arrival += 1
             log.info("%s refused on arrival: %d %s", method, refused.status, refused.reason)
@@ -428,6 +430,10 @@ class DeskLine:
             log.info("INVITE without a usable offer: %s", exc)
             self._reply(req, source, 488, "Not Acceptable Here")
             return
+        timer = negotiate(req, self.settings.session_min_se)
+        if isinstance(timer, int):  # RFC 4028 §8.1: the interval asked for is under our minimum
+            self._reply(req, source, 422, "Session Interval Too Small", headers=[("Min-SE", str(timer))])
+            return
         now = self._now()
         call = InboundCall(
             call_id=req.call_id,
@@ -437,6 +443,7 @@ class DeskLine:
             arrived=now,
             arrived_wall=self.parts.wall_clock(),
             answer_at=now + self.parts.flow.answer.at_s,
+            timer=timer,
         )
         self._calls[call.call_id] = call
         self.stats.calls += 1
@@ -511,9 +518,12 @@ class DeskLine:
         elif invite:
             body = self._sdp_offer(call)
             call.offer_pending = req.cseq[0]
-        headers = [("Allow", ALLOW)]
+        headers = [("Allow", ALLOW), ("Supported", SUPPORTED)]
         if status == 200:
             headers.append(("Contact", self._contact(req)))
+            if call.timer is not None:  # a 2xx to a re-INVITE or UPDATE: the session is refreshed
+                call.timer.refreshed(req, self._now())
+                headers += call.timer.headers()
             if invite and (contact := req.header("Contact")):
                 call.dialog.remote_target = parse_name_addr(contact)[1]  # a target refresh (§12.2.2)
         data = self._reply(
@@ -530,6 +540,38 @@ class DeskLine:
             call.reinvite_response = data
             if status == 200:  # retransmitted until its ACK, as the first 200 was
                 call.ok = Retransmission.first(data, req.top_via.response_address(source), self._now())
+
+    def _ok_headers(self, call: InboundCall, now: float) -> list[tuple[str, str]]:
+        """Our 200 to the INVITE says what we allow and support, and starts the session timer."""
+        headers = [("Allow", ALLOW), ("Supported", SUPPORTED)]
+        if call.timer is not None:
+            call.timer.refreshed_at = now
+            headers += call.timer.headers()
+        return headers
+
+    def _session_ran_out(self, call: InboundCall, timer: SessionTimer, now: float) -> bool:
+        """RFC 4028 §10: a session not refreshed in time ends with BYE (whether it did); when we are
+        the refresher, an UPDATE without SDP at half the interval (retransmitted over UDP)."""
+        if now >= timer.expires_at():
+            log.info("call %s: its session was not refreshed in time; BYE", call.call_id[:8])
+            if call.engine is not None and not call.engine.ended:
+                call.engine.hang_up("session expired")
+            self._hang_up(call, now)
+            return True
+        refresh_at = timer.refresh_at()
+        if call.refresh is not None and call.refresh.due(now):
+            if call.refresh.expired(now):
+                call.refresh = None
+            else:
+                self.transport.send(call.refresh.data, call.refresh.to)
+                call.refresh.sent_again()
+        elif call.refresh is None and refresh_at is not None and now >= refresh_at:
+            update, hop = call.dialog.request(
+                "UPDATE", (self.host, self.port), [("Contact", self._contact(call.invite))]
+            )
+            self.transport.send(update, hop)
+            call.refresh = Retransmission.first(update, hop, now)
+        return False
 
     def _take_sdp(self, call: InboundCall, description: sdp.Offer) -> None:
         """The far end's new offer (or its answer to ours): where RTP goes, the codec, hold or resume."""
@@ -578,6 +620,10 @@ class DeskLine:
         call = self._calls.get(resp.call_id)
         if call is not None and call.bye is not None and resp.cseq[1] == "BYE" and resp.status >= 200:
             call.bye = None
+        if call is not None and call.refresh is not None and resp.cseq[1] == "UPDATE" and resp.status >= 200:
+            call.refresh = None  # our session refresh is answered: refreshed if 2xx, else it runs out
+            if call.timer is not None and resp.status < 300:
+                call.timer.refreshed_at = self._now()
 
     # --- the clock ---------------------------------------------------------------------
 
@@ -641,6 +687,12 @@ class DeskLine:
                 del self._calls[call.call_id]
             return
         call.ticks_since_arrival += 1
+        if (
+            call.timer is not None
+            and call.state is CallState.ANSWERED
+            and self._session_ran_out(call, call.timer, now)
+        ):
+            return
         if call.state is CallState.RINGING:
             # the tick nearest the answer moment: the 20 ms grid puts the answer within ±10 ms of it
             if now >= call.answer_at - PERIOD_S / 2:
@@ -666,7 +718,9 @@ class DeskLine:
             rtcp=True,
         )
         ok = call.dialog.ok(
-            self._contact(call.invite), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)]
+            self._contact(call.invite),
+            self._sdp_answer(call),
+            [("Server", SERVER), *self._ok_headers(call, now)],
         )
         to = call.dialog.reply_to
         self.transport.send(ok, to)

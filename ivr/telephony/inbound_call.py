@@ -13,6 +13,7 @@ from ivr.telephony.call_media import CallMedia
 from ivr.telephony.caller_speech import SpeechGate
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sdp import Offer
+from ivr.telephony.session_timer import SessionTimer
 from ivr.telephony.sip_message import SipMessage
 
 Address = tuple[str, int]
@@ -55,6 +56,8 @@ class InboundCall:
     sdp_version: int | None = None  # its o= version (RFC 3264 §8: +1 for each changed description)
     reinvite_branch: str = ""  # the latest re-INVITE's branch, to answer its retransmissions
     reinvite_response: bytes = b""  # and what it got
+    timer: SessionTimer | None = None  # RFC 4028, when the INVITE asked for it
+    refresh: Retransmission | None = None  # our session refresh (UPDATE) until its final response
     offer_pending: int | None = (
         None  # CSeq of a re-INVITE without SDP whose 200 has our offer: its ACK answers
     )

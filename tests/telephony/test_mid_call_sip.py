@@ -278,3 +278,61 @@ def test_the_record_of_a_phone_that_loses_one_packet_in_twenty_shows_five_percen
     shown = Console(record=True, width=200)
     render_call(record, shown)  # what `ivr calls show` prints
     assert "loss_pct=5" in shown.export_text() or "loss_pct=4" in shown.export_text()
+
+
+# --- session timers (RFC 4028) -------------------------------------------------------------------
+
+
+@pytest.fixture
+def timer_line(open_line: LineMaker, tmp_path: Path, rendered_audio: Path) -> OpenLine:
+    """A line that takes sessions as short as 2 s (the RFC's floor, 90 s, is too long for a test)."""
+    return open_line(flow=silent_flow(tmp_path, "20s"), session_min_se=2)
+
+
+def timed_call(caller: RawCaller, target: Address, **headers: str) -> tuple[RawDialog, SipMessage]:
+    """An INVITE with these headers (``Session_Expires`` for Session-Expires), answered and ACKed."""
+    dialog = caller.invite(target, send=False)
+    for name, value in headers.items():
+        dialog.invite = dialog.invite.with_header(name.replace("_", "-"), value)
+    caller.send(dialog.invite, target)
+    ok = caller.answered(dialog)
+    caller.send(caller.in_dialog(dialog, "ACK"), target)
+    return dialog, ok
+
+
+def test_a_session_the_caller_refreshes_is_kept_and_one_it_stops_refreshing_gets_bye(  # Require: timer taken
+    timer_line: OpenLine, raw: RawCaller
+) -> None:
+    target = timer_line.line.transport.address
+    dialog, ok = timed_call(raw, target, Session_Expires="3", Supported="timer", Require="timer")
+    assert ok.header("Session-Expires") == "3;refresher=uac" and ok.header("Require") == "timer"
+    for _ in range(3):  # refreshed every 1.2 s: longer than one interval in all, never a BYE
+        no_bye(raw, 1.2)
+        raw.send(raw.in_dialog(dialog, "UPDATE"), target)
+        assert raw.expect(200, "UPDATE").header("Session-Expires") == "3;refresher=uac"
+    refreshed = time.monotonic()
+    bye_within(raw, 3.0)  # 3 s less a third: about 2 s after the last refresh
+    assert 1.5 <= time.monotonic() - refreshed <= 2.6
+    record = wait_for_record(timer_line, raw.user)
+    assert record.events[-1].detail["by"] == "session expired"
+
+
+def test_too_short_a_session_is_422_with_our_min_se(timer_line: OpenLine, raw: RawCaller) -> None:
+    target = timer_line.line.transport.address
+    short = raw.invite(target, send=False).invite.with_header("Session-Expires", "1")
+    raw.send(short, target)
+    assert raw.expect(422, "INVITE").header("Min-SE") == "2"
+    assert timer_line.line.live_calls() == 0
+
+
+def test_when_we_refresh_the_line_sends_update_and_the_call_is_kept(
+    timer_line: OpenLine, raw: RawCaller
+) -> None:
+    """A proxy asked for 4 s sessions for a caller without the timer extension: we refresh (§9)."""
+    target = timer_line.line.transport.address
+    _, ok = timed_call(raw, target, Session_Expires="4")
+    assert ok.header("Session-Expires") == "4;refresher=uas" and ok.header("Require") is None
+    got = raw.listen(5.0)  # our UPDATEs at 2 s and 4 s, answered 200 by the caller; no BYE
+    methods = [m.method for m in got if m.is_request]
+    assert methods.count("UPDATE") >= 2 and "BYE" not in methods, methods
+    assert timer_line.line.live_calls() == 1
