@@ -21,6 +21,7 @@ never stay up deaf.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -67,8 +68,10 @@ from ivr.telephony.uas_refusals import cannot_serve
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
-SUPPORTED = "timer"  # RFC 4028 session timers (a Require of anything else is 420)
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK"
+SUPPORTED = (
+    "timer, 100rel"  # RFC 4028 session timers, RFC 3262 reliable 180 (a Require of anything else: 420)
+)
 KNOWN_METHODS = {"REGISTER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"}
 SERVER = "ivr/0.1"
 KEEP_ENDED_S = 32.0  # an ended call's transaction stays to absorb retransmissions
@@ -369,6 +372,8 @@ class DeskLine:
             self._on_bye(req, source)
         elif method == "UPDATE":
             self._on_update(req, source)
+        elif method == "PRACK":
+            self._on_prack(req, source)
         elif method == "OPTIONS":
             if not self._refused_unservable(req, source):
                 self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
@@ -449,7 +454,13 @@ class DeskLine:
         self.stats.calls += 1
         self._saw(call)
         self._reply(req, source, 100, "Trying")
-        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact(req))])
+        ringing = [("Contact", self._contact(req))]
+        if "100rel" in {tag.lower() for tag in req.all("Require")}:  # RFC 3262: the 180 goes reliably
+            call.rseq = secrets.randbelow(1 << 31) + 1
+            ringing += [("Require", "100rel"), ("RSeq", str(call.rseq))]
+        call.last_response = self._answer_invite(call, 180, "Ringing", ringing)
+        if call.rseq:
+            call.reliable_180 = Retransmission.first(call.last_response, call.dialog.reply_to, now)
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     @staticmethod
@@ -491,6 +502,22 @@ class DeskLine:
             self._reply(req, source, 200, "OK", headers=[("Contact", self._contact(req))])
         else:
             self._mid_call_offer(call, req, source)
+
+    def _on_prack(self, req: SipMessage, source: Address) -> None:
+        """RFC 3262 §3: the PRACK of our reliable 180 (its RAck names the RSeq and the INVITE's CSeq)."""
+        call = self._calls.get(req.call_id)
+        rack = (req.header("RAck") or "").split()
+        invite_cseq = call.invite.cseq if call is not None else None
+        if (
+            call is None
+            or req.to_tag != call.dialog.to_tag
+            or not call.rseq
+            or rack != [str(call.rseq), str(invite_cseq[0] if invite_cseq else ""), "INVITE"]
+        ):
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        call.reliable_180 = None
+        self._reply(req, source, 200, "OK", to_tag=call.dialog.to_tag)
 
     def _mid_call_offer(self, call: InboundCall, req: SipMessage, source: Address) -> None:
         """A re-INVITE or UPDATE in an answered call: its offer answered and obeyed (new address, codec,
@@ -671,14 +698,18 @@ class DeskLine:
                     self._fail(call, now, exc)
 
     def _tick_call(self, call: InboundCall, now: float) -> None:
-        for pending in (call.ok, call.bye):
+        if call.state is not CallState.RINGING:
+            call.reliable_180 = None  # a final response went: the 180 needs no PRACK any more
+        for pending in (call.ok, call.bye, call.reliable_180):
             if pending is not None and pending.due(now):
                 if pending.expired(now):
                     if pending is call.ok:  # no ACK in 32 s: the caller never got our answer
                         call.ok = None
                         self._hang_up(call, now)
-                    else:
+                    elif pending is call.bye:
                         call.bye = None
+                    else:
+                        call.reliable_180 = None
                     continue
                 self.transport.send(pending.data, pending.to)
                 pending.sent_again()

@@ -56,6 +56,8 @@ class InboundCall:
     sdp_version: int | None = None  # its o= version (RFC 3264 §8: +1 for each changed description)
     reinvite_branch: str = ""  # the latest re-INVITE's branch, to answer its retransmissions
     reinvite_response: bytes = b""  # and what it got
+    reliable_180: Retransmission | None = None  # RFC 3262: our 180 with RSeq, until its PRACK
+    rseq: int = 0  # that 180's RSeq
     timer: SessionTimer | None = None  # RFC 4028, when the INVITE asked for it
     refresh: Retransmission | None = None  # our session refresh (UPDATE) until its final response
     offer_pending: int | None = (

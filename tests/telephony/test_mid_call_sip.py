@@ -336,3 +336,50 @@ def test_when_we_refresh_the_line_sends_update_and_the_call_is_kept(
     methods = [m.method for m in got if m.is_request]
     assert methods.count("UPDATE") >= 2 and "BYE" not in methods, methods
     assert timer_line.line.live_calls() == 1
+
+
+# --- reliable provisional responses (RFC 3262) -------------------------------------------------
+
+
+@pytest.fixture
+def ringing_line(open_line: LineMaker, tmp_path: Path, rendered_audio: Path) -> OpenLine:
+    """Answers at the end of the second ring, 4 s in (1 s on, 2 s off)."""
+    flow = tmp_path / "rings-twice.yaml"
+    text = SILENT_FLOW.replace("SILENCE", "20s").replace(
+        "  rings: 0\n", "  rings: 2\n  ring: {on: 1s, off: 2s}\n"
+    )
+    flow.write_text(text, encoding="utf-8")
+    return open_line(flow=flow)
+
+
+def reliable_invite(caller: RawCaller, target: Address) -> RawDialog:
+    dialog = caller.invite(target, send=False)
+    dialog.invite = dialog.invite.with_header("Require", "100rel").with_header("Supported", "100rel, timer")
+    caller.send(dialog.invite, target)
+    return dialog
+
+
+def test_a_reliable_180_is_sent_again_until_its_prack(ringing_line: OpenLine, raw: RawCaller) -> None:
+    target = ringing_line.line.transport.address
+    unacknowledged = reliable_invite(raw, target)
+    got = raw.listen(6.0, lambda m: not m.is_request and m.status == 200 and m.cseq[1] == "INVITE")
+    rings = [m for m in got if not m.is_request and m.status == 180]
+    assert len(rings) >= 3, [m.start_line for m in got]  # at 0, 0.5, 1.5 (and 3.5) s: T1 doubling
+    assert {(m.header("RSeq"), m.header("Require")) for m in rings} == {(rings[0].header("RSeq"), "100rel")}
+    unacknowledged.to_tag = got[-1].to_tag
+    raw.send(raw.in_dialog(unacknowledged, "ACK"), target)
+    raw.send(raw.in_dialog(unacknowledged, "BYE"), target)
+    raw.expect(200, "BYE")
+
+    acknowledged = reliable_invite(raw, target)
+    first = raw.expect(180, "INVITE")
+    acknowledged.to_tag = first.to_tag
+    prack = raw.in_dialog(acknowledged, "PRACK").with_header("RAck", f"{first.header('RSeq')} 1 INVITE")
+    raw.send(prack, target)
+    raw.expect(200, "PRACK")
+    after = raw.listen(5.0, lambda m: not m.is_request and m.status == 200 and m.cseq[1] == "INVITE")
+    assert [m.status for m in after if not m.is_request and m.status == 180] == [], "the 180 came again"
+    assert after and after[-1].status == 200
+    raw.send(raw.in_dialog(acknowledged, "ACK", cseq=1), target)
+    raw.send(raw.in_dialog(acknowledged, "BYE"), target)
+    raw.expect(200, "BYE")
