@@ -8,6 +8,15 @@ follow the top Via (received/rport), 100 and 180 go out at once, the 200 OK is
 retransmitted until its ACK, CANCEL before the answer gets 200 and 487, a
 retransmitted INVITE or a re-INVITE never starts a second media stream.
 
+Mid-call, what PBXs send is obeyed: a re-INVITE or UPDATE with a new offer is
+answered (RFC 3264 §8) and RTP goes where it says; ``sendonly``/``inactive`` is a
+hold: we answer ``recvonly``/``inactive`` and send nothing, the flow waits with the
+caller (``CallEngine.held_tick``: the prompt pauses, the silence and noise ladders
+do not count, the record's clock does), the media timeout is suspended, and
+``sendrecv`` resumes. Session timers (RFC 4028) end an unrefreshed call with BYE;
+a ``Require: 100rel`` INVITE gets its 180 reliably (RFC 3262). Each call's RTP
+has RTCP beside it; its loss and jitter go into the record (a ``media`` event).
+
 A request is checked on arrival (``arrival.refusal``: 400 for a header a dialog
 could not use later, 483, 420; 482 for a merged INVITE) before any call is made
 of it. One call's fault ends that call only: whatever raises in its tick or in
