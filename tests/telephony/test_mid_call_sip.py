@@ -383,3 +383,23 @@ def test_a_reliable_180_is_sent_again_until_its_prack(ringing_line: OpenLine, ra
     raw.send(raw.in_dialog(acknowledged, "ACK", cseq=1), target)
     raw.send(raw.in_dialog(acknowledged, "BYE"), target)
     raw.expect(200, "BYE")
+
+
+def test_the_record_of_a_phone_whose_every_other_packet_is_20_ms_late_shows_20_ms_of_jitter(
+    line: OpenLine, caller_number: CallerNumbers
+) -> None:
+    """Every other packet arrives one frame late (after the next): RFC 3550 A.8's estimate
+    converges on |D| = 20 ms; nothing is lost, the jitter buffer puts them back in order."""
+    ports = allocate_rtp_range(20)
+    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), user=caller_number(), delay_every=2)
+    try:
+        phone.start()
+        call = phone.call(line.line.transport.address, [Silent(3.0), HangUp()])
+        assert call.done.wait(8.0), "the call did not end"
+    finally:
+        phone.close()
+        release_rtp_range(ports)
+    record = wait_for_record(line, phone.user)
+    quality = next(e.detail for e in record.events if e.kind is EventKind.MEDIA)
+    assert isinstance(quality["jitter_ms"], float) and 15.0 <= quality["jitter_ms"] <= 25.0, quality
+    assert quality["lost"] == 0, quality
