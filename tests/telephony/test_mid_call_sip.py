@@ -403,3 +403,17 @@ def test_the_record_of_a_phone_whose_every_other_packet_is_20_ms_late_shows_20_m
     quality = next(e.detail for e in record.events if e.kind is EventKind.MEDIA)
     assert isinstance(quality["jitter_ms"], float) and 15.0 <= quality["jitter_ms"] <= 25.0, quality
     assert quality["lost"] == 0, quality
+
+
+def test_an_update_with_an_offer_before_the_answer_is_500_retry_after_and_the_call_is_still_answered(
+    ringing_line: OpenLine, raw: RawCaller
+) -> None:
+    """RFC 3311 §5.2: the INVITE's offer is not answered yet, so a second one cannot be taken."""
+    target = ringing_line.line.transport.address
+    dialog = raw.invite(target)
+    dialog.to_tag = raw.expect(180, "INVITE").to_tag
+    raw.send(raw.in_dialog(dialog, "UPDATE", body=offer(raw.rtp_port, 4243, "sendonly")), target)
+    assert raw.expect(500, "UPDATE").header("Retry-After") is not None
+    raw.answered(dialog, seconds=6.0)
+    raw.send(raw.in_dialog(dialog, "ACK", cseq=1), target)
+    assert len(packets_on(raw.media, 0.4)) >= 15
