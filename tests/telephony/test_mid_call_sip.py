@@ -251,7 +251,7 @@ def test_the_record_of_a_phone_that_loses_one_packet_in_twenty_shows_five_percen
     line: OpenLine, caller_number: CallerNumbers
 ) -> None:
     """The phone drops every 20th packet it sends: the line's RTCP reception stats (RFC 3550 A.3)
-    put about 5 % loss and a loopback's small jitter in the call's record; the phone's reports say
+    put about 5 % loss and a loopback's jitter (under a frame) in the call's record; the phone's reports say
     the bot's stream lost nothing, and the line's reports tell the phone of its 5 %."""
     ports = allocate_rtp_range(20)
     phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), user=caller_number(), drop_every=20)
@@ -273,7 +273,8 @@ def test_the_record_of_a_phone_that_loses_one_packet_in_twenty_shows_five_percen
     quality = next(e.detail for e in record.events if e.kind is EventKind.MEDIA)
     assert isinstance(quality["loss_pct"], float) and 4.0 <= quality["loss_pct"] <= 6.0, quality
     assert isinstance(quality["received"], int) and quality["received"] >= 250, quality
-    assert isinstance(quality["jitter_ms"], float) and quality["jitter_ms"] < 10.0, quality
+    # 0.1 ms on an idle loopback; a busy machine delays the phone's clock thread (10.6 ms seen under load)
+    assert isinstance(quality["jitter_ms"], float) and quality["jitter_ms"] < 20.0, quality
     assert quality["far_loss_pct"] == 0.0, quality  # the phone heard every packet of the bot's
     shown = Console(record=True, width=200)
     render_call(record, shown)  # what `ivr calls show` prints
@@ -401,7 +402,8 @@ def test_the_record_of_a_phone_whose_every_other_packet_is_20_ms_late_shows_20_m
         release_rtp_range(ports)
     record = wait_for_record(line, phone.user)
     quality = next(e.detail for e in record.events if e.kind is EventKind.MEDIA)
-    assert isinstance(quality["jitter_ms"], float) and 15.0 <= quality["jitter_ms"] <= 25.0, quality
+    # 20.1 ms measured when idle; a busy machine's scheduling adds its own (see the loss test)
+    assert isinstance(quality["jitter_ms"], float) and 15.0 <= quality["jitter_ms"] <= 35.0, quality
     assert quality["lost"] == 0, quality
 
 
