@@ -83,6 +83,13 @@ class SipSettings(Strict):
         description="a call whose far end (caller or seat) sends no RTP for this many seconds has lost its "
         "phone without a BYE: the line ends it (the caller, if still there, hears the goodbye); 0: never",
     )
+    session_min_se: int = Field(
+        default=90,
+        ge=1,
+        le=86400,
+        description="RFC 4028: the shortest session interval a caller may ask for (a shorter one is 422 with "
+        "this Min-SE); the RFC's floor is 90 s: less is for tests",
+    )
     realtime: bool = Field(
         default=True,
         description="the media clock's thread asks for real-time scheduling (SCHED_FIFO); it needs root "

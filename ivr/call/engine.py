@@ -217,6 +217,20 @@ class CallEngine:
         if self.ended_by == "transfer":
             self.frame += 1
 
+    def held_tick(self) -> None:
+        """One frame in which the caller holds the bot (a re-INVITE or UPDATE said sendonly/inactive).
+
+        The flow waits with the caller: the prompt stops where it is and goes on after the hold,
+        and the silence and noise ladders do not run (a caller who put us on hold is not a
+        silent caller and hears nothing we would say). The record's clock counts on.
+        """
+        if not self.ended:
+            self.frame += 1
+
+    def hold_event(self, state: str) -> None:
+        """The caller put the bot on hold (``held``) or took it off (``resumed``), for the record."""
+        self._emit(EventKind.HOLD, state=state)
+
     def put_through_event(self, kind: EventKind, **detail: Detail) -> None:
         """Something that happened on a put-through call (the seat talking or leaving, the goodbye, the
         hang-up): the call's record tells the whole call, not only the bot's part."""

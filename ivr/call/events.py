@@ -31,6 +31,8 @@ class EventKind(Enum):
     CALLBACK = "callback"
     HANGUP = "hangup"  # detail 'by': 'caller' | 'bot'
     ERROR = "error"
+    HOLD = "hold"  # the caller put the bot on hold, or took it off (detail 'state': 'held' | 'resumed')
+    MEDIA = "media"  # the call's RTP as RTCP tells it, at the end (detail: packets, lost, loss %, jitter ms)
 
 
 @dataclass(frozen=True, slots=True)

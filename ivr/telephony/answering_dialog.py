@@ -87,19 +87,26 @@ class AnsweringDialog:
     def bye(self, local: Address) -> tuple[bytes, Address]:
         """A BYE from the answering side, and the first hop it goes to (the first route, else the
         remote target; the INVITE's source when neither names a host)."""
+        return self.request("BYE", local)
+
+    def request(
+        self, method: str, local: Address, headers: Sequence[tuple[str, str]] = ()
+    ) -> tuple[bytes, Address]:
+        """A request from the answering side in this dialog (BYE, a session refresh's UPDATE), and
+        its first hop, as :meth:`bye` says."""
         self.local_cseq += 1
         from_value = self.invite.header("To") or ""
         if ";tag=" not in from_value:
             from_value = f"{from_value};tag={self.to_tag}"
         data = request(
-            "BYE",
+            method,
             self.remote_target,
             via=f"SIP/2.0/{self.transport} {format_hostport(*local)};branch={new_branch()};rport",
             from_=from_value,
             to=self.invite.header("From") or "",
             call_id=self.call_id,
             cseq=self.local_cseq,
-            headers=[("Route", r) for r in self.route_set],  # request() writes Max-Forwards
+            headers=[*(("Route", r) for r in self.route_set), *headers],  # request() writes Max-Forwards
         ).serialize()
         hop_uri = parse_name_addr(self.route_set[0])[1] if self.route_set else self.remote_target
         try:

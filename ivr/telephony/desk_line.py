@@ -8,6 +8,15 @@ follow the top Via (received/rport), 100 and 180 go out at once, the 200 OK is
 retransmitted until its ACK, CANCEL before the answer gets 200 and 487, a
 retransmitted INVITE or a re-INVITE never starts a second media stream.
 
+Mid-call, what PBXs send is obeyed: a re-INVITE or UPDATE with a new offer is
+answered (RFC 3264 §8) and RTP goes where it says; ``sendonly``/``inactive`` is a
+hold: we answer ``recvonly``/``inactive`` and send nothing, the flow waits with the
+caller (``CallEngine.held_tick``: the prompt pauses, the silence and noise ladders
+do not count, the record's clock does), the media timeout is suspended, and
+``sendrecv`` resumes. Session timers (RFC 4028) end an unrefreshed call with BYE;
+a ``Require: 100rel`` INVITE gets its 180 reliably (RFC 3262). Each call's RTP
+has RTCP beside it; its loss and jitter go into the record (a ``media`` event).
+
 A request is checked on arrival (``arrival.refusal``: 400 for a header a dialog
 could not use later, 483, 420; 482 for a merged INVITE) before any call is made
 of it. One call's fault ends that call only: whatever raises in its tick or in
@@ -21,6 +30,7 @@ never stay up deaf.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -52,12 +62,14 @@ from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.seat_floor import SeatDialing, SeatFloor
 from ivr.telephony.seat_leg import Credentials
+from ivr.telephony.session_timer import SessionTimer, negotiate
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
     format_hostport,
     new_tag,
     parse,
+    parse_name_addr,
     response,
 )
 from ivr.telephony.transport import SipTransport, Source, TlsListen
@@ -65,7 +77,10 @@ from ivr.telephony.uas_refusals import cannot_serve
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK"
+SUPPORTED = (
+    "timer, 100rel"  # RFC 4028 session timers, RFC 3262 reliable 180 (a Require of anything else: 420)
+)
 KNOWN_METHODS = {"REGISTER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"}
 SERVER = "ivr/0.1"
 KEEP_ENDED_S = 32.0  # an ended call's transaction stays to absorb retransmissions
@@ -349,7 +364,7 @@ class DeskLine:
             self.stats.refused_forbidden += 1
             self._reply(req, source, 403, "Forbidden")
             return
-        refused = refusal(req)
+        refused = refusal(req, [tag.strip() for tag in SUPPORTED.split(",")])
         if refused is not None:  # a header no dialog could use, no hops left, an option we lack
             self.stats.refused_on_arrival += 1
             log.info("%s refused on arrival: %d %s", method, refused.status, refused.reason)
@@ -365,6 +380,10 @@ class DeskLine:
             self._on_cancel(req, source)
         elif method == "BYE":
             self._on_bye(req, source)
+        elif method == "UPDATE":
+            self._on_update(req, source)
+        elif method == "PRACK":
+            self._on_prack(req, source)
         elif method == "OPTIONS":
             if not self._refused_unservable(req, source):
                 self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
@@ -401,17 +420,11 @@ class DeskLine:
                 if call.last_response:
                     self.transport.send(call.last_response, req.top_via.response_address(source))
                 return
-            if call.state is CallState.ANSWERED:  # a re-INVITE: same media, same answer
-                self._reply(
-                    req,
-                    source,
-                    200,
-                    "OK",
-                    to_tag=call.dialog.to_tag,
-                    body=self._sdp_answer(call),
-                    content_type="application/sdp",
-                    headers=[("Contact", self._contact(req))],
-                )
+            if call.reinvite_branch and req.top_via.branch == call.reinvite_branch:  # that re-INVITE again
+                self.transport.send(call.reinvite_response, req.top_via.response_address(source))
+                return
+            if call.state is CallState.ANSWERED and req.to_tag == call.dialog.to_tag:
+                self._mid_call_offer(call, req, source)  # a re-INVITE
             else:
                 self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
@@ -432,6 +445,10 @@ class DeskLine:
             log.info("INVITE without a usable offer: %s", exc)
             self._reply(req, source, 488, "Not Acceptable Here")
             return
+        timer = negotiate(req, self.settings.session_min_se)
+        if isinstance(timer, int):  # RFC 4028 §8.1: the interval asked for is under our minimum
+            self._reply(req, source, 422, "Session Interval Too Small", headers=[("Min-SE", str(timer))])
+            return
         now = self._now()
         call = InboundCall(
             call_id=req.call_id,
@@ -441,12 +458,19 @@ class DeskLine:
             arrived=now,
             arrived_wall=self.parts.wall_clock(),
             answer_at=now + self.parts.flow.answer.at_s,
+            timer=timer,
         )
         self._calls[call.call_id] = call
         self.stats.calls += 1
         self._saw(call)
         self._reply(req, source, 100, "Trying")
-        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact(req))])
+        ringing = [("Contact", self._contact(req))]
+        if "100rel" in {tag.lower() for tag in req.all("Require")}:  # RFC 3262: the 180 goes reliably
+            call.rseq = secrets.randbelow(1 << 31) + 1
+            ringing += [("Require", "100rel"), ("RSeq", str(call.rseq))]
+        call.last_response = self._answer_invite(call, 180, "Ringing", ringing)
+        if call.rseq:
+            call.reliable_180 = Retransmission.first(call.last_response, call.dialog.reply_to, now)
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     @staticmethod
@@ -463,8 +487,146 @@ class DeskLine:
 
     def _on_ack(self, req: SipMessage) -> None:
         call = self._calls.get(req.call_id)
-        if call is not None and call.ok is not None:
-            call.ok = None
+        if call is None:
+            return
+        call.ok = None
+        if call.offer_pending is not None and req.cseq[0] == call.offer_pending:
+            call.offer_pending = None  # the answer to the offer in our 200 (a re-INVITE came without SDP)
+            try:
+                answer = sdp.parse_offer(req.body)
+                sdp.choose(answer)
+            except ValueError as exc:  # no usable answer: the media stays as it was
+                log.info("call %s: the ACK carries no usable answer: %s", call.call_id[:8], exc)
+                return
+            self._take_sdp(call, answer)
+
+    # --- mid-call: re-INVITE and UPDATE (RFC 3261 §14, RFC 3311, RFC 3264 §8) ------------------
+
+    def _on_update(self, req: SipMessage, source: Address) -> None:
+        call = self._calls.get(req.call_id)
+        if call is None or req.to_tag != call.dialog.to_tag or call.state is CallState.ENDED:
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+        elif call.state is CallState.RINGING and req.body:  # RFC 3311 §5.2: the INVITE's offer is unanswered
+            self._reply(req, source, 500, "Server Internal Error", headers=[("Retry-After", "1")])
+        elif call.state is CallState.RINGING:
+            self._reply(req, source, 200, "OK", headers=[("Contact", self._contact(req))])
+        else:
+            self._mid_call_offer(call, req, source)
+
+    def _on_prack(self, req: SipMessage, source: Address) -> None:
+        """RFC 3262 §3: the PRACK of our reliable 180 (its RAck names the RSeq and the INVITE's CSeq)."""
+        call = self._calls.get(req.call_id)
+        rack = (req.header("RAck") or "").split()
+        invite_cseq = call.invite.cseq if call is not None else None
+        if (
+            call is None
+            or req.to_tag != call.dialog.to_tag
+            or not call.rseq
+            or rack != [str(call.rseq), str(invite_cseq[0] if invite_cseq else ""), "INVITE"]
+        ):
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        call.reliable_180 = None
+        self._reply(req, source, 200, "OK", to_tag=call.dialog.to_tag)
+
+    def _mid_call_offer(self, call: InboundCall, req: SipMessage, source: Address) -> None:
+        """A re-INVITE or UPDATE in an answered call: its offer answered and obeyed (new address, codec,
+        hold, resume); no offer: a re-INVITE gets ours in the 200 (its ACK answers), an UPDATE just 200
+        (a session refresh). Our own offer still unanswered: 491 (the offers crossed); an offer we
+        cannot take: 488, and the call goes on as it was."""
+        invite = req.method == "INVITE"
+        if invite:
+            call.reinvite_branch = req.top_via.branch or ""
+        status, reason, body = 200, "OK", b""
+        if req.body and call.offer_pending is not None:
+            status, reason = 491, "Request Pending"
+        elif req.body:
+            try:
+                offer = sdp.parse_offer(req.body)
+                sdp.choose(offer)
+                if offer.port == 0:
+                    raise sdp.SdpError("the audio stream is disabled (port 0)")
+            except ValueError as exc:
+                log.info("call %s: a mid-call offer we cannot take: %s", call.call_id[:8], exc)
+                status, reason = 488, "Not Acceptable Here"
+            else:
+                self._take_sdp(call, offer)
+                body = self._sdp_answer(call)
+        elif invite:
+            body = self._sdp_offer(call)
+            call.offer_pending = req.cseq[0]
+        headers = [("Allow", ALLOW), ("Supported", SUPPORTED)]
+        if status == 200:
+            headers.append(("Contact", self._contact(req)))
+            if call.timer is not None:  # a 2xx to a re-INVITE or UPDATE: the session is refreshed
+                call.timer.refreshed(req, self._now())
+                headers += call.timer.headers()
+            if invite and (contact := req.header("Contact")):
+                call.dialog.remote_target = parse_name_addr(contact)[1]  # a target refresh (§12.2.2)
+        data = self._reply(
+            req,
+            source,
+            status,
+            reason,
+            to_tag=call.dialog.to_tag,
+            headers=headers,
+            body=body,
+            content_type="application/sdp" if body else None,
+        )
+        if invite:
+            call.reinvite_response = data
+            if status == 200:  # retransmitted until its ACK, as the first 200 was
+                call.ok = Retransmission.first(data, req.top_via.response_address(source), self._now())
+
+    def _ok_headers(self, call: InboundCall, now: float) -> list[tuple[str, str]]:
+        """Our 200 to the INVITE says what we allow and support, and starts the session timer."""
+        headers = [("Allow", ALLOW), ("Supported", SUPPORTED)]
+        if call.timer is not None:
+            call.timer.refreshed_at = now
+            headers += call.timer.headers()
+        return headers
+
+    def _session_ran_out(self, call: InboundCall, timer: SessionTimer, now: float) -> bool:
+        """RFC 4028 §10: a session not refreshed in time ends with BYE (whether it did); when we are
+        the refresher, an UPDATE without SDP at half the interval (retransmitted over UDP)."""
+        if now >= timer.expires_at():
+            log.info("call %s: its session was not refreshed in time; BYE", call.call_id[:8])
+            if call.engine is not None and not call.engine.ended:
+                call.engine.hang_up("session expired")
+            self._hang_up(call, now)
+            return True
+        refresh_at = timer.refresh_at()
+        if call.refresh is not None and call.refresh.due(now):
+            if call.refresh.expired(now):
+                call.refresh = None
+            else:
+                self.transport.send(call.refresh.data, call.refresh.to)
+                call.refresh.sent_again()
+        elif call.refresh is None and refresh_at is not None and now >= refresh_at:
+            update, hop = call.dialog.request(
+                "UPDATE", (self.host, self.port), [("Contact", self._contact(call.invite))]
+            )
+            self.transport.send(update, hop)
+            call.refresh = Retransmission.first(update, hop, now)
+        return False
+
+    def _take_sdp(self, call: InboundCall, description: sdp.Offer) -> None:
+        """The far end's new offer (or its answer to ours): where RTP goes, the codec, hold or resume."""
+        assert call.media is not None
+        was_held = call.media.held
+        codec, _ = sdp.choose(description)
+        call.offer = description
+        call.media.renegotiate(
+            (description.address, description.port),
+            codec,
+            description.dtmf_payload_type,
+            sdp.answer_direction(description),
+        )
+        if call.media.held != was_held:
+            state = "held" if call.media.held else "resumed"
+            if call.engine is not None:
+                call.engine.hold_event(state)
+            log.info("call %s: %s by the caller", call.call_id[:8], state)
 
     def _on_cancel(self, req: SipMessage, source: Address) -> None:
         call = self._calls.get(req.call_id)
@@ -495,6 +657,10 @@ class DeskLine:
         call = self._calls.get(resp.call_id)
         if call is not None and call.bye is not None and resp.cseq[1] == "BYE" and resp.status >= 200:
             call.bye = None
+        if call is not None and call.refresh is not None and resp.cseq[1] == "UPDATE" and resp.status >= 200:
+            call.refresh = None  # our session refresh is answered: refreshed if 2xx, else it runs out
+            if call.timer is not None and resp.status < 300:
+                call.timer.refreshed_at = self._now()
 
     # --- the clock ---------------------------------------------------------------------
 
@@ -542,14 +708,18 @@ class DeskLine:
                     self._fail(call, now, exc)
 
     def _tick_call(self, call: InboundCall, now: float) -> None:
-        for pending in (call.ok, call.bye):
+        if call.state is not CallState.RINGING:
+            call.reliable_180 = None  # a final response went: the 180 needs no PRACK any more
+        for pending in (call.ok, call.bye, call.reliable_180):
             if pending is not None and pending.due(now):
                 if pending.expired(now):
                     if pending is call.ok:  # no ACK in 32 s: the caller never got our answer
                         call.ok = None
                         self._hang_up(call, now)
-                    else:
+                    elif pending is call.bye:
                         call.bye = None
+                    else:
+                        call.reliable_180 = None
                     continue
                 self.transport.send(pending.data, pending.to)
                 pending.sent_again()
@@ -558,6 +728,12 @@ class DeskLine:
                 del self._calls[call.call_id]
             return
         call.ticks_since_arrival += 1
+        if (
+            call.timer is not None
+            and call.state is CallState.ANSWERED
+            and self._session_ran_out(call, call.timer, now)
+        ):
+            return
         if call.state is CallState.RINGING:
             # the tick nearest the answer moment: the 20 ms grid puts the answer within ±10 ms of it
             if now >= call.answer_at - PERIOD_S / 2:
@@ -575,10 +751,17 @@ class DeskLine:
             return
         codec, _ = sdp.choose(call.offer)
         call.media = CallMedia(
-            sock, (call.offer.address, call.offer.port), codec, call.offer.dtmf_payload_type, paced=True
+            sock,
+            (call.offer.address, call.offer.port),
+            codec,
+            call.offer.dtmf_payload_type,
+            paced=True,
+            rtcp=True,
         )
         ok = call.dialog.ok(
-            self._contact(call.invite), self._sdp_answer(call), [("Server", SERVER), ("Allow", ALLOW)]
+            self._contact(call.invite),
+            self._sdp_answer(call),
+            [("Server", SERVER), *self._ok_headers(call, now)],
         )
         to = call.dialog.reply_to
         self.transport.send(ok, to)
@@ -622,6 +805,10 @@ class DeskLine:
         inputs: list[CallInput] = [Dtmf(d) for d in call.media.receive()]
         if self._media_lost(call.media):
             self._caller_phone_gone(call, now)
+            return
+        if call.media.held and not call.caller_hung_up:  # the flow waits with the caller (see held_tick)
+            call.media.inbound_frame()  # what a holding phone sends (music on hold) is not heard
+            call.engine.held_tick()
             return
         if call.speech is not None:
             inputs += call.speech.poll()
@@ -756,6 +943,10 @@ class DeskLine:
             outcome = engine.outcome.value if engine.outcome else None
             engine.put_through_event(EventKind.HANGUP, by=by, outcome=outcome)
         fault = [CallEvent(0, EventKind.ERROR, {"what": "fault", "reason": call.failure})]
+        events = list(engine.events) if engine is not None else fault
+        if engine is not None and call.media is not None:  # what RTCP said of the audio, before the hang-up
+            at = len(events) - 1 if events and events[-1].kind is EventKind.HANGUP else len(events)
+            events.insert(at, CallEvent(engine.frame, EventKind.MEDIA, dict(call.media.quality())))
         self.parts.record(
             CallRecord(
                 call_id=call.record_id,
@@ -768,7 +959,7 @@ class DeskLine:
                 ended_frame=engine.frame if engine is not None else 0,
                 outcome=engine.outcome if engine is not None else Outcome.FAILED,
                 path=list(engine.path) if engine is not None else [],
-                events=list(engine.events) if engine is not None else fault,
+                events=events,
             )
         )
 
@@ -831,9 +1022,35 @@ class DeskLine:
 
     def _sdp_answer(self, call: InboundCall) -> bytes:
         assert call.media is not None
-        return sdp.answer(
-            call.offer, self.host, call.media.local_port, session_id=abs(hash(call.call_id)) % 10**9
+        port = call.media.local_port
+        return self._versioned(
+            call, lambda sid, v: sdp.answer(call.offer, self.host, port, session_id=sid, version=v)
         )
+
+    def _sdp_offer(self, call: InboundCall) -> bytes:
+        """Our offer in the 200 to a re-INVITE without SDP: the stream as it is, sendrecv."""
+        assert call.media is not None
+        media = call.media
+        dtmf = media.dtmf_pt if media.dtmf_pt is not None and 96 <= media.dtmf_pt <= 127 else None
+        return self._versioned(
+            call,
+            lambda sid, v: sdp.offer(
+                self.host, media.local_port, sid, codecs=(media.codec,), dtmf_pt=dtmf, version=v
+            ),
+        )
+
+    @staticmethod
+    def _versioned(call: InboundCall, describe: Callable[[int, int], bytes]) -> bytes:
+        """Our next session description: the same session id all call long, its version one up on the
+        last one's when it says anything new, the same when it does not (RFC 3264 §8)."""
+        session_id = abs(hash(call.call_id)) % 10**9
+        version = session_id if call.sdp_version is None else call.sdp_version
+        body = describe(session_id, version)
+        if call.sdp_sent and body != call.sdp_sent:
+            version += 1
+            body = describe(session_id, version)
+        call.sdp_version, call.sdp_sent = version, body
+        return body
 
     def _contact(self, invite: SipMessage) -> str:
         """Our Contact for a call: over the transport its INVITE came (in-dialog requests come back on it)."""

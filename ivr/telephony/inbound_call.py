@@ -15,6 +15,7 @@ from ivr.telephony.call_tickets import CallTickets
 from ivr.telephony.caller_speech import SpeechGate
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sdp import Offer
+from ivr.telephony.session_timer import SessionTimer
 from ivr.telephony.sip_message import SipMessage
 
 Address = tuple[str, int]
@@ -55,6 +56,17 @@ class InboundCall:
     tickets: CallTickets | None = None  # the callback tickets the call asked for, and their outcome
     record_id: str = field(default_factory=lambda: uuid4().hex)  # its id in the register (and tickets)
     failure: str | None = None  # the fault that ended the call, in one line
+    sdp_sent: bytes = b""  # our last SDP (answer or offer): the next differs in version only if it changed
+    sdp_version: int | None = None  # its o= version (RFC 3264 §8: +1 for each changed description)
+    reinvite_branch: str = ""  # the latest re-INVITE's branch, to answer its retransmissions
+    reinvite_response: bytes = b""  # and what it got
+    reliable_180: Retransmission | None = None  # RFC 3262: our 180 with RSeq, until its PRACK
+    rseq: int = 0  # that 180's RSeq
+    timer: SessionTimer | None = None  # RFC 4028, when the INVITE asked for it
+    refresh: Retransmission | None = None  # our session refresh (UPDATE) until its final response
+    offer_pending: int | None = (
+        None  # CSeq of a re-INVITE without SDP whose 200 has our offer: its ACK answers
+    )
 
     @property
     def invite(self) -> SipMessage:

@@ -3,6 +3,13 @@
 Used by ``ivr demo`` and by the SIP tests as the far end of a call. It has the
 same two owned threads as the line (SIP reader, media clock) and records both
 directions of each call for the demo's WAV files.
+
+Its RTP has RTCP beside it (the RTP port + 1: reports of what it hears, read
+reports of what it sends), and ``drop_every`` makes it a phone on a lossy
+network: every Nth audio packet is never sent (its sequence number is used up),
+and ``delay_every`` a jittery one: every Nth goes out a tick late, after the
+next (RFC 3550 A.8 then measures 20 ms of jitter for N = 2); for tests of what
+RTCP and the call register say of loss and jitter.
 """
 
 from __future__ import annotations
@@ -98,10 +105,14 @@ class SipPhone:
         *,
         transport: str = "udp",
         tls_client: ssl.SSLContext | None = None,
+        drop_every: int = 0,
+        delay_every: int = 0,
     ) -> None:
         """A caller on ``host`` (IPv4 or IPv6); ``transport`` ("udp", "tcp" or "tls") is how it places
         calls: over a connection it opens to the target (TLS: checked with ``tls_client``)."""
         self.host = host
+        self.drop_every = drop_every  # 0: none; N: every Nth audio packet is lost on the way
+        self.delay_every = delay_every  # 0: none; N: every Nth audio packet arrives 20 ms late
         self.via_transport = transport.upper()
         self.user = user
         self._rtp = RtpPorts(rtp_ports, host)
@@ -252,7 +263,7 @@ class SipPhone:
                 codec, _ = sdp.choose(answer)
                 assert call.media is not None
                 call.media = CallMedia(
-                    call.media.sock, (answer.address, answer.port), codec, answer.dtmf_payload_type
+                    call.media.sock, (answer.address, answer.port), codec, answer.dtmf_payload_type, rtcp=True
                 )
                 call.state = PhoneCallState.ANSWERED
                 call.answered_at = now
@@ -373,7 +384,16 @@ class SipPhone:
             return
         if tick.key is not None:
             call.media.press(tick.key)
+        elif self.drop_every and call.media.sender.sequence % self.drop_every == 0:
+            call.media.sender.next_audio(b"")  # lost on the way: its sequence number and time are used up
+            call.sent_audio.append(SILENT_FRAME)
+            return
+        late = bool(self.delay_every) and call.media.sender.sequence % self.delay_every == 0
+        call.media.paced = late  # a paced packet waits in the outbox for the next flush
         sent = call.media.send(tick.frame)
+        call.media.paced = False
+        if not late:
+            call.media.flush()  # one held back last tick goes now, after this tick's
         call.sent_audio.append(tick.frame if sent else SILENT_FRAME)
 
 

@@ -87,6 +87,14 @@ class Offer:
         return self.direction in ("sendonly", "inactive") or self.connection_address in ("0.0.0.0", "::")
 
 
+def answer_direction(offer: Offer) -> str:
+    """Our direction in the answer to ``offer`` (RFC 3264 §6.1): sendonly/recvonly mirrored, and an old
+    style hold (``c=0.0.0.0`` with sendrecv, RFC 3264 §8.4) taken as sendonly: we answer recvonly."""
+    if offer.direction == "sendrecv" and offer.connection_address in ("0.0.0.0", "::"):
+        return "recvonly"
+    return _REVERSE[offer.direction]
+
+
 def choose_codec(offer: Offer) -> PayloadFormat:
     """The first format in the offer's order that we speak (PCMU or PCMA at 8 kHz)."""
     for p in offer.payloads:
@@ -238,7 +246,7 @@ def answer(
         session_id,
         session_id if version is None else version,
         formats,
-        _REVERSE[offer.direction],
+        answer_direction(offer),
     )
 
 

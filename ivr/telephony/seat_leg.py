@@ -101,6 +101,7 @@ class SeatLeg:
         self._auth_tried = False
         self._cancel_sent = False
         self._ack: bytes | None = None
+        self._session_id = self._version = session_id  # our SDP's o= line (RFC 3264 §8)
         self._sdp = sdp.offer(self._rtp_host, self.rtp_port, session_id=session_id)
         self._invite = self._build_invite(None)
         self._invite_tx: Retransmission | None = None
@@ -221,17 +222,22 @@ class SeatLeg:
             self.events.append(LegEvent.REFUSED)
 
     def on_request(self, req: SipMessage, source: Address, now: float) -> None:
-        """The seat's in-dialog requests: BYE (hung up), a re-INVITE (same media), anything else 200."""
+        """The seat's in-dialog requests: BYE (hung up), a re-INVITE (its offer obeyed: a hold, a
+        resume, a new port; without SDP our last description again), anything else 200."""
         to = req.top_via.response_address(source)
         if req.method == "ACK":
             return
         if req.method == "INVITE":
+            body = self._sdp if not req.body else self._reoffered(req.body)
+            if body is None:  # an offer we cannot take: the call goes on as it was
+                self.outbox.append((response(req, 488, "Not Acceptable Here", source=source).serialize(), to))
+                return
             reply = response(
                 req,
                 200,
                 "OK",
                 headers=[("Contact", f"<{self.plan.contact}>")],
-                body=self._sdp,
+                body=body,
                 content_type="application/sdp",
                 source=source,
             )
@@ -241,6 +247,26 @@ class SeatLeg:
         if req.method == "BYE" and self.state is LegState.ANSWERED:
             self._end()
             self.events.append(LegEvent.HUNG_UP)
+
+    def _reoffered(self, body: bytes) -> bytes | None:
+        """A seat's re-INVITE with an offer (a hold, a resume, a new port): obeyed as the desk line
+        obeys a caller's (RTP goes where it says; held, we send nothing), and our answer, its version
+        one up (RFC 3264 §8); ``None`` when it cannot be taken."""
+        try:
+            offer = sdp.parse_offer(body)
+            codec, _ = sdp.choose(offer)
+            answer = sdp.answer(
+                offer, self._rtp_host, self.rtp_port, self._session_id, version=self._version + 1
+            )
+        except ValueError as exc:
+            log.info("seat leg %s: a re-INVITE we cannot take: %s", self.call_id[:8], exc)
+            return None
+        if self.media is not None:
+            direction = sdp.answer_direction(offer)
+            self.media.renegotiate((offer.address, offer.port), codec, offer.dtmf_payload_type, direction)
+        self._version += 1
+        self._sdp = answer
+        return answer
 
     # --- inside ---------------------------------------------------------------------------
 

@@ -103,6 +103,7 @@ class RawCaller:
         codecs: tuple[str, ...] = ("PCMU",),
         via_port: int | None = None,
         rport: bool = True,
+        send: bool = True,
     ) -> RawDialog:
         uri = uri or f"sip:desk@{target[0]}:{target[1]}"
         call_id, tag, branch = new_call_id(LOOPBACK), new_tag(), new_branch()
@@ -120,7 +121,8 @@ class RawCaller:
             body=body,
             content_type="application/sdp",
         )
-        self.send(msg, target)
+        if send:  # else the test adds headers first and sends ``dialog.invite`` itself
+            self.send(msg, target)
         return RawDialog(call_id, tag, branch, msg)
 
     def send(self, msg: SipMessage | bytes, target: Address) -> None:

@@ -335,10 +335,11 @@ def test_an_invite_requiring_an_option_we_lack_gets_420_naming_it(line: OpenLine
     caller = callers()
     target = line.line.transport.address
     calls = line.line.stats.calls
-    caller.send(invite_with(caller, target, headers={"Require": "100rel, timer"}), target)
+    required = "100rel, precondition, timer, sec-agree"  # 100rel and timer we have (issue 9 part 3)
+    caller.send(invite_with(caller, target, headers={"Require": required}), target)
     refused = caller.expect(420)
     assert refused.reason == "Bad Extension"
-    assert refused.all("Unsupported") == ["100rel", "timer"]
+    assert refused.all("Unsupported") == ["precondition", "sec-agree"]
     assert line.line.stats.calls == calls
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ivr.telephony import sdp
 from ivr.telephony.seat_leg import Credentials, LegEvent, LegPlan, LegState, SeatLeg
-from ivr.telephony.sip_message import SipMessage, parse, response
+from ivr.telephony.sip_message import SipMessage, parse, request, response
 
 LOCAL = ("127.0.0.1", 5070)
 SEAT = ("127.0.0.1", 5091)
@@ -108,3 +108,54 @@ def test_a_seat_that_never_answers_at_all_is_unreachable_after_timer_b(rtp: sock
         resent += len(sent(leg))
     assert leg.take_events() == [LegEvent.UNREACHABLE]
     assert 5 <= resent <= 12  # timer A: 0.5, 1, 2, 4, 4, … s
+
+
+def test_a_seat_that_puts_the_line_on_hold_is_answered_recvonly_and_sent_nothing_until_it_resumes(
+    rtp: socket.socket,
+) -> None:
+    leg = SeatLeg(PLAN, LOCAL, rtp, now=0.0)
+    (invite,) = sent(leg)
+    answer = sdp.answer(sdp.parse_offer(invite.body), "127.0.0.1", 40000, session_id=1)
+    leg.on_response(
+        reply(
+            invite,
+            200,
+            "OK",
+            headers=[("Contact", "<sip:1001@127.0.0.1:5099>")],
+            body=answer,
+            content_type="application/sdp",
+        ),
+        1.0,
+    )
+    leg.take_outbox()
+    ours = sdp.parse_offer(invite.body)
+
+    def reinvite(direction: str, cseq: int) -> sdp.Offer:
+        body = sdp.offer("127.0.0.1", 40002, session_id=1, version=cseq, direction=direction)
+        req = request(
+            "INVITE",
+            PLAN.contact,
+            via=f"SIP/2.0/UDP 127.0.0.1:5091;branch=z9hG4bK-hold-{cseq}",
+            from_="<sip:1001@127.0.0.1:5091>;tag=seat-tag",
+            to=invite.header("From") or "",
+            call_id=invite.call_id,
+            cseq=cseq,
+            contact="<sip:1001@127.0.0.1:5099>",
+            body=body,
+            content_type="application/sdp",
+        )
+        leg.on_request(req, SEAT, 2.0)
+        (ok,) = sent(leg)
+        assert ok.status == 200
+        return sdp.parse_offer(ok.body)
+
+    held = reinvite("sendonly", 2)
+    assert (held.direction, held.session_id, held.session_version) == (
+        "recvonly",
+        ours.session_id,
+        str(int(ours.session_version) + 1),
+    )
+    assert leg.media is not None and leg.media.held and leg.media.remote == ("127.0.0.1", 40002)
+    assert leg.media.send(b"\0" * 320) is False  # nothing goes to a seat that holds us
+    resumed = reinvite("sendrecv", 3)
+    assert resumed.direction == "sendrecv" and not leg.media.held
