@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 
 from tests.telephony.harness.ports import LOOPBACK, free_udp_port
-from tests.telephony.harness.softphone import read_frames, stop_group
+from tests.telephony.harness.softphone import Registration, read_frames, stop_group
 
 BINARY = "baresip"
 MODULES = Path("/usr/lib/baresip/modules")
@@ -37,16 +37,6 @@ MODULES = Path("/usr/lib/baresip/modules")
 
 def baresip_available() -> bool:
     return shutil.which(BINARY) is not None and (MODULES / "ctrl_tcp.so").is_file()
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    """Where a baresip registers: ``host:port`` of the registrar, the transport, the password."""
-
-    host: str
-    port: int
-    transport: str = "udp"
-    password: str = "secret"
 
 
 @dataclass

@@ -13,11 +13,22 @@ import os
 import signal
 import subprocess
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 RATE = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """Where a softphone registers: the registrar's ``host:port``, the transport, the password."""
+
+    host: str
+    port: int
+    transport: str = "udp"
+    password: str = "secret"
 
 
 def write_tone(path: Path, hz: float, seconds: float, level: float = 0.3) -> Path:
