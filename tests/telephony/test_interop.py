@@ -87,17 +87,6 @@ class Softphone(Protocol):
     def stop(self) -> None: ...
 
 
-class BaresipPhone(Baresip):
-    def wait_established(self, timeout: float) -> None:
-        self.wait_event("CALL_ESTABLISHED", timeout)
-
-    def wait_closed(self, timeout: float) -> None:
-        self.wait_event("CALL_CLOSED", timeout)
-
-
-LinphonePhone = Linphonec
-
-
 def speech_frames(frames: list[bytes]) -> int:
     """How many 20 ms frames are louder than speech's floor."""
     x = np.frombuffer(b"".join(frames), "<i2").astype(np.float64)
@@ -148,7 +137,7 @@ class Cell:
         if kind == "linphonec":
             if not linphonec_available():
                 pytest.skip("linphonec (linphone-cli) is not installed")
-            linphone = LinphonePhone(
+            linphone = Linphonec(
                 self.tmp_path / kind,
                 user=user,
                 tone=tone,
@@ -163,7 +152,7 @@ class Cell:
             pytest.skip("baresip is not installed")
         pem = self.tmp_path / "baresip-cert.pem"
         pem.write_bytes(self.cert.read_bytes() + self.key.read_bytes())
-        phone = BaresipPhone(
+        phone = Baresip(
             self.tmp_path / kind,
             user=user,
             tone=tone,

@@ -4,9 +4,9 @@ Usage::
 
     with Baresip(tmp_path / "baresip", user="caller", tone=tone_wav) as phone:
         phone.dial("sip:ivr@127.0.0.1:5070")
-        phone.wait_event("CALL_ESTABLISHED", 10)
+        phone.wait_established(10)
         phone.send_key("1")
-        phone.wait_event("CALL_CLOSED", 20)
+        phone.wait_closed(20)
     frames = phone.heard()        # what it heard, from the sndfile module's WAV
 
 Its config lives in the directory given (``-f``; HOME points there too), audio is
@@ -100,7 +100,7 @@ class Baresip:
             "call_local_timeout 30",
             "call_max_calls 2",
             f"audio_source aufile,{self.tone}",
-            "audio_player aufile,/dev/null",  # none in 1.0.0 plays to a file: sndfile records instead
+            "audio_player aufile,/dev/null",  # 1.0.0's aufile is a source only: no player, sndfile records
             "audio_alert aufile,/dev/null",
             "audio_buffer 20-160",
             "jitter_buffer_delay 1-10",
@@ -236,6 +236,12 @@ class Baresip:
         if event is None:
             raise BaresipError(f"no {kind} from baresip {self.user} within {timeout} s:\n{self.tail()}")
         return event
+
+    def wait_established(self, timeout: float) -> None:
+        self.wait_event("CALL_ESTABLISHED", timeout)
+
+    def wait_closed(self, timeout: float) -> None:
+        self.wait_event("CALL_CLOSED", timeout)
 
     def heard(self) -> list[bytes]:
         """What it decoded in its (last) call, as 20 ms frames."""
