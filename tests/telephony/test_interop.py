@@ -43,9 +43,30 @@ from tests.telephony.harness.linphone import Linphonec, linphonec_available
 from tests.telephony.harness.ports import LOOPBACK
 from tests.telephony.harness.softphone import Registration, write_tone
 from tests.telephony.test_seats_sip import CALLER_HZ, SEAT_HZ, tone_windows
-from tests.telephony.test_transports_sip import KEY_FLOW, flow_file, free_port
+from tests.telephony.test_transports_sip import flow_file, free_port
 
 pytestmark = pytest.mark.slow
+
+CALLER_FLOW = """\
+flow: interop-caller
+description: thanks the caller, waits for key 1, says goodbye and hangs up half a second later
+locale: zh-CN
+answer:
+  rings: 0
+line:
+  goodbye_wait: 0.5s
+steps:
+  start:
+    say: polite.thanks
+    next: menu
+  menu:
+    listen:
+      keys:
+        "1": bye
+      give_up: bye
+  bye:
+    hangup: goodbye
+"""
 
 SEAT_FLOW = """\
 flow: interop-seat
@@ -226,7 +247,7 @@ def test_a_softphone_caller_hears_the_bot_and_the_bot_hears_it(
     caller_number: CallerNumbers,
     rendered_audio: Path,
 ) -> None:
-    flow = flow_file(tmp_path, KEY_FLOW)
+    flow = flow_file(tmp_path, CALLER_FLOW)
     if cell.via == "kamailio":
         proxy = cell.start_proxy()
         line = open_line(flow=flow, mode="register", registrar=proxy)

@@ -31,10 +31,7 @@ from types import TracebackType
 
 from tests.telephony.harness.ports import (
     LOOPBACK,
-    PortRange,
-    allocate_rtp_range,
     free_udp_port,
-    release_rtp_range,
 )
 from tests.telephony.harness.softphone import Registration, read_frames, stop_group
 
@@ -76,7 +73,6 @@ class Linphonec:
         self._changed = threading.Condition()
         self._process: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
-        self._rtp: PortRange | None = allocate_rtp_range(20)
 
     def contact(self, transport: str = "udp") -> str:
         port = self.tls_port if transport == "tls" else self.sip_port
@@ -113,12 +109,13 @@ class Linphonec:
             sip.append(f"contact=sip:{self.user}@{LOOPBACK}")
         else:
             sip.append("default_proxy=0")
-        assert self._rtp is not None
-        # loopback only: without bind_address its SDP names its guess of a public address
+        # loopback only: without bind_address its SDP names its guess of a public address. Port -1: the
+        # kernel's free port; a fixed one taken by another process in the meantime left a call deaf
+        # (its SDP still named it while its session bound elsewhere)
         rtp = [
             "[rtp]",
             "bind_address=127.0.0.1",
-            f"audio_rtp_port={self._rtp.low}",
+            "audio_rtp_port=-1",
             "audio_jitt_comp=60",
             "nortp_timeout=30",
         ]
@@ -271,9 +268,6 @@ class Linphonec:
             self._reader = None
         if process is not None and process.stdout is not None:
             process.stdout.close()
-        if self._rtp is not None:
-            release_rtp_range(self._rtp)
-            self._rtp = None
 
     def __enter__(self) -> Linphonec:
         self.start()
