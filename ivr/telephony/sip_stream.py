@@ -33,7 +33,8 @@ READ_SIZE = 65536
 PING = b"\r\n\r\n"
 PONG = b"\r\n"
 _START_LINE = re.compile(rb"(SIP/2\.0 [1-6]\d\d .*|[A-Za-z!%*_+`'~.-]+ \S+ SIP/2\.0)")
-_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(.*?)[ \t]*$", re.I | re.M)
+# its value without the line's CR: Content-Length may be any header, not only the last (linphone's is not)
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
 
 
 class StreamError(Exception):

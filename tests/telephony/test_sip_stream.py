@@ -51,6 +51,18 @@ def test_messages_are_cut_by_content_length_whatever_the_writes(
     assert got == [message(b"hello"), message(b"world", compact=True)]
 
 
+def test_content_length_is_read_wherever_it_stands_among_the_headers(
+    pair: tuple[SipStream, socket.socket],
+) -> None:
+    """linphonec writes Content-Length before Contact and User-Agent: its value ends at the CR."""
+    stream, peer = pair
+    head, body = message(b"hello").split(b"\r\n\r\n")
+    first, length = head.rsplit(b"\r\n", 1)
+    middle = first + b"\r\n" + length + b"\r\nContact: <sip:127.0.0.1:5999;transport=tcp>\r\n\r\n" + body
+    peer.sendall(middle + message(b"world"))
+    assert stream.on_ready(True, False, 1.0) == [middle, message(b"world")]
+
+
 def test_a_double_crlf_is_a_ping_answered_with_one_crlf(pair: tuple[SipStream, socket.socket]) -> None:
     stream, peer = pair
     peer.sendall(b"\r\n\r")  # half a ping: nothing yet

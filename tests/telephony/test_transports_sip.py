@@ -12,7 +12,6 @@ from __future__ import annotations
 import select
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from tests.telephony.conftest import (
     wait_registered,
     write_seats,
 )
+from tests.telephony.harness.certificate import self_signed_certificate
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_tls_available
 from tests.telephony.harness.ports import (
     LOOPBACK,
@@ -110,34 +110,7 @@ def free_port(host: str) -> int:
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and ::1 and its key (openssl), for this module only."""
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=ivr-test",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,IP:::1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def client_context(cert: Path) -> ssl.SSLContext:

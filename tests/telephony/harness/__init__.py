@@ -5,7 +5,10 @@
 - :mod:`.sipp`: sipp scenarios from ``tests/telephony/sipp/`` run as bounded
   child processes, with counters and log tails in a :class:`SippResult`;
 - :mod:`.mini_uas`: a tiny in-process SIP UAS (a test double);
-- :mod:`.ports`: free UDP ports and non-overlapping RTP ranges.
+- :mod:`.ports`: free UDP ports and non-overlapping RTP ranges;
+- :mod:`.baresip`, :mod:`.linphone`: the real softphones as callers and seats, with file
+  audio (:mod:`.softphone`: tone files, WAV reading, stopping a process group);
+- :mod:`.certificate`: a throwaway self-signed certificate (openssl) for TLS.
 
 Every process these start is stopped by their context managers (SIGTERM, a
 bounded wait, then SIGKILL). No pytest plugin: wire fixtures where needed,

@@ -110,6 +110,7 @@ class KamailioSettings:
     register_challenge: int = 401  # 401 (WWW-Authenticate) or 407 (Proxy-Authenticate) for REGISTER
     tls_cert: Path | None = None  # with tls_key: TLS on a second port too (Debian's kamailio-tls-modules)
     tls_key: Path | None = None
+    tcp: bool = False  # TCP too, on the UDP port
 
 
 def kamailio_tls_available() -> bool:
@@ -139,8 +140,11 @@ def render_config(
         "MAX_EXPIRES": str(s.max_expires),
         "LOG_REQUESTS": "1" if s.log_requests else "0",
         "REGISTER_AUTH": REGISTER_AUTH[s.register_challenge],
-        "DISABLE_TCP": "no" if tls else "yes",
-        "TLS_LISTEN": f"enable_tls=yes\nlisten=tls:{LOOPBACK}:{tls_port}" if tls else "",
+        "DISABLE_TCP": "no" if tls or s.tcp else "yes",
+        "TLS_LISTEN": "\n".join(
+            ([f"listen=tcp:{LOOPBACK}:{port}"] if s.tcp else [])
+            + ([f"enable_tls=yes\nlisten=tls:{LOOPBACK}:{tls_port}"] if tls else [])
+        ),
         "TLS_MODULE": f'loadmodule "tls.so"\nmodparam("tls", "config", "{db_dir.parent / "tls.cfg"}")'
         if tls
         else "",
