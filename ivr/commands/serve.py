@@ -154,7 +154,7 @@ class OpenLine:
         self.live_board = LiveCallBoard(
             CallRegister(self.register.path, synchronous="NORMAL"),  # live rows need not outlive a power cut
             wall_clock,
-            status=lambda: {"register_queue_depth": float(self.writer.pending)},
+            status=self._line_figures,
         )
         self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload)
         self.recent = RecentCallers()
@@ -191,6 +191,23 @@ class OpenLine:
         )
         self.line = DeskLine(config.sip, parts)
         self._stopped = False
+
+    def _line_figures(self) -> dict[str, float]:
+        """What ``/metrics`` shows of the running line: queue depth and its error counters (no caller data).
+
+        Read on the live board's worker after each of its writes; plain counters, read as they stand.
+        """
+        line = self.line
+        stats = line.stats
+        return {
+            "register_queue_depth": float(self.writer.pending),
+            "sip_handler_errors_total": float(line.transport.handler_errors),
+            "sip_malformed_total": float(stats.malformed),
+            "calls_failed_total": float(stats.failed),
+            "media_late_ticks_total": float(line.clock.stats.late_ticks),
+            "rtp_lost_total": float(stats.rtp_lost),
+            "rtp_late_total": float(stats.rtp_late),
+        }
 
     def _ticket_writer(self, wall_clock: Callable[[], datetime]) -> WriteTicket:
         """Callback tickets through the queue log's worker: committed, then the call is told."""

@@ -4,6 +4,7 @@ and the seat rung for them sees the call pop up on its page while its phone ring
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +102,27 @@ def test_a_caller_over_sip_is_on_the_wallboard_and_pops_on_the_rung_seats_page(
                 caller_phone.hang_up(call)
                 expect(wall.locator("#calls tr")).to_have_count(0, timeout=3000)
                 expect(seat_page.locator("#pop")).to_be_hidden(timeout=3000)
+                # /metrics: the call's answer delay (answered at the end of the first ring, 1 s) and the
+                # line's error counters; the caller's number nowhere
+                text = ""
+                deadline = time.monotonic() + 5
+                while "ivr_answer_delay_seconds_count 1.0" not in text and time.monotonic() < deadline:
+                    with urllib.request.urlopen(console.url + "/metrics", timeout=5) as response:
+                        text = response.read().decode()
+                    time.sleep(0.2)
+                assert 'ivr_answer_delay_seconds_bucket{le="2.0"} 1.0' in text
+                assert "ivr_answer_delay_seconds_count 1.0" in text
+                for counter in (
+                    "ivr_line_sip_handler_errors_total 0.0",
+                    "ivr_line_sip_malformed_total 0.0",
+                    "ivr_line_calls_failed_total 0.0",
+                    "ivr_line_media_late_ticks_total",
+                    "ivr_line_rtp_lost_total",
+                    "ivr_line_rtp_late_total",
+                    "ivr_line_register_queue_depth",
+                ):
+                    assert counter in text
+                assert CALLER not in text
             finally:
                 leader.close()
                 agent.close()

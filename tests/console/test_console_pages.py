@@ -305,6 +305,10 @@ def test_metrics_need_no_sign_in(console: Console) -> None:
     assert 'ivr_calls_in_progress{state="waiting"}' in text
     assert 'ivr_seats{state="available"}' in text
     assert "ivr_queue_length" in text
+    # answered 50 frames (1 s) after it arrived: in the 1 s bucket, not the 0.5 s one
+    assert 'ivr_answer_delay_seconds_bucket{le="0.5"} 0.0' in text
+    assert 'ivr_answer_delay_seconds_bucket{le="1.0"} 1.0' in text
+    assert "ivr_answer_delay_seconds_count 1.0" in text
 
 
 def test_a_break_past_30_minutes_is_red_and_others_see_numbers_masked(page: Page, console: Console) -> None:
