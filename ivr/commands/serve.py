@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ivr.telephony.call_tickets import Done, TicketRequest, WriteTicket
     from ivr.telephony.caller_speech import SpeechInput
     from ivr.telephony.desk_line import SeatParts
+    from ivr.telephony.seat_floor import SeatFloor
     from ivr.telephony.step_grammar import StepGrammars
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,8 @@ class OpenLine:
             wall_clock,
             status=self._line_figures,
         )
-        self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload)
+        self._ask_breaks: Callable[[SeatFloor], object] | None = None  # set by _seat_parts
+        self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload, breaks=self._breaks_now)
         self.recent = RecentCallers()
         self.recent.seed(self.register)
         self.records: list[CallRecord] = []
@@ -191,6 +193,12 @@ class OpenLine:
         )
         self.line = DeskLine(config.sip, parts)
         self._stopped = False
+
+    def _breaks_now(self) -> None:
+        """A seat paused or resumed on its console page: read the board's breaks now, not at the next look."""
+        floor = self.line.floor
+        if self._ask_breaks is not None and floor is not None:
+            self._ask_breaks(floor)
 
     def _line_figures(self) -> dict[str, float]:
         """What ``/metrics`` shows of the running line: queue depth and its error counters (no caller data).
@@ -248,7 +256,6 @@ class OpenLine:
         from ivr.seats.reporting import QueueReporter
         from ivr.seats.whisper import WHISPER_WORDS_PER_MINUTE
         from ivr.telephony.desk_line import SeatParts
-        from ivr.telephony.seat_floor import SeatFloor
 
         seats = load_seats(path)
         board = SeatBoard(seats, self.register)
@@ -270,6 +277,8 @@ class OpenLine:
                 alarm.check(wall_clock())
 
             queue_log.submit("seat breaks", work)
+
+        self._ask_breaks = ask_breaks
 
         live = queue_feed(self.live_board)
 

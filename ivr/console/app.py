@@ -30,7 +30,7 @@ from ivr.console.flow_editing import FlowFiles
 from ivr.console.metrics import metrics_text
 from ivr.console.words import Lang, word
 from ivr.records.console_users import ConsoleUsers, Session
-from ivr.records.reload_requests import ReloadRequests
+from ivr.records.reload_requests import SEAT_BREAKS, ReloadRequests
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "ivr_session"
@@ -197,6 +197,7 @@ def make_app(parts: ConsoleParts) -> Starlette:
         if not reason:
             return JSONResponse({"error": word("reason_needed", lang_of(request))}, status_code=400)
         board.pause(session.user.seat_id, reason, parts.clock())
+        reloads.add(session.user.name, SEAT_BREAKS, parts.clock())  # the line reads the breaks now
         return _back(request, "/agent")
 
     async def resume(request: Request) -> Response:
@@ -206,6 +207,7 @@ def make_app(parts: ConsoleParts) -> Starlette:
         if board is None or not session.user.seat_id:
             raise HTTPException(404)
         board.resume(session.user.seat_id, parts.clock())
+        reloads.add(session.user.name, SEAT_BREAKS, parts.clock())
         return _back(request, "/agent")
 
     async def callback_result(request: Request) -> Response:
