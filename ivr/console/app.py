@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from ivr.console.charts import calls_per_hour, seat_bars
 from ivr.console.desk import ConsoleDesk
 from ivr.console.flow_editing import FlowFiles
 from ivr.console.metrics import metrics_text
@@ -162,7 +163,12 @@ def make_app(parts: ConsoleParts) -> Starlette:
 
     async def wallboard(request: Request) -> Response:
         session = need(request, "shift_leader", "admin")
-        return page(request, "wallboard.html", {"session": session, "me": session.user})
+        lang = lang_of(request)
+        charts = [
+            calls_per_hour(parts.desk.hourly_calls(), lang),
+            seat_bars(parts.desk.seat_counts(), lang),
+        ]
+        return page(request, "wallboard.html", {"session": session, "me": session.user, "charts": charts})
 
     async def wallboard_data(request: Request) -> Response:
         session = need(request, "shift_leader", "admin")

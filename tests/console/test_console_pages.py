@@ -122,6 +122,9 @@ def test_a_call_in_progress_appears_on_the_wallboard_within_a_second(page: Page,
                 RingRow("1001", "w2", now, RingResult.NO_ANSWER, 15.0),
             ]
         )
+        nine = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=9, minute=5, second=0, microsecond=0)
+        for n, at in enumerate((nine, nine + timedelta(minutes=35))):  # two calls at 09:xx, the desk's time
+            reg.save(CallRecord(f"hour-{n}", "desk", None, at, 50, 500, Outcome.SERVED, []))
     sign_in(page, console, "li")
     expect(page).to_have_url(console.url + "/wallboard")
     board = _live_board(console)
@@ -157,10 +160,31 @@ def test_a_call_in_progress_appears_on_the_wallboard_within_a_second(page: Page,
         expect(page.locator("#per-seat tr td")).to_have_text(
             ["1001", "1", "1", "1:35"]
         )  # handled, missed, talk
+        # the charts: 24 hourly bars, the 09:00 one showing 2; seat 1001's answered and missed bars
+        hourly = page.locator("#charts figure").nth(0)
+        expect(hourly.locator("figcaption")).to_have_text("今日每小时来电")
+        expect(hourly.locator("rect.bar")).to_have_count(24)
+        assert hourly.locator("rect.bar").nth(9).get_attribute("data-value") == "2"
+        assert (
+            sum(
+                int(v or 0)
+                for v in hourly.locator("rect.bar").evaluate_all("bars => bars.map(b => b.dataset.value)")
+            )
+            == 2
+        )
+        by_seat = page.locator("#charts figure").nth(1)
+        expect(by_seat.locator("figcaption")).to_contain_text("今日各座席接听与未接")
+        expect(by_seat.locator("rect.bar")).to_have_count(2)
+        expect(by_seat.locator("rect.bar.answered")).to_have_attribute("data-value", "1")
+        expect(by_seat.locator("rect.bar.missed")).to_have_attribute("data-value", "1")
         desk_now = datetime.now(ZoneInfo("Asia/Shanghai"))  # times are the desk's
         shown = page.locator("#now").inner_text()
         assert shown[:5] in {desk_now.strftime("%H:%M"), (desk_now - timedelta(minutes=1)).strftime("%H:%M")}
         shot(page, "wallboard")
+        page.goto(console.url + "/wallboard?lang=en")
+        expect(page.locator("#charts figcaption").nth(0)).to_have_text("Calls per hour today")
+        expect(page.locator("#charts figcaption").nth(1)).to_contain_text("Answered and missed by seat today")
+        page.goto(console.url + "/wallboard?lang=zh")
     finally:
         board.ended("call-wall-1")
         board.ended("call-wall-2")
