@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 import urllib.error
 import urllib.parse
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from ivr.call.events import CallRecord, Outcome
 from ivr.records.callback_work import CallbackWork
@@ -19,10 +20,19 @@ from ivr.records.callbacks import CallbackBook, CallbackSource, CallbackTicket
 from ivr.records.live_calls import LineStatus, LiveCall, LiveCallBoard, LiveState
 from ivr.records.queue_figures import QueueFigures, RingResult, RingRow, TalkRow, WaitOutcome, WaitRow
 from ivr.records.register import CallRegister
+from ivr.records.reload_requests import ReloadRequests
 from ivr.seats.board import SeatBoard
 from ivr.seats.directory import load_seats
 from ivr.seats.state import SeatState
-from tests.console.conftest import PASSWORD, Console, sign_in
+from tests.console.conftest import (
+    PASSWORD,
+    Console,
+    add_users,
+    free_port,
+    make_root,
+    running_console,
+    sign_in,
+)
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 
@@ -398,3 +408,38 @@ def test_a_pause_needs_a_reason(page: Page, console: Console) -> None:
     page.click("#pause")
     expect(page.locator("#pause-error")).to_have_text("请填写暂停原因")
     expect(page.locator("#seat-state")).to_have_text("空闲")
+
+
+def test_a_changed_prompt_is_rendered_before_the_line_is_asked_to_reload(
+    browser: Browser, tmp_path: Path, rendered_audio: Path
+) -> None:
+    port = free_port()
+    root = make_root(tmp_path, rendered_audio, port)
+    audio = root / "audio" / "zh-CN"
+    audio.unlink()
+    shutil.copytree(rendered_audio, audio)  # its own audio: this test changes it
+    add_users(root, [("root", "admin", None)])
+    catalog = root / "prompts" / "zh-CN.yaml"
+    before = catalog.read_text(encoding="utf-8")
+    wavs = {p.relative_to(audio): p.read_bytes() for p in audio.rglob("*.wav")}
+    with running_console(root, port) as console:
+        context = browser.new_context(locale="zh-CN")
+        try:
+            page = context.new_page()
+            sign_in(page, console, "root")
+            page.goto(console.url + "/admin/edit?file=prompts/zh-CN.yaml")
+            changed = before.replace('text: "您好,{company}!"', 'text: "您好,欢迎致电{company}!"', 1)
+            assert changed != before
+            page.fill("#text", changed)
+            with CallRegister(console.db) as reg:
+                asked = ReloadRequests(reg).latest()
+            page.click("#save")
+            expect(page.locator("#result")).to_have_text("已保存，线路将在一秒内启用新流程")
+        finally:
+            context.close()
+    with CallRegister(console.db) as reg:
+        request = ReloadRequests(reg).latest()
+    assert request is not None and request != asked  # the line was asked to reload …
+    after = {p.relative_to(audio): p.read_bytes() for p in audio.rglob("*.wav")}
+    differ = sorted(str(name) for name in wavs if after.get(name) != wavs[name])
+    assert differ == ["desk.greeting.short.wav"]  # … with the new words' audio already on disk, only it
