@@ -20,7 +20,7 @@ from ivr.errors import IvrError
 from ivr.records.errors import RegisterError
 from ivr.records.live_calls import LiveCall, LiveCallBoard, LiveState
 from ivr.records.register import CallRegister
-from ivr.records.reload_requests import ReloadRequests
+from ivr.records.reload_requests import SEAT_BREAKS, ReloadRequests
 from ivr.seats.queue import Connected, QueueAction, Ring, SeatMissed, StopRinging
 from ivr.telephony.call_progress import CallProgress
 
@@ -68,14 +68,24 @@ def queue_feed(board: LiveCallBoard) -> Callable[[QueueAction], None]:
 
 
 class ReloadWatch:
-    """Calls ``reload(what)`` when the console has asked for one since the line started (or since the last)."""
+    """Calls ``reload(what)`` when the console has asked for one since the line started (or since the last).
+
+    A request for ``SEAT_BREAKS`` (a seat paused or resumed on its page) calls ``breaks()`` instead: the
+    line reads the board's breaks now rather than at its next look.
+    """
 
     def __init__(
-        self, register: CallRegister, reload: Callable[[str], object], *, poll_s: float = POLL_S
+        self,
+        register: CallRegister,
+        reload: Callable[[str], object],
+        *,
+        breaks: Callable[[], object] | None = None,
+        poll_s: float = POLL_S,
     ) -> None:
         self.requests = ReloadRequests(register)
         self.register = register
         self._reload = reload
+        self._breaks = breaks
         self._poll_s = poll_s
         latest = self.requests.latest()
         self.seen = 0 if latest is None else latest.id  # what was asked before the line started is done
@@ -105,13 +115,17 @@ class ReloadWatch:
             if self._stop.is_set():
                 return
             try:
-                latest = self.requests.latest()
+                asked = self.requests.since(self.seen)
             except (RegisterError, sqlite3.Error):
                 log.exception("reading reload requests failed; trying again")
                 continue
-            if latest is not None and latest.id > self.seen:
-                self.seen = latest.id
-                self._take(f"{latest.what} saved in the console by {latest.by}")
+            if asked:
+                self.seen = asked[-1].id
+            saved = [r for r in asked if r.what != SEAT_BREAKS]
+            if len(saved) < len(asked) and self._breaks is not None:
+                self._breaks()
+            if saved:
+                self._take(f"{saved[-1].what} saved in the console by {saved[-1].by}")
             elif woken:
                 self._take("SIGHUP")
 

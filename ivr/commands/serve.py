@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ivr.telephony.call_tickets import Done, TicketRequest, WriteTicket
     from ivr.telephony.caller_speech import SpeechInput
     from ivr.telephony.desk_line import SeatParts
+    from ivr.telephony.seat_floor import SeatFloor
     from ivr.telephony.step_grammar import StepGrammars
 
 log = logging.getLogger(__name__)
@@ -154,9 +155,10 @@ class OpenLine:
         self.live_board = LiveCallBoard(
             CallRegister(self.register.path, synchronous="NORMAL"),  # live rows need not outlive a power cut
             wall_clock,
-            status=lambda: {"register_queue_depth": float(self.writer.pending)},
+            status=self._line_figures,
         )
-        self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload)
+        self._ask_breaks: Callable[[SeatFloor], object] | None = None  # set by _seat_parts
+        self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload, breaks=self._breaks_now)
         self.recent = RecentCallers()
         self.recent.seed(self.register)
         self.records: list[CallRecord] = []
@@ -191,6 +193,29 @@ class OpenLine:
         )
         self.line = DeskLine(config.sip, parts)
         self._stopped = False
+
+    def _breaks_now(self) -> None:
+        """A seat paused or resumed on its console page: read the board's breaks now, not at the next look."""
+        floor = self.line.floor
+        if self._ask_breaks is not None and floor is not None:
+            self._ask_breaks(floor)
+
+    def _line_figures(self) -> dict[str, float]:
+        """What ``/metrics`` shows of the running line: queue depth and its error counters (no caller data).
+
+        Read on the live board's worker after each of its writes; plain counters, read as they stand.
+        """
+        line = self.line
+        stats = line.stats
+        return {
+            "register_queue_depth": float(self.writer.pending),
+            "sip_handler_errors_total": float(line.transport.handler_errors),
+            "sip_malformed_total": float(stats.malformed),
+            "calls_failed_total": float(stats.failed),
+            "media_late_ticks_total": float(line.clock.stats.late_ticks),
+            "rtp_lost_total": float(stats.rtp_lost),
+            "rtp_late_total": float(stats.rtp_late),
+        }
 
     def _ticket_writer(self, wall_clock: Callable[[], datetime]) -> WriteTicket:
         """Callback tickets through the queue log's worker: committed, then the call is told."""
@@ -231,7 +256,6 @@ class OpenLine:
         from ivr.seats.reporting import QueueReporter
         from ivr.seats.whisper import WHISPER_WORDS_PER_MINUTE
         from ivr.telephony.desk_line import SeatParts
-        from ivr.telephony.seat_floor import SeatFloor
 
         seats = load_seats(path)
         board = SeatBoard(seats, self.register)
@@ -253,6 +277,8 @@ class OpenLine:
                 alarm.check(wall_clock())
 
             queue_log.submit("seat breaks", work)
+
+        self._ask_breaks = ask_breaks
 
         live = queue_feed(self.live_board)
 

@@ -25,12 +25,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from ivr.console.charts import calls_per_hour, seat_bars
 from ivr.console.desk import ConsoleDesk
 from ivr.console.flow_editing import FlowFiles
 from ivr.console.metrics import metrics_text
 from ivr.console.words import Lang, word
 from ivr.records.console_users import ConsoleUsers, Session
-from ivr.records.reload_requests import ReloadRequests
+from ivr.records.reload_requests import SEAT_BREAKS, ReloadRequests
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "ivr_session"
@@ -162,7 +163,12 @@ def make_app(parts: ConsoleParts) -> Starlette:
 
     async def wallboard(request: Request) -> Response:
         session = need(request, "shift_leader", "admin")
-        return page(request, "wallboard.html", {"session": session, "me": session.user})
+        lang = lang_of(request)
+        charts = [
+            calls_per_hour(parts.desk.hourly_calls(), lang),
+            seat_bars(parts.desk.seat_counts(), lang),
+        ]
+        return page(request, "wallboard.html", {"session": session, "me": session.user, "charts": charts})
 
     async def wallboard_data(request: Request) -> Response:
         session = need(request, "shift_leader", "admin")
@@ -197,6 +203,7 @@ def make_app(parts: ConsoleParts) -> Starlette:
         if not reason:
             return JSONResponse({"error": word("reason_needed", lang_of(request))}, status_code=400)
         board.pause(session.user.seat_id, reason, parts.clock())
+        reloads.add(session.user.name, SEAT_BREAKS, parts.clock())  # the line reads the breaks now
         return _back(request, "/agent")
 
     async def resume(request: Request) -> Response:
@@ -206,6 +213,7 @@ def make_app(parts: ConsoleParts) -> Starlette:
         if board is None or not session.user.seat_id:
             raise HTTPException(404)
         board.resume(session.user.seat_id, parts.clock())
+        reloads.add(session.user.name, SEAT_BREAKS, parts.clock())
         return _back(request, "/agent")
 
     async def callback_result(request: Request) -> Response:

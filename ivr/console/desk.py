@@ -132,6 +132,18 @@ class ConsoleDesk:
             ],
         }
 
+    def hourly_calls(self) -> list[int]:
+        """Today's calls in each hour of the desk's day, hour 0 first (24 counts)."""
+        hours = [0] * 24
+        for call in self.register.list_calls(limit=None, since=self.start_of_today()):
+            hours[call.started_at.astimezone(self.zone).hour] += 1
+        return hours
+
+    def seat_counts(self) -> list[tuple[str, int, int]]:
+        """Each seat's calls answered and missed today: (seat id, answered, missed)."""
+        summary = QueueFigures(self.register).summary(since=self.start_of_today())
+        return [(s.seat_id, s.handled, s.no_answer) for s in summary.seats]
+
     def callback_rows(self, viewer: ConsoleUser, in_full: bool, lang: Lang) -> list[View]:
         seat = viewer.seat_id if viewer.role == "agent" else None
         if viewer.role == "agent" and seat is None:

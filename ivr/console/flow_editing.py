@@ -10,6 +10,7 @@ file. A good save replaces the file atomically (write beside it, rename).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,10 @@ class FlowFiles:
         problems = self.check_text(file, text)
         if problems:
             return problems
+        if file.kind == "prompts":
+            problem = self._render_prompts(file, text)
+            if problem is not None:
+                return [problem]
         target = self.root / file.relative
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".saving", dir=target.parent)
         try:
@@ -110,6 +115,33 @@ class FlowFiles:
             Path(tmp).unlink(missing_ok=True)
             raise
         return []
+
+    def _render_prompts(self, file: EditableFile, text: str) -> Problem | None:
+        """Render the audio of the prompts ``text`` changed (as ``ivr prompts build``), before the catalog is
+        written: the line's reload then finds the new words' audio. Rendered in a copy of the audio folder
+        and moved in only when every clip rendered; on failure nothing changes and the reason is returned."""
+        from ivr.prompts.audio_store import audio_dir
+        from ivr.prompts.build import MANIFEST, build
+        from ivr.prompts.catalog import load_catalog
+
+        locale = Path(file.relative).stem
+        audio = audio_dir(self.root, locale)
+        audio.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".rendering.", dir=self.root) as staging:
+            work = Path(staging) / "audio"
+            try:
+                shutil.copytree(audio, work, symlinks=True)
+                catalog_file = Path(staging) / Path(file.relative).name
+                catalog_file.write_text(text, encoding="utf-8")
+                report = build(load_catalog(catalog_file), work)
+            except Exception as exc:  # espeak missing or failing, a disk full: the save is refused
+                return Problem(Path(file.relative), 1, f"rendering the prompts' audio failed: {exc}")
+            for outcome in report.outcomes:
+                if outcome.status == "rendered":
+                    shutil.move(work / outcome.name, audio / outcome.name)
+            if (work / MANIFEST).exists():
+                shutil.move(work / MANIFEST, audio / MANIFEST)
+        return None
 
     def picture(self, file: EditableFile) -> bytes | None:
         """The flow drawn as ``ivr flow graph`` draws it (SVG); None for a file with problems or not a flow."""

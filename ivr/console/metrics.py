@@ -11,14 +11,35 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from ivr.media import seconds_of
 from ivr.records.live_calls import LineStatus, LiveState
 from ivr.seats.state import SeatState
 
 if TYPE_CHECKING:
     from ivr.console.desk import ConsoleDesk
+
+ANSWER_DELAY_BUCKETS_S = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
+
+
+def answer_delay_histogram(frames: list[int]) -> HistogramMetricFamily:
+    """How long callers waited for the line to answer, from the register's ``answered_frame`` per call."""
+    delays = [seconds_of(f) for f in frames]
+    buckets = [(str(le), float(len([d for d in delays if d <= le]))) for le in ANSWER_DELAY_BUCKETS_S]
+    buckets.append(("+Inf", float(len(delays))))
+    return HistogramMetricFamily(
+        "ivr_answer_delay_seconds",
+        "Time from a call's arrival to the line's answer (answered calls in the register)",
+        buckets=buckets,
+        sum_value=sum(delays),
+    )
 
 
 class RegisterCollector(Collector):
@@ -48,6 +69,13 @@ class RegisterCollector(Collector):
             by_outcome.add_metric([str(outcome)], float(count))
         yield by_outcome
 
+        answered = desk.register.read(
+            lambda conn: conn.execute(
+                "SELECT answered_frame FROM calls WHERE answered_frame IS NOT NULL"
+            ).fetchall()
+        )
+        yield answer_delay_histogram([int(row[0]) for row in answered])
+
         waiting = [c for c in calls if c.state is LiveState.WAITING]
         yield GaugeMetricFamily("ivr_queue_length", "Callers waiting for a seat", value=len(waiting))
         longest = max(
@@ -65,9 +93,15 @@ class RegisterCollector(Collector):
 
         status = LineStatus(desk.register).get()
         for key, value in sorted(status.items()):
-            yield GaugeMetricFamily(
-                f"ivr_line_{key}", f"The running line's {key.replace('_', ' ')}", value=value
-            )
+            if key.endswith("_total"):  # counters since the line started (SIP handler errors, RTP lost …)
+                name = key.removesuffix("_total")
+                yield CounterMetricFamily(
+                    f"ivr_line_{name}", f"The running line's {name.replace('_', ' ')}", value=value
+                )
+            else:
+                yield GaugeMetricFamily(
+                    f"ivr_line_{key}", f"The running line's {key.replace('_', ' ')}", value=value
+                )
 
 
 def metrics_text(desk: ConsoleDesk) -> tuple[bytes, str]:

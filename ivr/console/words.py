@@ -44,6 +44,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "abandoned": ("放弃率", "Abandoned"),
     "mean_wait": ("平均等待", "Average wait"),
     "calls_today": ("今日来电", "Calls today"),
+    "chart_calls_per_hour": ("今日每小时来电", "Calls per hour today"),
+    "chart_seats": ("今日各座席接听与未接", "Answered and missed by seat today"),
     "handled": ("接听", "Handled"),
     "no_answer": ("未接", "No answer"),
     "mean_talk": ("平均通话", "Average talk"),

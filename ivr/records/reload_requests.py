@@ -2,6 +2,10 @@
 
 The console adds a request after a good save; the line polls ``latest()``
 (and reads it on SIGHUP) and loads the files again when the id has grown.
+
+A seat paused or resumed from the console page adds a request for
+``SEAT_BREAKS``: the line then reads the seat board's breaks at once (not at
+its next five-second look), and loads no files.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ivr.records.register import CallRegister, iso, parse_time
+
+SEAT_BREAKS = "seat breaks"  # ``what`` of a request to read the seat board's breaks now
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +38,25 @@ class ReloadRequests:
         )
         return int(cursor.lastrowid or 0)
 
+    def since(self, seen: int) -> list[ReloadRequest]:
+        """The requests added after the one numbered ``seen``, oldest first."""
+        rows = self.register.read(
+            lambda conn: conn.execute(
+                "SELECT id, at, by, what FROM reload_requests WHERE id > ? ORDER BY id", (seen,)
+            ).fetchall()
+        )
+        return [_request(row) for row in rows]
+
     def latest(self) -> ReloadRequest | None:
         row = self.register.read(
             lambda conn: conn.execute(
                 "SELECT id, at, by, what FROM reload_requests ORDER BY id DESC LIMIT 1"
             ).fetchone()
         )
-        if row is None:
-            return None
-        at = parse_time(str(row[1]))
-        assert at is not None
-        return ReloadRequest(int(row[0]), at, str(row[2]), str(row[3]))
+        return None if row is None else _request(row)
+
+
+def _request(row: tuple[object, ...]) -> ReloadRequest:
+    at = parse_time(str(row[1]))
+    assert at is not None
+    return ReloadRequest(int(str(row[0])), at, str(row[2]), str(row[3]))

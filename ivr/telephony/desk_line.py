@@ -95,6 +95,8 @@ class LineStats:
     malformed: int = 0
     refused_on_arrival: int = 0  # 400, 420, 482, 483: a request that could not be taken as it came
     failed: int = 0  # calls a fault ended (each alone)
+    rtp_lost: int = 0  # callers' frames that never came in time (ended calls)
+    rtp_late: int = 0  # callers' packets that came after their turn (ended calls)
 
 
 @dataclass
@@ -922,6 +924,9 @@ class DeskLine:
         if self.progress is not None:
             self.progress.ended(call)
         if call.media is not None:
+            jitter = call.media.jitter.stats
+            self.stats.rtp_lost += jitter.lost
+            self.stats.rtp_late += jitter.late
             call.media.close()
         if call.speech is not None:
             call.speech.close()

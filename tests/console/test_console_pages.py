@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 import urllib.error
 import urllib.parse
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from ivr.call.events import CallRecord, Outcome
 from ivr.records.callback_work import CallbackWork
@@ -19,10 +20,19 @@ from ivr.records.callbacks import CallbackBook, CallbackSource, CallbackTicket
 from ivr.records.live_calls import LineStatus, LiveCall, LiveCallBoard, LiveState
 from ivr.records.queue_figures import QueueFigures, RingResult, RingRow, TalkRow, WaitOutcome, WaitRow
 from ivr.records.register import CallRegister
+from ivr.records.reload_requests import ReloadRequests
 from ivr.seats.board import SeatBoard
 from ivr.seats.directory import load_seats
 from ivr.seats.state import SeatState
-from tests.console.conftest import PASSWORD, Console, sign_in
+from tests.console.conftest import (
+    PASSWORD,
+    Console,
+    add_users,
+    free_port,
+    make_root,
+    running_console,
+    sign_in,
+)
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 
@@ -122,6 +132,9 @@ def test_a_call_in_progress_appears_on_the_wallboard_within_a_second(page: Page,
                 RingRow("1001", "w2", now, RingResult.NO_ANSWER, 15.0),
             ]
         )
+        nine = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=9, minute=5, second=0, microsecond=0)
+        for n, at in enumerate((nine, nine + timedelta(minutes=35))):  # two calls at 09:xx, the desk's time
+            reg.save(CallRecord(f"hour-{n}", "desk", None, at, 50, 500, Outcome.SERVED, []))
     sign_in(page, console, "li")
     expect(page).to_have_url(console.url + "/wallboard")
     board = _live_board(console)
@@ -157,10 +170,31 @@ def test_a_call_in_progress_appears_on_the_wallboard_within_a_second(page: Page,
         expect(page.locator("#per-seat tr td")).to_have_text(
             ["1001", "1", "1", "1:35"]
         )  # handled, missed, talk
+        # the charts: 24 hourly bars, the 09:00 one showing 2; seat 1001's answered and missed bars
+        hourly = page.locator("#charts figure").nth(0)
+        expect(hourly.locator("figcaption")).to_have_text("今日每小时来电")
+        expect(hourly.locator("rect.bar")).to_have_count(24)
+        assert hourly.locator("rect.bar").nth(9).get_attribute("data-value") == "2"
+        assert (
+            sum(
+                int(v or 0)
+                for v in hourly.locator("rect.bar").evaluate_all("bars => bars.map(b => b.dataset.value)")
+            )
+            == 2
+        )
+        by_seat = page.locator("#charts figure").nth(1)
+        expect(by_seat.locator("figcaption")).to_contain_text("今日各座席接听与未接")
+        expect(by_seat.locator("rect.bar")).to_have_count(2)
+        expect(by_seat.locator("rect.bar.answered")).to_have_attribute("data-value", "1")
+        expect(by_seat.locator("rect.bar.missed")).to_have_attribute("data-value", "1")
         desk_now = datetime.now(ZoneInfo("Asia/Shanghai"))  # times are the desk's
         shown = page.locator("#now").inner_text()
         assert shown[:5] in {desk_now.strftime("%H:%M"), (desk_now - timedelta(minutes=1)).strftime("%H:%M")}
         shot(page, "wallboard")
+        page.goto(console.url + "/wallboard?lang=en")
+        expect(page.locator("#charts figcaption").nth(0)).to_have_text("Calls per hour today")
+        expect(page.locator("#charts figcaption").nth(1)).to_contain_text("Answered and missed by seat today")
+        page.goto(console.url + "/wallboard?lang=zh")
     finally:
         board.ended("call-wall-1")
         board.ended("call-wall-2")
@@ -291,7 +325,13 @@ def test_a_prompt_catalog_change_that_breaks_a_flow_is_refused(page: Page, conso
     assert catalog.read_text(encoding="utf-8") == before
 
 
+def _metric(text: str, name: str) -> float:
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
 def test_metrics_need_no_sign_in(console: Console) -> None:
+    with urllib.request.urlopen(console.url + "/metrics", timeout=5) as response:
+        before = response.read().decode()
     with CallRegister(console.db) as reg:
         reg.save(
             CallRecord("metrics-1", "desk", "13700000000", datetime.now(UTC), 50, 500, Outcome.SERVED, [])
@@ -305,6 +345,13 @@ def test_metrics_need_no_sign_in(console: Console) -> None:
     assert 'ivr_calls_in_progress{state="waiting"}' in text
     assert 'ivr_seats{state="available"}' in text
     assert "ivr_queue_length" in text
+    # answered 50 frames (1 s) after it arrived: in the 1 s bucket, not the 0.5 s one
+    for name, more in (
+        ('ivr_answer_delay_seconds_bucket{le="0.5"}', 0),
+        ('ivr_answer_delay_seconds_bucket{le="1.0"}', 1),
+        ("ivr_answer_delay_seconds_count", 1),
+    ):
+        assert _metric(text, name) == _metric(before, name) + more, name
 
 
 def test_a_break_past_30_minutes_is_red_and_others_see_numbers_masked(page: Page, console: Console) -> None:
@@ -361,3 +408,38 @@ def test_a_pause_needs_a_reason(page: Page, console: Console) -> None:
     page.click("#pause")
     expect(page.locator("#pause-error")).to_have_text("请填写暂停原因")
     expect(page.locator("#seat-state")).to_have_text("空闲")
+
+
+def test_a_changed_prompt_is_rendered_before_the_line_is_asked_to_reload(
+    browser: Browser, tmp_path: Path, rendered_audio: Path
+) -> None:
+    port = free_port()
+    root = make_root(tmp_path, rendered_audio, port)
+    audio = root / "audio" / "zh-CN"
+    audio.unlink()
+    shutil.copytree(rendered_audio, audio)  # its own audio: this test changes it
+    add_users(root, [("root", "admin", None)])
+    catalog = root / "prompts" / "zh-CN.yaml"
+    before = catalog.read_text(encoding="utf-8")
+    wavs = {p.relative_to(audio): p.read_bytes() for p in audio.rglob("*.wav")}
+    with running_console(root, port) as console:
+        context = browser.new_context(locale="zh-CN")
+        try:
+            page = context.new_page()
+            sign_in(page, console, "root")
+            page.goto(console.url + "/admin/edit?file=prompts/zh-CN.yaml")
+            changed = before.replace('text: "您好,{company}!"', 'text: "您好,欢迎致电{company}!"', 1)
+            assert changed != before
+            page.fill("#text", changed)
+            with CallRegister(console.db) as reg:
+                asked = ReloadRequests(reg).latest()
+            page.click("#save")
+            expect(page.locator("#result")).to_have_text("已保存，线路将在一秒内启用新流程")
+        finally:
+            context.close()
+    with CallRegister(console.db) as reg:
+        request = ReloadRequests(reg).latest()
+    assert request is not None and request != asked  # the line was asked to reload …
+    after = {p.relative_to(audio): p.read_bytes() for p in audio.rglob("*.wav")}
+    differ = sorted(str(name) for name in wavs if after.get(name) != wavs[name])
+    assert differ == ["desk.greeting.short.wav"]  # … with the new words' audio already on disk, only it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from ivr.commands.line_console import ReloadWatch
 from ivr.commands.serve import OpenLine
 from ivr.records.register import CallRegister
-from ivr.records.reload_requests import ReloadRequests
+from ivr.records.reload_requests import SEAT_BREAKS, ReloadRequests
 from ivr.telephony.phone import SipPhone
 from ivr.telephony.phone_script import HangUp, Silent, WaitForBot
 from tests.telephony.conftest import REPO, LineMaker
@@ -99,3 +101,20 @@ def test_a_call_in_progress_finishes_on_its_flow_and_the_next_call_takes_the_new
         finally:
             release_rtp_range(ports)
             maker.close()
+
+
+def test_a_pause_on_a_page_has_the_line_read_the_breaks_within_a_second_and_load_no_files(
+    tmp_path: Path,
+) -> None:
+    reloads: list[str] = []
+    breaks = threading.Event()
+    with CallRegister(tmp_path / "calls.db") as reg:
+        watch = ReloadWatch(CallRegister(reg.path), reloads.append, breaks=breaks.set)
+        watch.start()
+        try:
+            ReloadRequests(reg).add("wang", SEAT_BREAKS, datetime.now(UTC))
+            assert breaks.wait(1.0)
+            ReloadRequests(reg).add("root", "flows/desk.yaml", datetime.now(UTC))
+            within(1.0, lambda: reloads == ["flows/desk.yaml saved in the console by root"])
+        finally:
+            watch.close()
