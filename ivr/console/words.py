@@ -110,6 +110,7 @@ REASON_WORDS: dict[str, tuple[str, str]] = {
     "fault": ("系统故障", "a fault"),
     "complaint": ("投诉", "a complaint"),
     "person": ("找人", "asked for a person"),
+    "question": ("待查问题", "a question to look into"),
     # how a call ended
     "served": ("已办结", "served"),
     "transferred": ("转人工", "put through"),
