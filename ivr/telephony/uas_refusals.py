@@ -15,19 +15,11 @@ Pure: a request in, a :class:`Refusal` or ``None`` out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ivr.telephony.arrival import Refusal
 from ivr.telephony.sip_message import SipMessage
 
 SCHEMES = frozenset({"sip", "sips", "tel"})
 SDP = "application/sdp"
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    status: int
-    reason: str
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 def _media_type(value: str) -> str:
