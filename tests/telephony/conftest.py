@@ -208,3 +208,28 @@ def wait_until(what: Callable[[], bool], timeout: float, message: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {message}")
         time.sleep(0.05)
+
+
+SeatMaker = Callable[..., SeatPhone]
+
+
+@pytest.fixture
+def seat_phone() -> Iterator[SeatMaker]:
+    """Started seat phones (``kind``: a SeatPhone subclass), each with its own RTP range; all closed at the end."""
+    opened: list[tuple[SeatPhone, PortRange]] = []
+
+    def make(user: str, kind: type[SeatPhone] = SeatPhone, **kw: object) -> SeatPhone:
+        ports = allocate_rtp_range(20)
+        seat = kind(user, rtp_ports=range(ports.low, ports.high + 1), **kw)  # type: ignore[arg-type]
+        opened.append((seat, ports))
+        seat.start()
+        return seat
+
+    try:
+        yield make
+    finally:
+        for seat, ports in opened:
+            try:
+                seat.close()
+            finally:
+                release_rtp_range(ports)

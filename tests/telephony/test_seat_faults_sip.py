@@ -8,7 +8,6 @@ line's goodbye before its own BYE: nobody is dropped without one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,15 @@ from ivr.telephony.phone import SipPhone
 from ivr.telephony.phone_script import Action, Press, Tone, WaitForBot
 from ivr.telephony.seat_floor import SeatFloor
 from ivr.telephony.seat_phone import SeatPhone
-from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_for_record, wait_until, write_seats
-from tests.telephony.harness.ports import PortRange, allocate_rtp_range, release_rtp_range
+from tests.telephony.conftest import (
+    REPO,
+    CallerNumbers,
+    LineMaker,
+    SeatMaker,
+    wait_for_record,
+    wait_until,
+    write_seats,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,30 +41,6 @@ class SeatWithABrokenContact(SeatPhone):
 
     def _contact(self) -> str:
         return super()._contact().rstrip(">")
-
-
-SeatMaker = Callable[..., SeatPhone]
-
-
-@pytest.fixture
-def seat_phone() -> Iterator[SeatMaker]:
-    opened: list[tuple[SeatPhone, PortRange]] = []
-
-    def make(user: str, kind: type[SeatPhone] = SeatPhone, **kw: object) -> SeatPhone:
-        ports = allocate_rtp_range(20)
-        seat = kind(user, rtp_ports=range(ports.low, ports.high + 1), **kw)  # type: ignore[arg-type]
-        opened.append((seat, ports))
-        seat.start()
-        return seat
-
-    try:
-        yield make
-    finally:
-        for seat, ports in opened:
-            try:
-                seat.close()
-            finally:
-                release_rtp_range(ports)
 
 
 def desk_with(open_line: LineMaker, tmp_path: Path, *seats: SeatPhone) -> OpenLine:

@@ -33,6 +33,7 @@ from tests.telephony.conftest import (
     REPO,
     CallerNumbers,
     LineMaker,
+    SeatMaker,
     desk_hours,
     wait_for_record,
     wait_registered,
@@ -40,7 +41,6 @@ from tests.telephony.conftest import (
     write_seats,
 )
 from tests.telephony.harness.kamailio import DEFAULT_USERS, Kamailio, KamailioSettings, kamailio_available
-from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
 
 pytestmark = pytest.mark.slow
 
@@ -78,30 +78,7 @@ def short_ring_flow(tmp_path: Path) -> Path:
     return path
 
 
-SeatMaker = Callable[..., SeatPhone]
 DeskDialer = Callable[..., tuple[OpenLine, PhoneCall]]
-
-
-@pytest.fixture
-def seat_phone() -> Iterator[SeatMaker]:
-    """Started seat phones, each with its own RTP range; all closed at the end."""
-    opened: list[tuple[SeatPhone, object]] = []
-
-    def make(user: str, **kw: object) -> SeatPhone:
-        ports = allocate_rtp_range(20)
-        seat = SeatPhone(user, rtp_ports=range(ports.low, ports.high + 1), **kw)  # type: ignore[arg-type]
-        opened.append((seat, ports))
-        seat.start()
-        return seat
-
-    try:
-        yield make
-    finally:
-        for seat, ports in opened:
-            try:
-                seat.close()
-            finally:
-                release_rtp_range(ports)  # type: ignore[arg-type]
 
 
 @pytest.fixture
