@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from ivr.call.events import EventKind
-from ivr.commands.serve import OpenLine
 from ivr.config import IvrConfig, LineSettings, RecordsSettings, SipSettings
-from ivr.telephony.phone import PhoneCall, SipPhone
-from ivr.telephony.phone_script import Action, Press, Silent, Tone, WaitForBot
-from ivr.telephony.seat_phone import SeatPhone
+from ivr.demo.phone import PhoneCall, SipPhone
+from ivr.demo.phone_script import Action, Press, Silent, Tone, WaitForBot
+from ivr.demo.seat_phone import SeatPhone
+from ivr.line.open_line import OpenLine
 
 ROOT = Path(__file__).resolve().parents[1]
 BURSTS = 20

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from stock_bot import StockBot, StockBotError  # noqa: E402  (bench/: this file's folder)
 
-from ivr.commands.serve import OpenLine  # noqa: E402
+from ivr.line.open_line import OpenLine  # noqa: E402
 from tests.telephony.conftest import LineMaker, wait_registered  # noqa: E402
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available  # noqa: E402
 from tests.telephony.harness.sipp import run_sipp, sipp_available  # noqa: E402

@@ -63,13 +63,13 @@ from ivr.call.events import EventKind
 from ivr.call.inputs import CallContext, CallInput
 from ivr.errors import MissingPartError
 from ivr.flows.schema import Flow, Say
+from ivr.hearing.caller_speech import SpeechGate, StepGrammarSource, VoskSpeech, call_inputs
 from ivr.hearing.line_classifier import LineClassifier
 from ivr.hearing.recognition_workers import RecognitionSession, RecognitionWorkers
 from ivr.hearing.recognizer import Final, RecognitionResult
 from ivr.hearing.speech_model import SpeechModel, default_test_model, load_speech_model
+from ivr.hearing.step_grammar import StepGrammars
 from ivr.media import FRAME_MS, SAMPLE_RATE, SILENT_FRAME, frames_in, split_frames
-from ivr.telephony.caller_speech import SpeechGate, StepGrammarSource, VoskSpeech, call_inputs
-from ivr.telephony.step_grammar import StepGrammars
 
 WORDS = ("네", "아니요", "예약", "안내", "확인")
 TICK_S = FRAME_MS / 1000

@@ -43,7 +43,7 @@ def test_the_desk_hours_are_read_in_the_desks_time_zone() -> None:
     """A server on UTC still opens the desk at 08:50 Beijing time (00:50 UTC)."""
     from datetime import UTC, datetime, timedelta
 
-    from ivr.commands.serve import desk_time
+    from ivr.line.open_line import desk_time
 
     beijing = desk_time("Asia/Shanghai")()
     utc_now = datetime.now(UTC)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from ivr.call.events import EventKind, Outcome
+from ivr.demo.phone import SipPhone
+from ivr.demo.phone_script import Silent
 from ivr.records.register import CallRegister
-from ivr.telephony.phone import SipPhone
-from ivr.telephony.phone_script import Silent
 
 
 def _free_port() -> int:
@@ -84,9 +84,9 @@ def test_sigterm_refuses_new_calls_ends_live_ones_and_keeps_their_records(
 
 
 def test_a_missing_speech_model_stops_start_up_with_what_to_install(repo: Path, tmp_path: Path) -> None:
-    from ivr.commands.serve import OpenLine
     from ivr.config import HearingSettings, IvrConfig, RecordsSettings, SipSettings
     from ivr.errors import MissingPartError
+    from ivr.line.open_line import OpenLine
 
     missing = tmp_path / "models" / "vosk-model-small-cn-0.22"
     config = IvrConfig(

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from ruamel.yaml import YAML
 
+from ivr.demo.phone import PhoneCall, SipPhone
+from ivr.demo.phone_script import Action, HangUp, Press, Silent, WaitForBot
 from ivr.records.callbacks import CallbackBook, CallbackSource
 from ivr.records.register import CallRegister
-from ivr.telephony.phone import PhoneCall, SipPhone
-from ivr.telephony.phone_script import Action, HangUp, Press, Silent, WaitForBot
 from tests.telephony.harness.ports import allocate_rtp_range, free_udp_port, release_rtp_range
 
 pytestmark = pytest.mark.slow

@@ -18,17 +18,17 @@ from pathlib import Path
 from rich.console import Console
 
 from ivr.call.events import CallRecord, EventKind
-from ivr.commands.serve import OpenLine
 from ivr.config import IvrConfig, LineSettings, RecordsSettings, SipSettings
+from ivr.demo.phone import PhoneCall, SipPhone
+from ivr.demo.phone_script import Action, HangUp, Noise, Press, Say, Silent, WaitForBot
 from ivr.demo.pictures import draw_timeline, write_stereo_wav
+from ivr.demo.seat_phone import SeatPhone
 from ivr.errors import MissingPartError
 from ivr.flows.graph import draw
+from ivr.hearing.caller_speech import ScriptedSpeech
+from ivr.line.open_line import OpenLine
 from ivr.prompts.catalog import PAUSE, Catalog, catalog_path, load_catalog
 from ivr.seats.queue import Connected, Handled, QueueAction, Ring, SeatMissed, StopRinging, Whisper
-from ivr.telephony.caller_speech import ScriptedSpeech
-from ivr.telephony.phone import PhoneCall, SipPhone
-from ivr.telephony.phone_script import Action, HangUp, Noise, Press, Say, Silent, WaitForBot
-from ivr.telephony.seat_phone import SeatPhone
 
 CALL_LIMIT_S = 90.0
 DEMO_DAY = datetime(2026, 3, 2, 10, 0)  # a Monday morning: the desk is open whenever the demo runs

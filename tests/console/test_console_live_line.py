@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from ivr.telephony.phone import SipPhone
-from ivr.telephony.phone_script import Press, Tone, WaitForBot
-from ivr.telephony.seat_phone import SeatPhone
+from ivr.demo.phone import SipPhone
+from ivr.demo.phone_script import Press, Tone, WaitForBot
+from ivr.demo.seat_phone import SeatPhone
 from tests.console.conftest import add_users, free_port, make_root, running_console, sign_in
 from tests.telephony.conftest import REPO, LineMaker
 from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range

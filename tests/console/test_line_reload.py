@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from ivr.commands.line_console import ReloadWatch
-from ivr.commands.serve import OpenLine
+from ivr.demo.phone import SipPhone
+from ivr.demo.phone_script import HangUp, Silent, WaitForBot
+from ivr.line.console_feed import ReloadWatch
+from ivr.line.open_line import OpenLine
 from ivr.records.register import CallRegister
 from ivr.records.reload_requests import SEAT_BREAKS, ReloadRequests
-from ivr.telephony.phone import SipPhone
-from ivr.telephony.phone_script import HangUp, Silent, WaitForBot
 from tests.telephony.conftest import REPO, LineMaker
 from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
 

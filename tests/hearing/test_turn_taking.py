@@ -25,12 +25,12 @@ from ivr.call.engine import CallEngine
 from ivr.call.events import EventKind
 from ivr.call.inputs import CallContext
 from ivr.flows.schema import Flow, Say
+from ivr.hearing.caller_speech import SpeechGate, VoskSpeech
 from ivr.hearing.line_classifier import LineClassifier
 from ivr.hearing.recognition_workers import RecognitionWorkers
 from ivr.hearing.speech_model import SpeechModel
+from ivr.hearing.step_grammar import StepGrammars, grammar_for, model_words
 from ivr.media import SAMPLE_RATE, SILENT_FRAME, frames_in, split_frames
-from ivr.telephony.caller_speech import SpeechGate, VoskSpeech
-from ivr.telephony.step_grammar import StepGrammars, grammar_for, model_words
 from tests.hearing.test_recognition import ko_model, korean
 
 pytestmark = pytest.mark.slow

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from ivr.call.events import CallRecord
-from ivr.commands.serve import OpenLine
 from ivr.config import IvrConfig, LineSettings, RecordsSettings, SipSettings
-from ivr.telephony.phone import SipPhone
-from ivr.telephony.seat_phone import SeatPhone
+from ivr.demo.phone import SipPhone
+from ivr.demo.seat_phone import SeatPhone
+from ivr.line.open_line import OpenLine
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available
 from tests.telephony.harness.ports import (
     LOOPBACK,

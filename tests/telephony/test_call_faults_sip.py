@@ -28,9 +28,10 @@ from rich.console import Console
 from ivr.call.events import EventKind, Outcome
 from ivr.call.ports import LineHearing
 from ivr.commands.calls import render_call
-from ivr.commands.serve import EXIT_LINE_FAILED, OpenLine, serve_until_stopped
+from ivr.commands.serve import EXIT_LINE_FAILED, serve_until_stopped
 from ivr.hearing.line_classifier import LineClassifier
 from ivr.hearing.line_state import LineState
+from ivr.line.open_line import OpenLine
 from ivr.telephony import sdp
 from ivr.telephony.sip_message import SipMessage, new_branch, new_call_id, new_tag, request
 from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record
@@ -245,7 +246,7 @@ def test_a_call_whose_hearing_breaks_is_hung_up_alone_and_its_record_says_why(
     answered_call(other, target)
     hearings.break_next = True
     unlucky = callers()
-    with caplog.at_level(logging.ERROR, logger="ivr.telephony.desk_line"):
+    with caplog.at_level(logging.ERROR, logger="ivr.line.desk_line"):
         answered_call(unlucky, target)
         bot_hangs_up(unlucky, 2.0)  # half a second in, its hearing breaks: BYE
     unlucky.drain_rtp()

@@ -27,13 +27,13 @@ import pytest
 from pydantic import ValidationError
 
 from ivr.call.events import EventKind, Outcome
-from ivr.commands.serve import OpenLine
 from ivr.config import SipSettings
+from ivr.demo.phone import SipPhone
+from ivr.demo.phone_script import HangUp, LoseLine, Noise, Silent, WaitForBot
+from ivr.line.desk_line import KEEP_ENDED_S
+from ivr.line.open_line import OpenLine
 from ivr.media import SILENT_FRAME
 from ivr.telephony import g711
-from ivr.telephony.desk_line import KEEP_ENDED_S
-from ivr.telephony.phone import SipPhone
-from ivr.telephony.phone_script import HangUp, LoseLine, Noise, Silent, WaitForBot
 from ivr.telephony.rtp import RtpPacket
 from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_for_record, wait_registered
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 
 from ivr.call.events import EventKind
-from ivr.commands.serve import OpenLine
+from ivr.demo.phone import PhoneCallState, SipPhone
+from ivr.demo.phone_script import Tone
 from ivr.flows.schema import Say
+from ivr.line.open_line import OpenLine
 from ivr.seats.queue import Connected
-from ivr.telephony.phone import PhoneCallState, SipPhone
-from ivr.telephony.phone_script import Tone
 from tests.telephony.conftest import (
     LINE_USER,
     CallerNumbers,

@@ -26,10 +26,10 @@ from rich.console import Console
 
 from ivr.call.events import EventKind
 from ivr.commands.calls import render_call
-from ivr.commands.serve import OpenLine
+from ivr.demo.phone import SipPhone
+from ivr.demo.phone_script import HangUp, Silent
+from ivr.line.open_line import OpenLine
 from ivr.telephony import sdp
-from ivr.telephony.phone import SipPhone
-from ivr.telephony.phone_script import HangUp, Silent
 from ivr.telephony.rtp import RtpPacket
 from ivr.telephony.sip_message import SipMessage
 from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record, wait_until

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.commands.serve import OpenLine
+from ivr.line.open_line import OpenLine
 from ivr.telephony.sip_message import SipMessage, parse, request
 from tests.telephony.conftest import REPO, CallerNumbers, LineMaker
 from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from ivr.call.events import EventKind, Outcome
-from ivr.commands.serve import OpenLine
+from ivr.demo.phone import SipPhone
+from ivr.demo.phone_script import Action, Press, Tone, WaitForBot
+from ivr.demo.seat_phone import SeatPhone
+from ivr.line.open_line import OpenLine
+from ivr.line.seat_floor import SeatFloor
 from ivr.seats.queue import Connected, Ring, SeatMissed, StopRinging
 from ivr.seats.state import Miss
-from ivr.telephony.phone import SipPhone
-from ivr.telephony.phone_script import Action, Press, Tone, WaitForBot
-from ivr.telephony.seat_floor import SeatFloor
-from ivr.telephony.seat_phone import SeatPhone
 from tests.telephony.conftest import (
     REPO,
     CallerNumbers,

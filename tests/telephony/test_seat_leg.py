@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from ivr.line.seat_leg import Credentials, LegEvent, LegPlan, LegState, SeatLeg
 from ivr.telephony import sdp
-from ivr.telephony.seat_leg import Credentials, LegEvent, LegPlan, LegState, SeatLeg
 from ivr.telephony.sip_message import SipMessage, parse, request, response
 
 LOCAL = ("127.0.0.1", 5070)

@@ -19,16 +19,16 @@ import numpy.typing as npt
 import pytest
 
 from ivr.call.events import CallRecord, EventKind, Outcome
-from ivr.commands.serve import OpenLine
+from ivr.demo.phone import PhoneCall, PhoneCallState, SipPhone
+from ivr.demo.phone_script import Action, HangUp, LoseLine, Press, Silent, Tone, WaitForBot
+from ivr.demo.seat_phone import SeatCallState, SeatPhone
 from ivr.flows.schema import Say
+from ivr.line.open_line import OpenLine
+from ivr.line.seat_floor import SeatFloor
 from ivr.seats.board import SeatBoard
 from ivr.seats.directory import load_seats
 from ivr.seats.queue import Connected, Ring, SeatMissed, StopRinging, Whisper
 from ivr.seats.state import Miss, SeatState
-from ivr.telephony.phone import PhoneCall, PhoneCallState, SipPhone
-from ivr.telephony.phone_script import Action, HangUp, LoseLine, Press, Silent, Tone, WaitForBot
-from ivr.telephony.seat_floor import SeatFloor
-from ivr.telephony.seat_phone import SeatCallState, SeatPhone
 from tests.telephony.conftest import (
     REPO,
     CallerNumbers,

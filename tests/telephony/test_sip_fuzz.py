@@ -42,7 +42,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from ivr.commands.serve import OpenLine
+from ivr.line.open_line import OpenLine
 from tests.telephony.conftest import REPO, CallerNumbers, LineMaker
 from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
 from tests.telephony.line_probe import place_call

@@ -23,11 +23,11 @@ from pydantic import ValidationError
 
 from ivr.call.events import EventKind
 from ivr.config import SipSettings
+from ivr.demo.phone import SipPhone
+from ivr.demo.phone_script import Press, Silent, WaitForBot
+from ivr.demo.seat_phone import SeatPhone
 from ivr.telephony import g711
-from ivr.telephony.phone import SipPhone
-from ivr.telephony.phone_script import Press, Silent, WaitForBot
 from ivr.telephony.rtp import RtpPacket
-from ivr.telephony.seat_phone import SeatPhone
 from ivr.telephony.sip_message import parse
 from ivr.telephony.transport import SipTransport, Source
 from tests.telephony.conftest import (

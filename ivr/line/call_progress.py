@@ -17,7 +17,7 @@ from typing import Literal
 
 from ivr.call.events import EventKind
 from ivr.flows.schema import Flow
-from ivr.telephony.inbound_call import CallState, InboundCall
+from ivr.line.inbound_call import CallState, InboundCall
 
 ProgressState = Literal["ringing", "in_flow", "waiting", "with_seat"]
 

@@ -44,6 +44,12 @@ from ivr.call.inputs import CallContext, CallerHangup, CallInput, Dtmf
 from ivr.call.ports import LineHearing, PromptSource
 from ivr.config import SipSettings
 from ivr.flows.schema import Flow, Say
+from ivr.hearing.caller_speech import SpeechGate, SpeechInput
+from ivr.line.call_progress import CallProgress, ProgressWatch
+from ivr.line.call_tickets import CallTickets, WriteTicket
+from ivr.line.inbound_call import CallState, InboundCall
+from ivr.line.seat_floor import SeatDialing, SeatFloor
+from ivr.line.seat_leg import Credentials
 from ivr.media import SILENT_FRAME, frames_in, seconds_of
 from ivr.prompts.voice_worker import VoiceWorker
 from ivr.seats.directory import Seat
@@ -52,16 +58,10 @@ from ivr.telephony import sdp
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.arrival import refusal
 from ivr.telephony.call_media import CallMedia
-from ivr.telephony.call_progress import CallProgress, ProgressWatch
-from ivr.telephony.call_tickets import CallTickets, WriteTicket
-from ivr.telephony.caller_speech import SpeechGate, SpeechInput
-from ivr.telephony.inbound_call import CallState, InboundCall
 from ivr.telephony.media_clock import PERIOD_S, MediaClock
 from ivr.telephony.registration import Registration
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.rtp_ports import RtpPorts
-from ivr.telephony.seat_floor import SeatDialing, SeatFloor
-from ivr.telephony.seat_leg import Credentials
 from ivr.telephony.session_timer import SessionTimer, negotiate
 from ivr.telephony.sip_message import (
     SipMessage,

@@ -9,10 +9,10 @@ from enum import Enum
 from uuid import uuid4
 
 from ivr.call.engine import CallEngine
+from ivr.hearing.caller_speech import SpeechGate
+from ivr.line.call_tickets import CallTickets
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.call_media import CallMedia
-from ivr.telephony.call_tickets import CallTickets
-from ivr.telephony.caller_speech import SpeechGate
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sdp import Offer
 from ivr.telephony.session_timer import SessionTimer

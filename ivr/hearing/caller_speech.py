@@ -9,7 +9,7 @@ demo): it returns the words the scripted caller was given, only for speech
 heard clearly, and says so in its name.
 
 ``VoskSpeech`` can follow the flow: given the flow's step grammars (see
-``ivr.telephony.step_grammar``), ``on_step`` switches the recogniser to the
+``ivr.hearing.step_grammar``), ``on_step`` switches the recogniser to the
 phrases of each listening step as the engine enters it (grammar mode), or to
 free decoding for a listening step without phrases the model knows. Steps
 that do not listen leave the recogniser as it is, so an utterance in progress
@@ -34,7 +34,7 @@ TALKING = (LineState.SPEECH, LineState.QUIET)
 
 
 class StepGrammarSource(Protocol):
-    """A flow's grammars by step name (``ivr.telephony.step_grammar.StepGrammars``)."""
+    """A flow's grammars by step name (``ivr.hearing.step_grammar.StepGrammars``)."""
 
     def listens(self, step_name: str) -> bool: ...
     def __call__(self, step_name: str) -> Sequence[str] | None: ...

@@ -17,12 +17,12 @@ import threading
 from collections.abc import Callable
 
 from ivr.errors import IvrError
+from ivr.line.call_progress import CallProgress
 from ivr.records.errors import RegisterError
 from ivr.records.live_calls import LiveCall, LiveCallBoard, LiveState
 from ivr.records.register import CallRegister
 from ivr.records.reload_requests import SEAT_BREAKS, ReloadRequests
 from ivr.seats.queue import Connected, QueueAction, Ring, SeatMissed, StopRinging
-from ivr.telephony.call_progress import CallProgress
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ivr.call.events import CallRecord, Outcome
+from ivr.records.recent_callers import RecentCallers
 from ivr.records.register import CallRegister
-from ivr.telephony.recent_callers import RecentCallers
 
 
 def _record(caller: str, outcome: Outcome, path: list[str], at: datetime) -> CallRecord:

@@ -24,12 +24,12 @@ from enum import Enum
 
 import numpy as np
 
+from ivr.demo.phone_script import Action, Tick, run_script
 from ivr.hearing.sounds import level_dbfs
 from ivr.media import FRAME_SAMPLES, SILENT_FRAME
 from ivr.telephony import sdp
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
-from ivr.telephony.phone_script import Action, Tick, run_script
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.sip_message import (
@@ -398,7 +398,7 @@ class SipPhone:
 
 
 def _describe(action: Action) -> str:
-    from ivr.telephony.phone_script import describe
+    from ivr.demo.phone_script import describe
 
     return describe(action)
 

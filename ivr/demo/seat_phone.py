@@ -16,13 +16,13 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ivr.demo.phone import heard_speaking
+from ivr.demo.phone_script import Action, Tick, run_script
 from ivr.telephony import sdp
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.arrival import refusal
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
-from ivr.telephony.phone import heard_speaking
-from ivr.telephony.phone_script import Action, Tick, run_script
 from ivr.telephony.registration import Registration
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.rtp_ports import RtpPorts

@@ -35,13 +35,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ivr.line.seat_leg import Credentials, LegEvent, LegPlan, LegState, SeatLeg
 from ivr.media import SILENT_FRAME, frames_in
 from ivr.prompts.voice_worker import VoiceWorker
 from ivr.seats.desk import QueueDesk
 from ivr.seats.directory import Seat
 from ivr.seats.queue import Connected, QueueAction, Ring, SeatQueue, StopRinging, Whisper
 from ivr.telephony.call_media import CallMedia
-from ivr.telephony.seat_leg import Credentials, LegEvent, LegPlan, LegState, SeatLeg
 from ivr.telephony.sip_message import SipMessage, format_hostport, uri_hostport, uri_user
 
 log = logging.getLogger(__name__)
