@@ -6,13 +6,27 @@ them. :func:`parse_offer` reads the first audio stream of a session
 description (an offer or an answer: the shape is the same); :func:`answer`
 picks the codec, the first of the offer's own order that we speak, and
 raises :class:`SdpError` when there is none (the user agent answers 488).
+
+SRTP keys travel in the SDP (SDES, RFC 4568): an ``RTP/SAVP`` stream carries
+``a=crypto:<tag> <suite> inline:<key||salt base64>`` lines. :class:`Crypto` is
+one such line; the suites we speak are AES_CM_128_HMAC_SHA1_80 and _32. A line
+of a suite we do not speak, or with an MKI or session parameters, is kept
+(``unusable`` says why) and passed over; a line of our suites whose key is
+not 30 bytes of base64 is an error naming its SDP line. A key never shows in
+a ``repr`` (nor so in a log).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import secrets
 from dataclasses import dataclass, field
 
 SUPPORTED = ("PCMU", "PCMA")
+SRTP_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
+SECURE_PROTOCOLS = ("RTP/SAVP", "RTP/SAVPF")
+KEY_SALT_SIZE = 30  # AES-128 master key (16 bytes) and master salt (14), RFC 4568 §6.2
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 _STATIC = {
     0: ("PCMU", 8000),
@@ -43,6 +57,58 @@ class PayloadFormat:
 
 
 @dataclass(frozen=True, slots=True)
+class Crypto:
+    """One ``a=crypto`` attribute (RFC 4568 §9.1): a tag, a suite, its inline master key and salt."""
+
+    tag: int
+    suite: str
+    key: bytes = field(default=b"", repr=False)  # master key || salt; b"" where ``unusable``
+    unusable: str = ""  # why we cannot use this line ("" when we can)
+
+    @property
+    def attribute(self) -> str:
+        """The attribute as we write it: ``crypto:1 AES_CM_128_HMAC_SHA1_80 inline:…``."""
+        return f"crypto:{self.tag} {self.suite} inline:{base64.b64encode(self.key).decode()}"
+
+
+def fresh_crypto(tag: int, suite: str) -> Crypto:
+    """Our own key for ``suite`` (``secrets``: a new one for every call)."""
+    if suite not in SRTP_SUITES:
+        raise SdpError(f"cannot key SRTP suite {suite!r}; we speak {', '.join(SRTP_SUITES)}")
+    return Crypto(tag, suite, secrets.token_bytes(KEY_SALT_SIZE))
+
+
+def parse_crypto(value: str, number: int) -> Crypto:
+    """One ``crypto:`` attribute's value (after ``crypto:``), from SDP line ``number``."""
+    parts = value.split()
+    if len(parts) < 3 or not parts[0].isdigit() or len(parts[0]) > 9:
+        raise SdpError(f"SDP line {number}: a=crypto needs '<tag> <suite> <key-params>', got {value[:40]!r}")
+    tag, suite, key_params = int(parts[0]), parts[1], parts[2]
+    if suite not in SRTP_SUITES:
+        return Crypto(tag, suite, unusable="a suite we do not speak")
+    if len(parts) > 3:
+        return Crypto(tag, suite, unusable=f"session parameters {' '.join(parts[3:])[:40]!r}")
+    if ";" in key_params:
+        return Crypto(tag, suite, unusable="more than one key")
+    method, _, info = key_params.partition(":")
+    if method != "inline":
+        return Crypto(tag, suite, unusable=f"key method {method!r}")
+    key_text, *extras = info.split("|")
+    if any(":" in extra for extra in extras):
+        return Crypto(tag, suite, unusable="an MKI")
+    try:
+        key = base64.b64decode(key_text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SdpError(f"SDP line {number}: a=crypto:{tag}'s inline key is not base64") from None
+    if len(key) != KEY_SALT_SIZE:
+        raise SdpError(
+            f"SDP line {number}: a=crypto:{tag}'s inline key is {len(key)} bytes; "
+            f"{suite} takes {KEY_SALT_SIZE} (key and salt)"
+        )
+    return Crypto(tag, suite, key)
+
+
+@dataclass(frozen=True, slots=True)
 class Offer:
     """The first audio stream of a session description."""
 
@@ -56,6 +122,12 @@ class Offer:
     session_id: str = ""
     session_version: str = ""
     other_media: tuple[str, ...] = field(default=())  # media kinds of the other m= lines ("video")
+    crypto: tuple[Crypto, ...] = field(default=())  # the audio stream's a=crypto lines, in order
+
+    @property
+    def secure(self) -> bool:
+        """Whether the stream asks for SRTP (``RTP/SAVP`` or ``RTP/SAVPF``)."""
+        return self.protocol.upper() in SECURE_PROTOCOLS
 
     @property
     def telephone_event(self) -> PayloadFormat | None:
@@ -104,6 +176,15 @@ def choose_codec(offer: Offer) -> PayloadFormat:
     raise SdpError(f"no common codec: offered {names}; we speak PCMU/8000 and PCMA/8000")
 
 
+def choose_crypto(offer: Offer) -> Crypto:
+    """The first ``a=crypto`` line of the offer's that we can use (RFC 4568 §7.1.1: the offerer's order)."""
+    for crypto in offer.crypto:
+        if not crypto.unusable:
+            return crypto
+    offered = "; ".join(f"{c.tag} {c.suite} ({c.unusable})" for c in offer.crypto) or "none"
+    raise SdpError(f"no SRTP key we can use: offered {offered}; we speak {', '.join(SRTP_SUITES)}")
+
+
 def choose(offer: Offer) -> tuple[str, int]:
     """``(codec name, payload type)`` of :func:`choose_codec`'s pick, e.g. ``("PCMA", 8)``."""
     codec = choose_codec(offer)
@@ -124,7 +205,7 @@ def parse_offer(body: bytes) -> Offer:
         raise SdpError(f"SDP must start with v=0, got {lines[0][:20]!r}")
     session: dict[str, str] = {}
     session_attrs: list[str] = []
-    media: list[tuple[str, list[tuple[str, str]]]] = []  # (m= value, [(type, value)])
+    media: list[tuple[str, list[tuple[str, str, int]]]] = []  # (m= value, [(type, value, line)])
     for number, line in enumerate(lines, start=1):
         if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
             raise SdpError(f"SDP line {number} is not <type>=<value>: {line[:20]!r}")
@@ -132,7 +213,7 @@ def parse_offer(body: bytes) -> Offer:
         if kind == "m":
             media.append((value, []))
         elif media:
-            media[-1][1].append((kind, value))
+            media[-1][1].append((kind, value, number))
         elif kind == "a":
             session_attrs.append(value)
         else:
@@ -148,14 +229,14 @@ def parse_offer(body: bytes) -> Offer:
     if not port_text.isdigit() or int(port_text) > 65535:
         raise SdpError(f"m=audio port {parts[1]!r} is not a port number")
     protocol = parts[2]
-    if protocol.upper() not in ("RTP/AVP", "RTP/AVPF"):
-        raise SdpError(f"audio protocol {protocol} is not supported (RTP/AVP only; no SRTP)")
+    if protocol.upper() not in ("RTP/AVP", "RTP/AVPF", *SECURE_PROTOCOLS):
+        raise SdpError(f"audio protocol {protocol} is not supported (RTP/AVP, or RTP/SAVP with SDES keys)")
     pts: list[int] = []
     for fmt in parts[3:]:
         if not fmt.isdigit() or int(fmt) > 127:
             raise SdpError(f"m=audio payload type {fmt!r} is not 0..127")
         pts.append(int(fmt))
-    connection = next((v for k, v in fields if k == "c"), session.get("c"))
+    connection = next((v for k, v, _ in fields if k == "c"), session.get("c"))
     if connection is None:
         raise SdpError("SDP has no c= line for the audio stream")
     c_parts = connection.split()
@@ -166,7 +247,8 @@ def parse_offer(body: bytes) -> Offer:
     fmtp: dict[int, str] = {}
     ptime: int | None = None
     direction = next((a for a in session_attrs if a in DIRECTIONS), "sendrecv")
-    for kind, value in fields:
+    crypto: list[Crypto] = []
+    for kind, value, number in fields:
         if kind != "a":
             continue
         name, _, rest = value.partition(":")
@@ -184,6 +266,8 @@ def parse_offer(body: bytes) -> Offer:
             if not rest.strip().isdigit():
                 raise SdpError(f"bad a=ptime: {value!r}")
             ptime = int(rest.strip())
+        elif name == "crypto":
+            crypto.append(parse_crypto(rest, number))
         elif value in DIRECTIONS:
             direction = value
     payloads = tuple(
@@ -201,6 +285,7 @@ def parse_offer(body: bytes) -> Offer:
         session_id=origin[1] if len(origin) >= 6 else "",
         session_version=origin[2] if len(origin) >= 6 else "",
         other_media=tuple(m.split(" ", 1)[0] for i, (m, _) in enumerate(media) if i != audio[0]),
+        crypto=tuple(crypto),
     )
 
 
@@ -211,6 +296,7 @@ def _describe(
     version: int,
     formats: list[tuple[int, str, str | None]],
     direction: str,
+    crypto: tuple[Crypto, ...] = (),
 ) -> bytes:
     ip_type = "IP6" if ":" in local_ip else "IP4"
     lines = [
@@ -219,22 +305,31 @@ def _describe(
         "s=ivr",
         f"c=IN {ip_type} {local_ip}",
         "t=0 0",
-        f"m=audio {port} RTP/AVP " + " ".join(str(pt) for pt, _, _ in formats),
+        f"m=audio {port} {'RTP/SAVP' if crypto else 'RTP/AVP'} " + " ".join(str(pt) for pt, _, _ in formats),
     ]
     for pt, name, params in formats:
         lines.append(f"a=rtpmap:{pt} {name}/8000")
         if params is not None:
             lines.append(f"a=fmtp:{pt} {params}")
-    lines += ["a=ptime:20", f"a={direction}"]
+    lines += ["a=ptime:20", f"a={direction}", *(f"a={c.attribute}" for c in crypto)]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
 def answer(
-    offer: Offer, local_ip: str, local_port: int, session_id: int, *, version: int | None = None
+    offer: Offer,
+    local_ip: str,
+    local_port: int,
+    session_id: int,
+    *,
+    version: int | None = None,
+    crypto: Crypto | None = None,
 ) -> bytes:
-    """Our answer: one codec (see :func:`choose_codec`), telephone-event if offered, the mirrored direction."""
+    """Our answer: one codec (see :func:`choose_codec`), telephone-event if offered, the mirrored direction;
+    with ``crypto`` (our key for the suite chosen from the offer) an ``RTP/SAVP`` stream."""
     if offer.audio_port == 0:
         raise SdpError("the offered audio stream is disabled (port 0)")
+    if offer.secure and crypto is None:
+        raise SdpError(f"the offer asks for SRTP ({offer.protocol}): the answer needs our key")
     codec = choose_codec(offer)
     formats: list[tuple[int, str, str | None]] = [(codec.pt, codec.key, None)]
     event = offer.telephone_event
@@ -247,6 +342,7 @@ def answer(
         session_id if version is None else version,
         formats,
         answer_direction(offer),
+        () if crypto is None else (crypto,),
     )
 
 
@@ -259,8 +355,10 @@ def offer(
     *,
     version: int | None = None,
     direction: str = "sendrecv",
+    crypto: tuple[Crypto, ...] = (),
 ) -> bytes:
-    """An offer for an outbound call: ``codecs`` in preference order, telephone-event on ``dtmf_pt``."""
+    """An offer for an outbound call: ``codecs`` in preference order, telephone-event on ``dtmf_pt``;
+    with ``crypto`` (our keys, one per suite, in preference order) an ``RTP/SAVP`` stream."""
     formats: list[tuple[int, str, str | None]] = []
     for name in codecs:
         if name.upper() not in _PT_OF:
@@ -275,5 +373,5 @@ def offer(
     if direction not in DIRECTIONS:
         raise SdpError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     return _describe(
-        local_ip, port, session_id, session_id if version is None else version, formats, direction
+        local_ip, port, session_id, session_id if version is None else version, formats, direction, crypto
     )

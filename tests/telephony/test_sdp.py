@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 from pathlib import Path
@@ -135,7 +136,23 @@ def test_pcmu_at_another_clock_rate_is_not_g711() -> None:
         (body(*HEAD, "m=audio 4000 RTP/AVP"), "m=audio line needs port, protocol and formats"),
         (body(*HEAD, "m=audio port RTP/AVP 0"), "m=audio port 'port' is not a port number"),
         (body(*HEAD, "m=audio 70000 RTP/AVP 0"), "m=audio port '70000' is not a port number"),
-        (body(*HEAD, "m=audio 4000 RTP/SAVP 0"), "audio protocol RTP/SAVP is not supported"),
+        (body(*HEAD, "m=audio 4000 UDP/TLS/RTP/SAVP 0"), "audio protocol UDP/TLS/RTP/SAVP is not supported"),
+        (
+            body(*HEAD, "m=audio 4000 RTP/SAVP 0", "a=crypto:1 AES_CM_128_HMAC_SHA1_80"),
+            "SDP line 7: a=crypto needs",
+        ),
+        (
+            body(*HEAD, "m=audio 4000 RTP/SAVP 0", "a=crypto:x AES_CM_128_HMAC_SHA1_80 inline:AAAA"),
+            "SDP line 7",
+        ),
+        (
+            body(*HEAD, "m=audio 4000 RTP/SAVP 0", "a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:not*base64"),
+            "SDP line 7: a=crypto:1's inline key is not base64",
+        ),
+        (
+            body(*HEAD, "m=audio 4000 RTP/SAVP 0", "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:AAAAAAAA"),
+            "SDP line 7: a=crypto:2's inline key is 6 bytes; AES_CM_128_HMAC_SHA1_80 takes 30",
+        ),
         (body(*HEAD, "m=audio 4000 RTP/AVP 0 x"), "m=audio payload type 'x' is not 0..127"),
         (body(*HEAD, "m=audio 4000 RTP/AVP 128"), "m=audio payload type '128' is not 0..127"),
         (body("v=0", "m=audio 4000 RTP/AVP 0"), "SDP has no c= line for the audio stream"),
@@ -205,3 +222,82 @@ def test_mangled_descriptions_never_raise_anything_but_sdp_error() -> None:
             sdp.answer(offer, "127.0.0.1", 40000, 1)
         except SdpError:
             continue
+
+
+# --- SRTP keys in the SDP (SDES, RFC 4568) ------------------------------------------------
+
+KEY_80 = "PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"  # RFC 4568 §4's example key and salt
+KEY_32 = "NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj"
+
+
+def savp_offer(*crypto: str, protocol: str = "RTP/SAVP") -> bytes:
+    return body(*HEAD, f"m=audio 4000 {protocol} 0 101", "a=rtpmap:101 telephone-event/8000", *crypto)
+
+
+def test_savp_offer_keys_are_read_in_order_and_the_first_we_speak_is_chosen() -> None:
+    offer = sdp.parse_offer(
+        savp_offer(
+            "a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:" + "A" * 64,
+            f"a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{KEY_32}|2^20|1:32",
+            f"a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{KEY_80}|2^31",
+            f"a=crypto:4 AES_CM_128_HMAC_SHA1_32 inline:{KEY_32}",
+        )
+    )
+    assert offer.secure and offer.protocol == "RTP/SAVP"
+    assert [(c.tag, c.unusable) for c in offer.crypto] == [
+        (1, "a suite we do not speak"),
+        (2, "an MKI"),
+        (3, ""),
+        (4, ""),
+    ]
+    chosen = sdp.choose_crypto(offer)
+    assert (chosen.tag, chosen.suite) == (3, "AES_CM_128_HMAC_SHA1_80")
+    assert chosen.key == base64.b64decode(KEY_80) and len(chosen.key) == 30
+
+
+def test_a_key_never_shows_in_a_repr() -> None:
+    offer = sdp.parse_offer(savp_offer(f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_80}"))
+    assert KEY_80 not in repr(offer) and repr(base64.b64decode(KEY_80)) not in repr(offer)
+    assert "AES_CM_128_HMAC_SHA1_80" in repr(offer)
+
+
+def test_savp_offer_without_a_key_we_can_use_names_what_was_offered() -> None:
+    offer = sdp.parse_offer(
+        savp_offer(f"a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{KEY_80} UNENCRYPTED_SRTP")
+    )
+    with pytest.raises(
+        SdpError, match=r"no SRTP key we can use: offered 7 AES_CM_128_HMAC_SHA1_80 \(session"
+    ):
+        sdp.choose_crypto(offer)
+    with pytest.raises(SdpError, match="no SRTP key we can use: offered none"):
+        sdp.choose_crypto(sdp.parse_offer(savp_offer()))
+
+
+def test_answer_to_savp_is_savp_with_our_own_fresh_key_on_the_chosen_tag() -> None:
+    offer = sdp.parse_offer(savp_offer(f"a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:{KEY_32}"))
+    ours = sdp.fresh_crypto(5, "AES_CM_128_HMAC_SHA1_32")
+    again = sdp.fresh_crypto(5, "AES_CM_128_HMAC_SHA1_32")
+    assert len(ours.key) == 30 and ours.key != again.key and ours.key != sdp.choose_crypto(offer).key
+    answer = sdp.answer(offer, "127.0.0.1", 40000, 9, crypto=ours)
+    assert b"m=audio 40000 RTP/SAVP 0 101\r\n" in answer
+    read_back = sdp.parse_offer(answer)
+    assert read_back.secure and read_back.crypto == (ours,)
+    assert answer.endswith(
+        f"a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:{base64.b64encode(ours.key).decode()}\r\n".encode()
+    )
+
+
+def test_answer_to_savp_without_our_key_is_refused() -> None:
+    offer = sdp.parse_offer(
+        savp_offer(f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_80}", protocol="RTP/SAVPF")
+    )
+    with pytest.raises(SdpError, match=r"the offer asks for SRTP \(RTP/SAVPF\)"):
+        sdp.answer(offer, "127.0.0.1", 40000, 1)
+
+
+def test_our_savp_offer_lists_each_key_and_reads_back() -> None:
+    keys = (sdp.fresh_crypto(1, "AES_CM_128_HMAC_SHA1_80"), sdp.fresh_crypto(2, "AES_CM_128_HMAC_SHA1_32"))
+    offer = sdp.parse_offer(sdp.offer("127.0.0.1", 40000, 3, crypto=keys))
+    assert offer.protocol == "RTP/SAVP" and offer.crypto == keys
+    with pytest.raises(SdpError, match="cannot key SRTP suite 'F8_128_HMAC_SHA1_80'"):
+        sdp.fresh_crypto(3, "F8_128_HMAC_SHA1_80")
