@@ -90,6 +90,12 @@ class SipSettings(Strict):
         description="RFC 4028: the shortest session interval a caller may ask for (a shorter one is 422 with "
         "this Min-SE); the RFC's floor is 90 s: less is for tests",
     )
+    srtp: Literal["off", "offer", "require"] = Field(
+        default="offer",
+        description='SRTP (SDES keys, RFC 4568): "offer" answers an RTP/SAVP offer with SRTP and an RTP/AVP '
+        'one with plain RTP; "require" refuses plain offers (488) and rings seats with SRTP; "off" refuses '
+        "SRTP offers (488)",
+    )
     realtime: bool = Field(
         default=True,
         description="the media clock's thread asks for real-time scheduling (SCHED_FIFO); it needs root "

@@ -32,6 +32,7 @@ from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
 from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.rtp_ports import RtpPorts
+from ivr.telephony.sdp import Crypto
 from ivr.telephony.sip_message import (
     SipMessage,
     SipParseError,
@@ -44,6 +45,7 @@ from ivr.telephony.sip_message import (
     request,
     uri_hostport,
 )
+from ivr.telephony.srtp import answered_keys, offered_keys
 from ivr.telephony.transport import SipTransport, Source
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class PhoneCall:
     sent_audio: list[bytes] = field(default_factory=list)
     heard_audio: list[bytes] = field(default_factory=list)
     responses: list[int] = field(default_factory=list)
+    offered_keys: tuple[Crypto, ...] = ()  # our SRTP keys in the INVITE's offer (none: plain RTP)
     done: threading.Event = field(default_factory=threading.Event)
 
     def since_answer(self, now: float) -> float:
@@ -107,9 +110,12 @@ class SipPhone:
         tls_client: ssl.SSLContext | None = None,
         drop_every: int = 0,
         delay_every: int = 0,
+        srtp: bool = False,
     ) -> None:
         """A caller on ``host`` (IPv4 or IPv6); ``transport`` ("udp", "tcp" or "tls") is how it places
-        calls: over a connection it opens to the target (TLS: checked with ``tls_client``)."""
+        calls: over a connection it opens to the target (TLS: checked with ``tls_client``); with
+        ``srtp`` its offers are RTP/SAVP with SDES keys (RFC 4568) and its audio SRTP."""
+        self.srtp = srtp
         self.host = host
         self.drop_every = drop_every  # 0: none; N: every Nth audio packet is lost on the way
         self.delay_every = delay_every  # 0: none; N: every Nth audio packet arrives 20 ms late
@@ -146,13 +152,18 @@ class SipPhone:
         name: str = "caller",
         uri: str | None = None,
         on_note: Callable[[PhoneCall, float, str], None] = lambda c, t, s: None,
+        media_at: Address | None = None,
     ) -> PhoneCall:
+        """Dial ``target``; ``media_at``: where the offer says the phone's RTP is (a relay in front of
+        its socket, which tests read the wire at), by default its own socket."""
         uri = uri or f"sip:desk@{format_hostport(*target)}{self._uri_param}"
         with self._lock:
             call = PhoneCall(name, new_call_id(self.host), target, uri, new_tag(), script, on_note)
             sock = self._rtp.open()
             call.media = CallMedia(sock, ("0.0.0.0", 0), "PCMU", 101)
-            body = sdp.offer(self.host, call.media.local_port, session_id=int(self._now() * 1000) % 10**9)
+            call.offered_keys = offered_keys() if self.srtp else ()
+            host, port = media_at or (self.host, call.media.local_port)
+            body = sdp.offer(host, port, session_id=int(self._now() * 1000) % 10**9, crypto=call.offered_keys)
             call.invite_branch = new_branch()
             call.invite = request(
                 "INVITE",
@@ -261,9 +272,15 @@ class SipPhone:
             if call.state is not PhoneCallState.ANSWERED and call.state is not PhoneCallState.ENDED:
                 answer = sdp.parse_offer(msg.body)
                 codec, _ = sdp.choose(answer)
+                keys = answered_keys(call.offered_keys, answer)
                 assert call.media is not None
                 call.media = CallMedia(
-                    call.media.sock, (answer.address, answer.port), codec, answer.dtmf_payload_type, rtcp=True
+                    call.media.sock,
+                    (answer.address, answer.port),
+                    codec,
+                    answer.dtmf_payload_type,
+                    rtcp=True,
+                    srtp=keys,
                 )
                 call.state = PhoneCallState.ANSWERED
                 call.answered_at = now

@@ -54,7 +54,7 @@ from ivr.media import SILENT_FRAME, frames_in, seconds_of
 from ivr.prompts.voice_worker import VoiceWorker
 from ivr.seats.directory import Seat
 from ivr.seats.queue import QueueAction, SeatQueue
-from ivr.telephony import sdp
+from ivr.telephony import sdp, srtp
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.arrival import refusal
 from ivr.telephony.call_media import CallMedia
@@ -188,7 +188,7 @@ class DeskLine:
         s = self.settings
         credentials = Credentials(s.username, s.password) if s.username and s.password else None
         dialing = SeatDialing(
-            s.mode, (self.host, self.port), s.username or "ivr", s.server_address, credentials
+            s.mode, (self.host, self.port), s.username or "ivr", s.server_address, credentials, s.srtp
         )
         flow = self.parts.flow
         ring_timeouts = {
@@ -443,6 +443,7 @@ class DeskLine:
         try:
             offer = sdp.parse_offer(req.body)
             sdp.choose(offer)
+            keys = srtp.answer_keys(offer, self.settings.srtp)
         except ValueError as exc:
             log.info("INVITE without a usable offer: %s", exc)
             self._reply(req, source, 488, "Not Acceptable Here")
@@ -461,6 +462,7 @@ class DeskLine:
             arrived_wall=self.parts.wall_clock(),
             answer_at=now + self.parts.flow.answer.at_s,
             timer=timer,
+            srtp=keys,
         )
         self._calls[call.call_id] = call
         self.stats.calls += 1
@@ -497,10 +499,11 @@ class DeskLine:
             try:
                 answer = sdp.parse_offer(req.body)
                 sdp.choose(answer)
+                keys = srtp.answered_keys(() if call.srtp is None else (call.srtp.ours,), answer)
             except ValueError as exc:  # no usable answer: the media stays as it was
                 log.info("call %s: the ACK carries no usable answer: %s", call.call_id[:8], exc)
                 return
-            self._take_sdp(call, answer)
+            self._take_sdp(call, answer, keys)
 
     # --- mid-call: re-INVITE and UPDATE (RFC 3261 §14, RFC 3311, RFC 3264 §8) ------------------
 
@@ -548,11 +551,14 @@ class DeskLine:
                 sdp.choose(offer)
                 if offer.port == 0:
                     raise sdp.SdpError("the audio stream is disabled (port 0)")
+                keys = srtp.answer_keys(
+                    offer, self.settings.srtp, None if call.srtp is None else call.srtp.ours
+                )
             except ValueError as exc:
                 log.info("call %s: a mid-call offer we cannot take: %s", call.call_id[:8], exc)
                 status, reason = 488, "Not Acceptable Here"
             else:
-                self._take_sdp(call, offer)
+                self._take_sdp(call, offer, keys)
                 body = self._sdp_answer(call)
         elif invite:
             body = self._sdp_offer(call)
@@ -612,17 +618,20 @@ class DeskLine:
             call.refresh = Retransmission.first(update, hop, now)
         return False
 
-    def _take_sdp(self, call: InboundCall, description: sdp.Offer) -> None:
-        """The far end's new offer (or its answer to ours): where RTP goes, the codec, hold or resume."""
+    def _take_sdp(self, call: InboundCall, description: sdp.Offer, keys: srtp.Keys | None) -> None:
+        """The far end's new offer (or its answer to ours): where RTP goes, the codec, hold or resume,
+        the SRTP keys."""
         assert call.media is not None
         was_held = call.media.held
         codec, _ = sdp.choose(description)
         call.offer = description
+        call.srtp = keys
         call.media.renegotiate(
             (description.address, description.port),
             codec,
             description.dtmf_payload_type,
             sdp.answer_direction(description),
+            keys,
         )
         if call.media.held != was_held:
             state = "held" if call.media.held else "resumed"
@@ -759,6 +768,7 @@ class DeskLine:
             call.offer.dtmf_payload_type,
             paced=True,
             rtcp=True,
+            srtp=call.srtp,
         )
         ok = call.dialog.ok(
             self._contact(call.invite),
@@ -796,7 +806,7 @@ class DeskLine:
             seats=None if self.floor is None else self.floor.desk,
             tickets=call.tickets,
         )
-        log.info("call %s answered (%s)", call.call_id[:8], codec)
+        log.info("call %s answered (%s%s)", call.call_id[:8], codec, "" if call.srtp is None else ", SRTP")
         self._saw(call)
 
     def _step_media(self, call: InboundCall, now: float) -> None:
@@ -1028,19 +1038,22 @@ class DeskLine:
     def _sdp_answer(self, call: InboundCall) -> bytes:
         assert call.media is not None
         port = call.media.local_port
+        ours = None if call.srtp is None else call.srtp.ours
         return self._versioned(
-            call, lambda sid, v: sdp.answer(call.offer, self.host, port, session_id=sid, version=v)
+            call,
+            lambda sid, v: sdp.answer(call.offer, self.host, port, session_id=sid, version=v, crypto=ours),
         )
 
     def _sdp_offer(self, call: InboundCall) -> bytes:
-        """Our offer in the 200 to a re-INVITE without SDP: the stream as it is, sendrecv."""
+        """Our offer in the 200 to a re-INVITE without SDP: the stream as it is (SRTP with our key), sendrecv."""
         assert call.media is not None
         media = call.media
+        keys = () if call.srtp is None else (call.srtp.ours,)
         dtmf = media.dtmf_pt if media.dtmf_pt is not None and 96 <= media.dtmf_pt <= 127 else None
         return self._versioned(
             call,
             lambda sid, v: sdp.offer(
-                self.host, media.local_port, sid, codecs=(media.codec,), dtmf_pt=dtmf, version=v
+                self.host, media.local_port, sid, codecs=(media.codec,), dtmf_pt=dtmf, version=v, crypto=keys
             ),
         )
 

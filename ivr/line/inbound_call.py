@@ -17,6 +17,7 @@ from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sdp import Offer
 from ivr.telephony.session_timer import SessionTimer
 from ivr.telephony.sip_message import SipMessage
+from ivr.telephony.srtp import Keys
 
 Address = tuple[str, int]
 
@@ -64,6 +65,7 @@ class InboundCall:
     rseq: int = 0  # that 180's RSeq
     timer: SessionTimer | None = None  # RFC 4028, when the INVITE asked for it
     refresh: Retransmission | None = None  # our session refresh (UPDATE) until its final response
+    srtp: Keys | None = None  # the call's SDES keys when it is SRTP (ours answers, theirs checks)
     offer_pending: int | None = (
         None  # CSeq of a re-INVITE without SDP whose 200 has our offer: its ACK answers
     )

@@ -43,6 +43,7 @@ from ivr.seats.directory import Seat
 from ivr.seats.queue import Connected, QueueAction, Ring, SeatQueue, StopRinging, Whisper
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.sip_message import SipMessage, format_hostport, uri_hostport, uri_user
+from ivr.telephony.srtp import SrtpMode
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -60,6 +61,7 @@ class SeatDialing:
     user: str = "ivr"
     server: Address | None = None
     credentials: Credentials | None = None
+    srtp: SrtpMode = "offer"  # the line's [sip] srtp: "require" rings seats with SRTP (see SeatLeg)
 
     def plan(self, seat: Seat) -> LegPlan:
         contact = f"sip:{self.user}@{format_hostport(*self.local)}"
@@ -73,8 +75,11 @@ class SeatDialing:
                 from_uri=f"sip:{self.user}@{host}:{port}",
                 contact=contact,
                 credentials=self.credentials,
+                srtp=self.srtp,
             )
-        return LegPlan(uri=seat.uri, hop=uri_hostport(seat.uri), from_uri=contact, contact=contact)
+        return LegPlan(
+            uri=seat.uri, hop=uri_hostport(seat.uri), from_uri=contact, contact=contact, srtp=self.srtp
+        )
 
 
 @dataclass

@@ -24,7 +24,7 @@ import socket
 from dataclasses import dataclass
 from enum import Enum
 
-from ivr.telephony import sdp
+from ivr.telephony import sdp, srtp
 from ivr.telephony.arrival import dialog_header_problem
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.digest import DigestError, authorization, parse_challenge
@@ -76,6 +76,7 @@ class LegPlan:
     from_uri: str  # our address of record
     contact: str  # our Contact URI (the line's SIP socket)
     credentials: Credentials | None = None
+    srtp: srtp.SrtpMode = "offer"  # the line's [sip] srtp: "require" rings the seat with SRTP only
 
 
 class SeatLeg:
@@ -102,7 +103,13 @@ class SeatLeg:
         self._cancel_sent = False
         self._ack: bytes | None = None
         self._session_id = self._version = session_id  # our SDP's o= line (RFC 3264 §8)
-        self._sdp = sdp.offer(self._rtp_host, self.rtp_port, session_id=session_id)
+        # SRTP (RTP/SAVP) only under "require": a seat is the company's own phone, and one set up without
+        # SRTP answers an RTP/SAVP offer with 488 (an offer cannot fall back to plain RTP), so under "offer"
+        # the caller would never reach it; under "require" the admin wants every leg encrypted, whatever
+        # it costs a seat whose phone cannot do it
+        self._offered = srtp.offered_keys() if plan.srtp == "require" else ()
+        self._keys: srtp.Keys | None = None
+        self._sdp = sdp.offer(self._rtp_host, self.rtp_port, session_id=session_id, crypto=self._offered)
         self._invite = self._build_invite(None)
         self._invite_tx: Retransmission | None = None
         self._cancel_tx: Retransmission | None = None
@@ -255,15 +262,24 @@ class SeatLeg:
         try:
             offer = sdp.parse_offer(body)
             codec, _ = sdp.choose(offer)
+            keys = srtp.answer_keys(offer, self.plan.srtp, None if self._keys is None else self._keys.ours)
             answer = sdp.answer(
-                offer, self._rtp_host, self.rtp_port, self._session_id, version=self._version + 1
+                offer,
+                self._rtp_host,
+                self.rtp_port,
+                self._session_id,
+                version=self._version + 1,
+                crypto=None if keys is None else keys.ours,
             )
         except ValueError as exc:
             log.info("seat leg %s: a re-INVITE we cannot take: %s", self.call_id[:8], exc)
             return None
         if self.media is not None:
             direction = sdp.answer_direction(offer)
-            self.media.renegotiate((offer.address, offer.port), codec, offer.dtmf_payload_type, direction)
+            self.media.renegotiate(
+                (offer.address, offer.port), codec, offer.dtmf_payload_type, direction, keys
+            )
+        self._keys = keys
         self._version += 1
         self._sdp = answer
         return answer
@@ -297,6 +313,7 @@ class SeatLeg:
         try:
             answer = sdp.parse_offer(resp.body)
             codec, _ = sdp.choose(answer)
+            self._keys = srtp.answered_keys(self._offered, answer)
         except ValueError as exc:
             log.info("seat leg %s answered without usable SDP: %s", self.call_id[:8], exc)
             self.state = LegState.ANSWERED
@@ -307,7 +324,12 @@ class SeatLeg:
             return
         # paced like every stream of the line: sent first thing in the next tick (SeatFloor.flush_media)
         self.media = CallMedia(
-            self._rtp, (answer.address, answer.port), codec, answer.dtmf_payload_type, paced=True
+            self._rtp,
+            (answer.address, answer.port),
+            codec,
+            answer.dtmf_payload_type,
+            paced=True,
+            srtp=self._keys,
         )
         self.state = LegState.ANSWERED
         self.events.append(LegEvent.ANSWERED)

@@ -25,6 +25,13 @@ With ``rtcp`` the stream has its RTCP session on the RTP port + 1 (see
 :mod:`ivr.telephony.rtcp_session`), stepped by :meth:`CallMedia.receive`; each
 packet's arrival time for the jitter is the kernel's (``SO_TIMESTAMPNS``) where
 there is one, so the 20 ms tick that reads the socket does not blur it.
+
+With ``srtp`` keys (:mod:`ivr.telephony.srtp`) every packet is SRTP both ways, RTCP
+SRTCP: a packet is protected when it is made, so a paced stream's send loop
+stays as tight as without; a packet that fails authentication (or is replayed)
+is dropped and counted (``rejected``), and its source is not taken as the far
+end's (behind a NAT only an authenticated packet names the far end). A new
+offer/answer may rekey the call (:meth:`CallMedia.renegotiate`).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from ivr.telephony.dtmf import DtmfReceiver, dtmf_packets
 from ivr.telephony.jitter import JitterBuffer
 from ivr.telephony.rtcp_session import CLOCK_RATE, RtcpSession
 from ivr.telephony.rtp import HEADER_SIZE, RtpPacket, RtpSender
+from ivr.telephony.srtp import Keys, SrtpStreams
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -72,6 +80,7 @@ class CallMedia:
         *,
         paced: bool = False,
         rtcp: bool = False,
+        srtp: Keys | None = None,
     ) -> None:
         self.sock = sock
         self.sock.setblocking(False)
@@ -91,7 +100,8 @@ class CallMedia:
         self.paced = paced
         self._keys_waiting: deque[str] = deque()  # pressed, not begun
         self._key_out: deque[bytes] = deque()  # the packets of the key being sent
-        self._outbox: list[bytes] = []
+        self._outbox: list[tuple[bytes, int]] = []  # (packet, its payload octets)
+        self.srtp = None if srtp is None else SrtpStreams(srtp)
         self.direction = "sendrecv"  # ours, as our SDP says: recvonly/inactive while the far end holds us
         self.sent_octets = 0
         self.rtcp: RtcpSession | None = self._open_rtcp() if rtcp else None
@@ -108,7 +118,9 @@ class CallMedia:
         if _TIMESTAMPNS is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, _TIMESTAMPNS, 1)
         cname = f"ivr-{self.sender.ssrc:08x}@{host}"
-        return RtcpSession(rtcp_sock, self._rtcp_remote, self.sender.ssrc, cname)
+        session = RtcpSession(rtcp_sock, self._rtcp_remote, self.sender.ssrc, cname)
+        session.srtp = self.srtp
+        return session
 
     @property
     def _rtcp_remote(self) -> Address:
@@ -119,8 +131,16 @@ class CallMedia:
         """The far end put us on hold: we send nothing (and a quiet far end is not a gone one)."""
         return self.direction in ("recvonly", "inactive")
 
-    def renegotiate(self, remote: Address, codec: str, dtmf_pt: int | None, direction: str) -> None:
-        """A new offer/answer mid-call: where packets go from the next one, the codec, our direction."""
+    @property
+    def rejected(self) -> int:
+        """SRTP/SRTCP packets dropped: they failed authentication or were replayed."""
+        return 0 if self.srtp is None else self.srtp.rejected
+
+    def renegotiate(
+        self, remote: Address, codec: str, dtmf_pt: int | None, direction: str, srtp: Keys | None = None
+    ) -> None:
+        """A new offer/answer mid-call: where packets go from the next one, the codec, our direction,
+        the SRTP keys (``None``: plain RTP from now on)."""
         remote = (_compressed(remote[0]), remote[1])
         if remote != self.remote:
             self.remote = remote
@@ -132,6 +152,12 @@ class CallMedia:
             self.payload_type, self._encode, self._decode = CODECS[codec]
             self.sender.payload_type = self.payload_type
         self.dtmf_pt = dtmf_pt
+        if srtp is None or self.srtp is None:
+            self.srtp = None if srtp is None else SrtpStreams(srtp)
+        else:
+            self.srtp.rekey(srtp)
+        if self.rtcp is not None:
+            self.rtcp.srtp = self.srtp
         was_held = self.held
         self.direction = direction
         if self.held and not was_held:
@@ -155,12 +181,15 @@ class CallMedia:
             except OSError:  # ICMP unreachable from the far end: nothing to read
                 break
             source = (host, port)
-            if source != self.peer:
-                if self.peer is None or source == self.remote:
-                    self.peer = source
-                else:
-                    self.strays += 1
+            if source != self.peer and self.peer is not None and source != self.remote:
+                self.strays += 1
+                continue
+            if self.srtp is not None:
+                plain = self.srtp.unprotect(data)
+                if plain is None:  # forged, damaged or replayed: dropped (counted in rejected)
                     continue
+                data = plain
+            self.peer = source
             try:
                 packet = RtpPacket.parse(data)
             except ValueError:
@@ -249,20 +278,23 @@ class CallMedia:
     def flush(self) -> None:
         """Send what a paced stream made in the last tick (the line calls this first thing each tick)."""
         outbox, self._outbox = self._outbox, []
-        for data in outbox:
-            self._transmit(data)
+        for data, octets in outbox:
+            self._transmit(data, octets)
 
     def _sendto(self, data: bytes) -> None:
+        octets = len(data) - HEADER_SIZE  # payload octets (we write no CSRC or extension)
+        if self.srtp is not None:
+            data = self.srtp.protect(data)
         if self.paced:
-            self._outbox.append(data)
+            self._outbox.append((data, octets))
         else:
-            self._transmit(data)
+            self._transmit(data, octets)
 
-    def _transmit(self, data: bytes) -> None:
+    def _transmit(self, data: bytes, octets: int) -> None:
         try:
             self.sock.sendto(data, self.remote)
             self.sent += 1
-            self.sent_octets += len(data) - HEADER_SIZE  # payload octets (we write no CSRC or extension)
+            self.sent_octets += octets
         except OSError:  # a full or unreachable socket loses this frame only; the next tick sends the next
             self.send_errors += 1
 

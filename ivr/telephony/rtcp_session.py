@@ -11,7 +11,8 @@ media clock with the call's RTP, reads what arrived and, every
 ``INTERVAL_TICKS`` (5 s; the first after half that, §6.2), sends a compound
 SR (we sent audio since the last) or RR, with SDES CNAME. :meth:`close` sends
 the last report with a BYE. A full or unreachable socket loses one report,
-never the call.
+never the call. With ``srtp`` (the call's SRTP streams, set by its RTP) reports
+go out as SRTCP and come in checked; one that fails is dropped and counted there.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 from ivr.telephony import rtcp
 from ivr.telephony.rtp import SEQ_MOD, TS_MOD, ts_diff
+from ivr.telephony.srtp import SrtpStreams
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -127,6 +129,7 @@ class RtcpSession:
         self.reports_read = 0
         self.malformed = 0
         self.closed = False
+        self.srtp: SrtpStreams | None = None
         self._ticks = INTERVAL_TICKS // 2  # the first report comes after half an interval
         self._last_sr = 0  # the middle 32 bits of the far end's last SR's NTP timestamp
         self._ticks_since_sr = 0
@@ -166,6 +169,8 @@ class RtcpSession:
         return rtcp.compound(head, rtcp.SourceDescription(self.ssrc, self.cname))
 
     def _send(self, data: bytes) -> None:
+        if self.srtp is not None:
+            data = self.srtp.protect_rtcp(data)
         try:
             self.sock.sendto(data, self.remote)
             self.reports_sent += 1
@@ -180,6 +185,11 @@ class RtcpSession:
                 return
             except OSError:  # ICMP unreachable: the far end has no RTCP port
                 return
+            if self.srtp is not None:
+                plain = self.srtp.unprotect_rtcp(data)
+                if plain is None:  # forged, damaged or replayed: dropped (counted by the streams)
+                    continue
+                data = plain
             try:
                 packets = rtcp.parse_compound(data)
             except ValueError:

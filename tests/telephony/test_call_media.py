@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from ivr.media import FRAME_BYTES, SILENT_FRAME
-from ivr.telephony import g711
+from ivr.telephony import g711, sdp
 from ivr.telephony.call_media import CallMedia
-from ivr.telephony.rtp import RtpSender
+from ivr.telephony.rtp import RtpPacket, RtpSender
+from ivr.telephony.srtp import Keys, SrtpStreams
 from tests.telephony.harness.ports import LOOPBACK
 
 
@@ -88,3 +89,52 @@ def test_each_frame_sent_is_one_packet_to_the_sdp_address(
     far.settimeout(1)
     sizes = [len(far.recv(2048)) for _ in range(3)]
     assert sizes == [12 + 160] * 3 and media.sent == 3
+
+
+def srtp_keys() -> tuple[Keys, Keys]:
+    """The line's keys and the far end's, each checking what the other protects."""
+    line, far = sdp.fresh_crypto(1, sdp.SRTP_SUITES[0]), sdp.fresh_crypto(1, sdp.SRTP_SUITES[0])
+    return Keys(ours=line, theirs=far), Keys(ours=far, theirs=line)
+
+
+def test_an_srtp_call_carries_no_audio_in_clear_and_each_side_hears_the_other(
+    sockets: tuple[socket.socket, socket.socket, socket.socket],
+) -> None:
+    own, far, _ = sockets
+    line_keys, far_keys = srtp_keys()
+    media = CallMedia(own, far.getsockname(), "PCMU", dtmf_pt=101, srtp=line_keys)
+    clear = g711.ulaw_encode(tone(3000))
+    for _ in range(5):
+        media.send(tone(3000))
+    far.setblocking(False)
+    wire = [far.recv(2048) for _ in range(5)]
+    assert all(clear[:8] not in packet and len(packet) == 12 + 160 + 10 for packet in wire)
+    far_streams = SrtpStreams(far_keys)
+    assert [RtpPacket.parse(p).payload for p in map(far_streams.unprotect, wire) if p] == [clear] * 5
+    sender = RtpSender(0)
+    for _ in range(6):
+        far.sendto(far_streams.protect(sender.next_audio(clear)), own.getsockname())
+    heard = [f for f in drain(media, 10) if f != SILENT_FRAME]
+    assert len(heard) == 6 and media.rejected == 0 and media.sent_octets == 5 * 160
+
+
+def test_unauthenticated_packets_are_dropped_counted_and_never_name_the_far_end(
+    sockets: tuple[socket.socket, socket.socket, socket.socket],
+) -> None:
+    own, far, stranger = sockets
+    line_keys, far_keys = srtp_keys()
+    media = CallMedia(own, (LOOPBACK, 9), "PCMU", dtmf_pt=101, srtp=line_keys)  # behind a NAT: latches
+    to = own.getsockname()
+    send_frames(stranger, to, RtpSender(0), tone(-3000), 4)  # plain RTP: no tag, no key
+    far_streams = SrtpStreams(far_keys)
+    sender = RtpSender(0)
+    packets = [far_streams.protect(sender.next_audio(g711.ulaw_encode(tone(3000)))) for _ in range(6)]
+    for packet in packets:
+        far.sendto(packet, to)
+    far.sendto(packets[0], to)  # a replay
+    heard = [f for f in drain(media, 12) if f != SILENT_FRAME]
+    assert len(heard) == 6 and all(np.frombuffer(f, "<i2").mean() > 0 for f in heard)
+    assert media.peer == far.getsockname() and media.rejected == 5
+    media.renegotiate(far.getsockname(), "PCMU", 101, "sendrecv")  # a re-INVITE to plain RTP
+    send_frames(far, to, sender, tone(3000), 3)
+    assert len([f for f in drain(media, 4) if f != SILENT_FRAME]) == 3
