@@ -10,10 +10,15 @@ checked both ways.
   answers by itself and sends a 1000 Hz tone; each side hears the other's tone across the
   bridge (FFT windows, as in test_seats_sip), then the caller hangs up and the line ends the
   seat's leg.
+- the SRTP cell (``tls-kamailio-srtp``): the field case, signalling over TLS through Kamailio and
+  media SRTP (SDES keys in the TLS-carried SDP); the line runs ``[sip] srtp = "require"``, so a
+  plain offer would be refused and the seat is rung with RTP/SAVP; the softphone takes SRTP only
+  (baresip's ``srtp-mand``) and says it switched SRTP on.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +95,7 @@ steps:
 # "New connection arriving on TLS, not handled !" (belle-sip listens on TLS but serves only
 # connections it opened itself); through Kamailio it is reached over its own connection
 LINPHONEC_NO_TLS_SERVER = "linphonec 5.1 (belle-sip) takes no incoming TLS connection: 'New connection arriving on TLS, not handled !'"
+LINPHONEC_NO_SRTP = "the SRTP cell is baresip's (linphonec's SDES set-up is not wired into its harness)"
 SEAT_USER = "seat1001"
 CALLER_USER = "caller"
 BRIDGED_FOR = 100  # frames (2 s) of bridged audio before the caller hangs up
@@ -124,10 +130,13 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 class Cell:
     """One cell's parts: the line, maybe a Kamailio, the softphone; all stopped by ``close``."""
 
-    def __init__(self, tmp_path: Path, transport: str, via: str, cert: tuple[Path, Path]) -> None:
+    def __init__(
+        self, tmp_path: Path, transport: str, via: str, cert: tuple[Path, Path], srtp: bool = False
+    ) -> None:
         self.tmp_path = tmp_path
         self.transport = transport
         self.via = via
+        self.srtp = srtp
         self.cert, self.key = cert
         self.proxy: Kamailio | None = None
         self.phones: list[Softphone] = []
@@ -156,6 +165,8 @@ class Cell:
         if self.proxy is not None:
             registration = Registration(LOOPBACK, self.proxy_port(), self.transport)
         if kind == "linphonec":
+            if self.srtp:
+                pytest.skip(LINPHONEC_NO_SRTP)
             if not linphonec_available():
                 pytest.skip("linphonec (linphone-cli) is not installed")
             linphone = Linphonec(
@@ -181,19 +192,32 @@ class Cell:
             auto_answer=seat,
             ca_file=self.cert,
             certificate=pem,
+            srtp=self.srtp,
         )
         self.phones.append(phone)
         phone.start()
         return phone
 
     def line_settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {"srtp": "require"} if self.srtp else {}
         if self.transport != "tls" or self.via != "direct":
-            return {}
-        return {
+            return settings
+        return settings | {
             "tls_bind": f"{LOOPBACK}:{free_port(LOOPBACK)}",
             "tls_cert": str(self.cert),
             "tls_key": str(self.key),
         }
+
+    def check_media(self, line_said: list[str]) -> None:
+        """In the SRTP cell both ends said their media is SRTP: the softphone (its srtp module) and
+        the line (its ``answered (PCMU, SRTP)``, for a caller)."""
+        if not self.srtp:
+            return
+        for phone in self.phones:
+            assert "SRTP is Enabled" in phone.tail(400), (
+                f"the softphone did not switch SRTP on\n{phone.tail()}"
+            )
+        assert all("SRTP" in said for said in line_said), line_said
 
     def check_transport(self, line: OpenLine, *, method: str, seat: bool) -> None:
         """The softphone's SIP really went over the cell's transport: the line's own counts when
@@ -221,10 +245,10 @@ class Cell:
 
 @pytest.fixture
 def cell(request: pytest.FixtureRequest, tmp_path: Path, certificate: tuple[Path, Path]) -> Iterator[Cell]:
-    transport, via = request.param
+    transport, via, *media = request.param
     if via == "kamailio" and transport == "tls" and not kamailio_tls_available():
         pytest.skip("Kamailio's TLS module is not installed (kamailio-tls-modules)")
-    made = Cell(tmp_path, transport, via, certificate)
+    made = Cell(tmp_path, transport, via, certificate, srtp=media == ["srtp"])
     try:
         yield made
     finally:
@@ -234,6 +258,7 @@ def cell(request: pytest.FixtureRequest, tmp_path: Path, certificate: tuple[Path
 TRANSPORTS = ["udp", "tcp", "tls"]
 PATHS = ["direct", "kamailio"]
 CELLS = [pytest.param((t, v), id=f"{t}-{v}") for v in PATHS for t in TRANSPORTS]
+CELLS.append(pytest.param(("tls", "kamailio", "srtp"), id="tls-kamailio-srtp"))
 PHONES = ["baresip", "linphonec"]
 
 
@@ -246,11 +271,13 @@ def test_a_softphone_caller_hears_the_bot_and_the_bot_hears_it(
     tmp_path: Path,
     caller_number: CallerNumbers,
     rendered_audio: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.line.desk_line")
     flow = flow_file(tmp_path, CALLER_FLOW)
     if cell.via == "kamailio":
         proxy = cell.start_proxy()
-        line = open_line(flow=flow, mode="register", registrar=proxy)
+        line = open_line(flow=flow, mode="register", registrar=proxy, **cell.line_settings())
         wait_registered(line)
         user = CALLER_USER
         phone = cell.softphone(kind, user, CALLER_HZ, seat=False)
@@ -276,6 +303,7 @@ def test_a_softphone_caller_hears_the_bot_and_the_bot_hears_it(
     assert any(state != "silence" for state in heard_caller), f"the bot heard nothing: {heard_caller}"
     assert record.events[-1].kind is EventKind.HANGUP and record.events[-1].detail["by"] == "bot"
     cell.check_transport(line, method="INVITE", seat=False)
+    cell.check_media([r.getMessage() for r in caplog.records if " answered (" in r.getMessage()])
     goodbye = line.line.parts.prompts.frames(Say(prompt="goodbye"))
     heard = phone.heard()
     assert speech_frames(heard) >= 0.7 * speech_frames(list(goodbye)), (
@@ -310,7 +338,7 @@ def test_a_softphone_seat_and_a_caller_hear_each_other_across_the_bridge(
         proxy = cell.start_proxy()
         seat = cell.softphone(kind, SEAT_USER, SEAT_HZ, seat=True)
         seats = seats_file(tmp_path / "seats.yaml", SEAT_USER, proxy.aor(SEAT_USER))
-        line = open_line(flow=flow, seats=seats, mode="register", registrar=proxy)
+        line = open_line(flow=flow, seats=seats, mode="register", registrar=proxy, **cell.line_settings())
         wait_registered(line)
     else:
         monkeypatch.setenv("SSL_CERT_FILE", str(cell.cert))  # the line checks a TLS seat's certificate
@@ -319,6 +347,7 @@ def test_a_softphone_seat_and_a_caller_hear_each_other_across_the_bridge(
         seats = seats_file(tmp_path / "seats.yaml", SEAT_USER, seat.contact(cell.transport))
         line = open_line(flow=flow, seats=seats)
     phone.user = caller_number()
+    phone.srtp = cell.srtp  # under "require" the line takes only SRTP callers
     call = phone.call(line.line.transport.address, (Tone(40, CALLER_HZ),))
     floor = line.line.floor
     assert floor is not None
@@ -332,3 +361,4 @@ def test_a_softphone_seat_and_a_caller_hear_each_other_across_the_bridge(
     assert len(tone_windows(heard, CALLER_HZ)) >= 5, f"the seat did not hear the caller\n{cell.diagnosis()}"
     assert len(tone_windows(call.heard_audio, SEAT_HZ)) >= 5, "the caller did not hear the seat"
     cell.check_transport(line, method="REGISTER", seat=True)
+    cell.check_media([])

@@ -60,6 +60,7 @@ class Baresip:
         auto_answer: bool = False,
         ca_file: Path | None = None,
         certificate: Path | None = None,
+        srtp: bool = False,
     ) -> None:
         self.directory = directory
         self.user = user
@@ -68,6 +69,7 @@ class Baresip:
         self.auto_answer = auto_answer
         self.ca_file = ca_file
         self.certificate = certificate  # PEM with the key and the chain: baresip's own TLS listener
+        self.srtp = srtp  # SRTP only (the srtp module's "srtp-mand": RTP/SAVP with SDES keys)
         self.sip_port = free_udp_port()
         self.ctrl_port = free_udp_port()
         self.events = Events()
@@ -109,6 +111,7 @@ class Baresip:
             "module g711.so",
             "module aufile.so",
             "module sndfile.so",
+            *(["module srtp.so"] if self.srtp else []),
             "module_app account.so",
             "module_app menu.so",
             "module_app ctrl_tcp.so",
@@ -121,6 +124,8 @@ class Baresip:
             lines.append(f"sip_certificate {self.certificate}")
         (self.directory / "config").write_text("\n".join(lines) + "\n", encoding="utf-8")
         params = ["audio_codecs=PCMU", "answermode=" + ("auto" if self.auto_answer else "manual")]
+        if self.srtp:
+            params.append("mediaenc=srtp-mand")
         reg = self.registration
         if reg is None:
             aor = f"<sip:{self.user}@{LOOPBACK}>"
