@@ -37,6 +37,7 @@ def test_the_documented_settings_work_as_written(tmp_path: Path) -> None:
     assert config.records.path == "var/ivr.db"
     assert config.hearing.vosk_model is None  # keys and line handling only
     assert config.line.timezone == "Asia/Shanghai"  # the handbook's desk hours are Beijing time
+    assert config.sip.srtp == "offer"  # SRTP when a caller offers it, plain RTP when not
 
 
 def test_the_desk_hours_are_read_in_the_desks_time_zone() -> None:
@@ -63,6 +64,7 @@ def test_the_desk_hours_are_read_in_the_desks_time_zone() -> None:
         ("[sip]\nmax_calls = 0\n", 2, "sip.max_calls: Input should be greater than or equal to 1"),
         ('[sip\nmode = "direct"\n', 1, "TOML:"),
         ('[line]\ntimezone = "Beijing"\n', 2, "unknown time zone 'Beijing': use an IANA name"),
+        ('[sip]\nmode = "direct"\nsrtp = "on"\n', 3, "sip.srtp: Input should be 'off', 'offer' or 'require'"),
     ],
 )
 def test_a_mistake_names_the_key_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
