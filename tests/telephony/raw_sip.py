@@ -104,11 +104,12 @@ class RawCaller:
         via_port: int | None = None,
         rport: bool = True,
         send: bool = True,
+        crypto: tuple[sdp.Crypto, ...] = (),
     ) -> RawDialog:
         uri = uri or f"sip:desk@{target[0]}:{target[1]}"
         call_id, tag, branch = new_call_id(LOOPBACK), new_tag(), new_branch()
         via = f"SIP/2.0/UDP {LOOPBACK}:{via_port or self.port};branch={branch}" + (";rport" if rport else "")
-        body = sdp.offer(LOOPBACK, self.rtp_port, session_id=4242, codecs=codecs)
+        body = sdp.offer(LOOPBACK, self.rtp_port, session_id=4242, codecs=codecs, crypto=crypto)
         msg = request(
             "INVITE",
             uri,

@@ -4,6 +4,8 @@ the caller's tone and key, the caller the bot's words). ``[sip] srtp`` refuses w
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +16,13 @@ from ivr.demo.phone import SipPhone, heard_speaking
 from ivr.demo.phone_script import Press, Tone, WaitForBot
 from ivr.telephony import g711, sdp
 from ivr.telephony.rtp import RtpPacket
-from ivr.telephony.srtp import SrtpStreams
+from ivr.telephony.srtp import SrtpStreams, answered_keys
 from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record
-from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
+from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
 from tests.telephony.harness.rtp_tap import RtpTap
+from tests.telephony.raw_sip import RawCaller
 from tests.telephony.test_interop import CALLER_FLOW
+from tests.telephony.test_mid_call_sip import reoffer
 from tests.telephony.test_seats_sip import CALLER_HZ
 from tests.telephony.test_transports_sip import flow_file
 
@@ -95,3 +99,83 @@ def test_a_rule_refuses_the_other_kind_of_offer_with_488(
     assert call.done.wait(10)
     assert call.final_status == 488 and call.answered_at is None
     assert line.line.live_calls() == 0
+
+
+# --- mid-call: a re-INVITE on an SRTP call (RawCaller: exactly the SIP it is told to send) ------
+
+
+@pytest.fixture
+def raw(caller_number: CallerNumbers) -> Iterator[RawCaller]:
+    ports = allocate_rtp_range(4)
+    caller = RawCaller(ports, user=caller_number())
+    try:
+        yield caller
+    finally:
+        caller.close()
+        release_rtp_range(ports)
+
+
+def srtp_offer(port: int, version: int, crypto: sdp.Crypto, direction: str = "sendrecv") -> bytes:
+    return sdp.offer(
+        LOOPBACK, port, 4242, codecs=("PCMU",), version=version, direction=direction, crypto=(crypto,)
+    )
+
+
+def opened(reader: SrtpStreams, sock: socket.socket, seconds: float) -> int:
+    """How many packets reach ``sock`` in ``seconds`` that ``reader`` authenticates (and none fails)."""
+    deadline = time.monotonic() + seconds
+    count = 0
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data = sock.recv(2048)
+        except TimeoutError:
+            break
+        assert reader.unprotect(data) is not None, "a packet the answer's key does not open"
+        count += 1
+    return count
+
+
+def test_an_srtp_caller_who_holds_resumes_and_rekeys_keeps_hearing_the_bot_encrypted(
+    open_line: LineMaker, raw: RawCaller, tmp_path: Path, rendered_audio: Path
+) -> None:
+    line = open_line(flow=flow_file(tmp_path, CALLER_FLOW))
+    target = line.line.transport.address
+    caller_key = sdp.fresh_crypto(1, sdp.SRTP_SUITES[0])
+    dialog = raw.invite(target, crypto=(caller_key,))
+    first = sdp.parse_offer(raw.answered(dialog).body)
+    raw.send(raw.in_dialog(dialog, "ACK"), target)
+    keys = answered_keys((caller_key,), first)
+    assert keys is not None
+    reader = SrtpStreams(keys)
+    assert opened(reader, raw.media, 0.4) >= 10
+    held = sdp.parse_offer(
+        reoffer(raw, dialog, target, "INVITE", srtp_offer(raw.rtp_port, 4243, caller_key, "inactive")).body
+    )
+    assert held.direction == "inactive" and held.crypto == first.crypto  # the line's key is kept
+    opened(reader, raw.media, 0.1)  # what was in flight
+    assert opened(reader, raw.media, 0.4) == 0
+    new_key = sdp.fresh_crypto(1, sdp.SRTP_SUITES[0])  # the caller rekeys as it resumes
+    resumed = sdp.parse_offer(
+        reoffer(raw, dialog, target, "INVITE", srtp_offer(raw.rtp_port, 4244, new_key)).body
+    )
+    assert resumed.direction == "sendrecv" and resumed.crypto == first.crypto
+    assert opened(reader, raw.media, 0.4) >= 15
+    assert line.line.live_calls() == 1
+
+
+def test_under_require_a_plain_reoffer_gets_488_and_the_call_stays_encrypted(
+    open_line: LineMaker, raw: RawCaller, tmp_path: Path, rendered_audio: Path
+) -> None:
+    line = open_line(flow=flow_file(tmp_path, CALLER_FLOW), srtp="require")
+    target = line.line.transport.address
+    caller_key = sdp.fresh_crypto(1, sdp.SRTP_SUITES[1])
+    dialog = raw.invite(target, crypto=(caller_key,))
+    first = sdp.parse_offer(raw.answered(dialog).body)
+    raw.send(raw.in_dialog(dialog, "ACK"), target)
+    keys = answered_keys((caller_key,), first)
+    assert keys is not None and keys.suite == "AES_CM_128_HMAC_SHA1_32"
+    plain = sdp.offer(LOOPBACK, raw.rtp_port, 4242, codecs=("PCMU",), version=4243)
+    reoffer(raw, dialog, target, "INVITE", plain, status=488)
+    assert opened(SrtpStreams(keys), raw.media, 0.4) >= 15
+    assert line.line.live_calls() == 1
