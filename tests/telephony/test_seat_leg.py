@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -159,3 +160,41 @@ def test_a_seat_that_puts_the_line_on_hold_is_answered_recvonly_and_sent_nothing
     assert leg.media.send(b"\0" * 320) is False  # nothing goes to a seat that holds us
     resumed = reinvite("sendrecv", 3)
     assert resumed.direction == "sendrecv" and not leg.media.held
+
+
+def answer_to(invite: SipMessage, *, srtp: bool) -> SipMessage:
+    offer = sdp.parse_offer(invite.body)
+    crypto = sdp.fresh_crypto(offer.crypto[-1].tag, offer.crypto[-1].suite) if srtp else None
+    if crypto is None and offer.secure:  # a seat whose phone has no SRTP answers plain all the same
+        offer = sdp.parse_offer(invite.body.replace(b"RTP/SAVP", b"RTP/AVP"))
+    body = sdp.answer(offer, "127.0.0.1", 40000, session_id=1, crypto=crypto)
+    return reply(invite, 200, "OK", body=body, content_type="application/sdp")
+
+
+def test_under_require_a_seat_is_rung_with_srtp_and_its_media_is_keyed_by_its_answer(
+    rtp: socket.socket,
+) -> None:
+    leg = SeatLeg(replace(PLAN, srtp="require"), LOCAL, rtp, now=0.0)
+    (invite,) = sent(leg)
+    offer = sdp.parse_offer(invite.body)
+    assert offer.protocol == "RTP/SAVP"
+    assert [(c.tag, c.suite) for c in offer.crypto] == [(1, sdp.SRTP_SUITES[0]), (2, sdp.SRTP_SUITES[1])]
+    leg.on_response(answer_to(invite, srtp=True), 1.0)
+    assert leg.take_events() == [LegEvent.ANSWERED]
+    assert leg.media is not None and leg.media.srtp is not None
+    assert leg.media.srtp.keys.ours == offer.crypto[1]  # the key of the suite the seat chose
+
+
+def test_under_require_a_seat_answering_plain_rtp_is_hung_up_and_refused(rtp: socket.socket) -> None:
+    leg = SeatLeg(replace(PLAN, srtp="require"), LOCAL, rtp, now=0.0)
+    (invite,) = sent(leg)
+    leg.on_response(answer_to(invite, srtp=False), 1.0)
+    assert leg.take_events() == [LegEvent.REFUSED] and leg.status == 488
+    assert [m.method for m in sent(leg)] == ["ACK", "BYE"]
+
+
+@pytest.mark.parametrize("mode", ["off", "offer"])
+def test_otherwise_a_seat_is_rung_with_plain_rtp(rtp: socket.socket, mode: str) -> None:
+    leg = SeatLeg(replace(PLAN, srtp=mode), LOCAL, rtp, now=0.0)  # type: ignore[arg-type]
+    (invite,) = sent(leg)
+    assert b"RTP/AVP" in invite.body and b"a=crypto" not in invite.body
