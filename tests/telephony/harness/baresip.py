@@ -255,6 +255,12 @@ class Baresip:
             raise BaresipError(f"baresip {self.user} recorded nothing in {self.sound_dir}:\n{self.tail()}")
         return read_frames(dumps[-1])
 
+    def said_srtp(self) -> bool:
+        """Its srtp module said the call's media is SRTP, and no packet failed to decrypt."""
+        with self._output_changed:
+            said = "\n".join(self.output)
+        return "SRTP is Enabled" in said and "failed to decrypt" not in said
+
     def tail(self, lines: int = 30) -> str:
         with self._output_changed:
             return "\n".join(self.output[-lines:])

@@ -60,8 +60,10 @@ class Linphonec:
         registration: Registration | None = None,
         auto_answer: bool = False,
         ca_file: Path | None = None,
+        srtp: bool = False,
     ) -> None:
         self.directory = directory
+        self.srtp = srtp  # SRTP only: RTP/SAVP with SDES keys (media_encryption_mandatory)
         self.user = user
         self.tone = tone
         self.registration = registration
@@ -105,6 +107,8 @@ class Linphonec:
         ]
         if self.ca_file is not None:
             sip.append(f"root_ca={self.ca_file}")
+        if self.srtp:
+            sip += ["media_encryption=srtp", "media_encryption_mandatory=1"]
         if self.registration is None:
             sip.append(f"contact=sip:{self.user}@{LOOPBACK}")
         else:
@@ -245,6 +249,14 @@ class Linphonec:
         if not self.recording.is_file():
             raise LinphoneError(f"linphonec {self.user} recorded nothing:\n{self.tail()}")
         return read_frames(self.recording)
+
+    def said_srtp(self) -> bool:
+        """Its log says the call's media went SRTP (the offer/answer agreed on SDES keys)."""
+        try:
+            log = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return False
+        return "Negotiated media encryption is LinphoneMediaEncryptionSRTP" in log
 
     def tail(self, lines: int = 30) -> str:
         with self._changed:
