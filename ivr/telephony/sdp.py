@@ -82,7 +82,11 @@ def parse_crypto(value: str, number: int) -> Crypto:
     """One ``crypto:`` attribute's value (after ``crypto:``), from SDP line ``number``."""
     parts = value.split()
     if len(parts) < 3 or not parts[0].isdigit() or len(parts[0]) > 9:
-        raise SdpError(f"SDP line {number}: a=crypto needs '<tag> <suite> <key-params>', got {value[:40]!r}")
+        # the line's text is not repeated: it may hold a key
+        raise SdpError(
+            f"SDP line {number}: a=crypto needs '<tag> <suite> <key-params>' (a tag of 1-9 digits), "
+            f"got {len(parts)} fields"
+        )
     tag, suite, key_params = int(parts[0]), parts[1], parts[2]
     if suite not in SRTP_SUITES:
         return Crypto(tag, suite, unusable="a suite we do not speak")

@@ -261,6 +261,20 @@ def test_a_key_never_shows_in_a_repr() -> None:
     assert "AES_CM_128_HMAC_SHA1_80" in repr(offer)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"a=crypto:1 inline:{KEY_80}",  # no suite
+        f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_80[:-4]}",  # too short
+        f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_80[:-1]}!",  # not base64
+    ],
+)
+def test_an_error_about_a_crypto_line_never_repeats_its_key(line: str) -> None:
+    with pytest.raises(SdpError) as caught:
+        sdp.parse_offer(savp_offer(line))
+    assert KEY_80[:8] not in str(caught.value) and "SDP line 8" in str(caught.value)
+
+
 def test_savp_offer_without_a_key_we_can_use_names_what_was_offered() -> None:
     offer = sdp.parse_offer(
         savp_offer(f"a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{KEY_80} UNENCRYPTED_SRTP")
