@@ -221,7 +221,8 @@ class CallMedia:
 
     def quality(self) -> dict[str, float | int]:
         """The stream as RTCP sees it, for the call's record: what we received from the far end
-        (packets, lost, loss %, interarrival jitter in ms) and what its last report said of ours."""
+        (packets, lost, loss %, interarrival jitter in ms) and what its last report said of ours; on an
+        SRTP call, the packets dropped for failing authentication."""
         source = None if self.rtcp is None else self.rtcp.source
         far = None if self.rtcp is None else self.rtcp.far
         expected = 0 if source is None else source.expected
@@ -236,6 +237,8 @@ class CallMedia:
             quality["far_loss_pct"] = round(100 * far.fraction_lost / 256, 1)
             quality["far_lost"] = far.lost
             quality["far_jitter_ms"] = round(far.jitter / CLOCK_RATE * 1000, 1)
+        if self.srtp is not None:  # the call was SRTP: how many packets failed to authenticate
+            quality["srtp_rejected"] = self.srtp.rejected
         return quality
 
     def inbound_frame(self) -> bytes:

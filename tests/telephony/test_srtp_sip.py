@@ -82,6 +82,10 @@ def test_a_caller_offering_srtp_is_answered_encrypted_and_both_sides_hear_each_o
     assert any(e.kind is EventKind.DTMF and e.detail == {"digit": "1"} for e in record.events)
     heard_caller = [e.detail["state"] for e in record.events if e.kind is EventKind.LINE]
     assert any(state != "silence" for state in heard_caller), f"the bot heard nothing: {heard_caller}"
+    (media,) = [e.detail for e in record.events if e.kind is EventKind.MEDIA]
+    assert (
+        media["srtp_rejected"] == 0 and int(str(media["received"])) > 50
+    )  # the register: SRTP, all authentic
 
 
 def _ulaw_pcm(payload: bytes) -> bytes:
