@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ivr.config import IvrConfig, LineSettings, RecordsSettings, SipSettings
 from ivr.demo.phone import SipPhone
-from ivr.demo.phone_script import Silent
+from ivr.demo.phone_script import HangUp, Silent
 from ivr.line.open_line import OpenLine
 from ivr.telephony import sdp
 from ivr.telephony.rtp import RtpPacket, RtpSender
@@ -167,7 +167,9 @@ def pacing(
     receiver = Receiver(calls)
     try:
         placed = [
-            phone.call(line.line.transport.address, (Silent(seconds + 2),), media_at=sock.getsockname())
+            phone.call(
+                line.line.transport.address, (Silent(seconds + 1), HangUp()), media_at=sock.getsockname()
+            )
             for sock in receiver.socks
         ]
         for call in placed:
