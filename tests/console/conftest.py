@@ -57,7 +57,7 @@ def free_port() -> int:
 class Console:
     root: Path
     url: str
-    db: Path
+    db: Path | str
 
     def register(self) -> CallRegister:
         return CallRegister(self.db)
@@ -115,7 +115,7 @@ def add_users(root: Path, users: list[tuple[str, str, str | None]]) -> None:
 
 
 @contextmanager
-def running_console(root: Path, port: int, db: Path | None = None) -> Iterator[Console]:
+def running_console(root: Path, port: int, db: Path | str | None = None) -> Iterator[Console]:
     """``ivr console --config ivr.toml`` in ``root``, until the block ends (then SIGTERM, waited for)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ivr.cli", "console", "--config", "ivr.toml"],

@@ -28,9 +28,9 @@ def test_a_dropped_call_is_remembered_with_where_it_was(tmp_path: Path) -> None:
     assert recent.dropped_path("13800000001") == []  # served: nothing to carry on with
 
 
-def test_recent_callers_survive_a_restart_through_the_register(tmp_path: Path) -> None:
+def test_recent_callers_survive_a_restart_through_the_register(store: Path | str) -> None:
     now = datetime.now(UTC)
-    with CallRegister(tmp_path / "calls.db") as register:
+    with CallRegister(store) as register:
         register.save(
             _record("13800000002", Outcome.ABANDONED, ["start", "menu"], now - timedelta(minutes=3))
         )
@@ -40,10 +40,10 @@ def test_recent_callers_survive_a_restart_through_the_register(tmp_path: Path) -
     assert seconds is not None and 150 < seconds < 200
 
 
-def test_only_a_cut_off_call_is_remembered_as_dropped_across_a_restart(tmp_path: Path) -> None:
+def test_only_a_cut_off_call_is_remembered_as_dropped_across_a_restart(store: Path | str) -> None:
     """Line 141's apology is for a call that was cut off; the latest call of a number decides."""
     now = datetime.now(UTC)
-    with CallRegister(tmp_path / "calls.db") as register:
+    with CallRegister(store) as register:
         register.save(
             _record("13800000003", Outcome.ABANDONED, ["start", "menu"], now - timedelta(minutes=4))
         )

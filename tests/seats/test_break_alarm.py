@@ -14,8 +14,8 @@ from ivr.seats.directory import Seat, load_seats
 NINE = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
-def test_each_long_break_is_told_once_and_a_new_break_again(seats_path: Path, tmp_path: Path) -> None:
-    board = SeatBoard(load_seats(seats_path), CallRegister(tmp_path / "ivr.db"))
+def test_each_long_break_is_told_once_and_a_new_break_again(seats_path: Path, store: Path | str) -> None:
+    board = SeatBoard(load_seats(seats_path), CallRegister(store))
     told: list[tuple[str, int, list[str]]] = []
 
     def tell(alert: BreakAlert, leaders: Sequence[Seat]) -> None:
