@@ -87,7 +87,7 @@ class OpenLine:
             self.grammars = StepGrammars(flow, model)
             speech = self._vosk_speech
 
-        self.register = CallRegister(root / config.records.path)
+        self.register = CallRegister(config.records.target(root))
         self.writer = RegisterWriter(self.register)
         self.root, self.config = root, config
         self.live_board = LiveCallBoard(

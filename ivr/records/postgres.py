@@ -139,7 +139,7 @@ class PostgresStore:
                         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
                     )
                 }
-                if tables - TABLES:
+                if tables - TABLES - {"ivr_schema"}:
                     raise RegisterVersionError(
                         f"the database at {self.where} is not an ivr call register "
                         f"(it has tables {', '.join(sorted(tables))})"
@@ -166,7 +166,11 @@ class PostgresStore:
 
 def _version(conn: psycopg.Connection[Any]) -> int | None:
     """The schema version, or None when the database has no ``ivr_schema`` table."""
-    row = conn.execute("SELECT to_regclass('ivr_schema') IS NOT NULL").fetchone()
+    # pg_tables, not to_regclass: after waiting for the advisory lock the catalog cache may not yet know of
+    # the table another line just created; a query of pg_tables takes a fresh snapshot
+    row = conn.execute(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'ivr_schema'"
+    ).fetchone()
     if row is None or not row[0]:
         return None
     found = conn.execute("SELECT version FROM ivr_schema").fetchone()

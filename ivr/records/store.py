@@ -67,6 +67,31 @@ def target(text: str) -> Path | str:
     return text if is_url(text) else Path(text)
 
 
+def check_url(url: str) -> None:
+    """A ``ValueError`` a person can act on when ``url`` is not a PostgreSQL URL; the message never
+    repeats the URL (it may hold a password)."""
+    example = "postgresql://user@host:5432/database"
+    if not is_url(url):
+        raise ValueError(f"not a PostgreSQL URL: it must look like {example}")
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 -- a port that is not a number raises here
+    except ValueError:
+        raise ValueError(f"the port is not a number: the URL must look like {example}") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError(f"no host: the URL must look like {example}")
+    from psycopg import Error as PsycopgError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except PsycopgError as exc:  # what libpq could not read
+        said = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if parts.password:
+            said = said.replace(parts.password, "***")
+        raise ValueError(f"libpq cannot read the URL ({said}): it must look like {example}") from None
+
+
 def shown(url: str) -> str:
     """``url`` without its password, for messages and logs (``postgresql://ivr:***@db/ivr``)."""
     parts = urlsplit(url)

@@ -109,7 +109,7 @@ def add_users(root: Path, users: list[tuple[str, str, str | None]]) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"console user {name}: {role}{f', seat {seat}' if seat else ''}\n"
     config = load_config(root / "ivr.toml")
-    with CallRegister(root / config.records.path) as reg:
+    with CallRegister(config.records.target(root)) as reg:
         for name, role, seat in rest:
             ConsoleUsers(reg).add(ConsoleUser(name, role, seat), PASSWORD, datetime.now(UTC))  # type: ignore[arg-type]
 
