@@ -207,6 +207,16 @@ class CallRegister:
         rows = self.store.read(lambda conn: conn.execute(sql, params).fetchall())
         return [_summary(row) for row in rows]
 
+    def ended_since(self, since: datetime) -> list[CallSummary]:
+        """Answered calls that ended at or after ``since`` (on any line sharing the register), oldest end first."""
+        rows = self.store.read(
+            lambda conn: conn.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM calls WHERE ended_at >= ? ORDER BY ended_at, call_id",
+                (_iso(since),),
+            ).fetchall()
+        )
+        return [_summary(row) for row in rows]
+
     def resolve(self, call_id: str) -> str | None:
         """The full id of the call named by ``call_id`` or a unique prefix of it."""
 
