@@ -83,9 +83,16 @@ def ivr(root: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[
 
 
 def make_root(
-    base: Path, rendered_audio: Path, port: int, *, db: str = "var/ivr.db", seats: str = "flows/seats.yaml"
+    base: Path,
+    rendered_audio: Path,
+    port: int,
+    *,
+    db: str = "var/ivr.db",
+    seats: str = "flows/seats.yaml",
+    url: str | None = None,
 ) -> Path:
-    """The line's folder: the shipped flows and prompts (copies: the console may change them), audio, ivr.toml."""
+    """The line's folder: the shipped flows and prompts (copies: the console may change them), audio, ivr.toml
+    (the register in the file ``db``, or in the PostgreSQL database ``url``)."""
     root = base / "desk"
     root.mkdir()
     shutil.copytree(REPO / "flows", root / "flows")
@@ -94,8 +101,8 @@ def make_root(
     (root / "audio" / "zh-CN").symlink_to(rendered_audio)
     (root / "ivr.toml").write_text(
         f'[line]\nflow = "flows/desk.yaml"\nseats = "{seats}"\ntimezone = "Asia/Shanghai"\n'
-        f'[records]\npath = "{db}"\n'
-        f'[console]\nbind = "127.0.0.1:{port}"\n',
+        + (f'[records]\nurl = "{url}"\n' if url else f'[records]\npath = "{db}"\n')
+        + f'[console]\nbind = "127.0.0.1:{port}"\n',
         encoding="utf-8",
     )
     return root
