@@ -43,6 +43,8 @@ __all__ = ["SCHEMA_VERSION", "CallRegister", "CallSummary", "answered_at", "ende
 
 T = TypeVar("T")
 
+_EVENTS_PER_INSERT = 500  # 3,000 parameters a statement: well inside SQLite's 32,766 and PostgreSQL's 65,535
+
 _SUMMARY_COLUMNS = (
     "call_id, flow, caller, started_at, answered_at, ended_at, duration_s, outcome, path, "
     "(SELECT count(*) FROM events e WHERE e.call_id = calls.call_id)"
@@ -167,8 +169,12 @@ class CallRegister:
             conn.execute("DELETE FROM events WHERE call_id = ?", (record.call_id,))
             conn.execute("DELETE FROM calls WHERE call_id = ?", (record.call_id,))
             conn.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-            if events:
-                conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", events)
+            for start in range(0, len(events), _EVENTS_PER_INSERT):  # one round trip per 500 events
+                chunk = events[start : start + _EVENTS_PER_INSERT]
+                conn.execute(
+                    "INSERT INTO events VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                    [value for event in chunk for value in event],
+                )
 
         self.store.write(work)
 

@@ -191,3 +191,13 @@ def test_reader_sees_calls_while_a_writer_holds_the_file(store: Path | str, make
         assert [c.call_id for c in reader.list_calls()] == ["one"]
         writer.save(make_record("two", minutes_after=1))
         assert [c.call_id for c in reader.list_calls()] == ["two", "one"]
+
+
+def test_a_long_call_keeps_every_event_in_order(store: Path | str, make_record: MakeRecord) -> None:
+    """A ten-minute call with 1,201 events (written 500 to a statement) reads back whole."""
+    record = make_record("long-call")
+    record.events = [CallEvent(n * 25, EventKind.DTMF, {"digits": str(n % 10)}) for n in range(1201)]
+    with CallRegister(store) as reg:
+        reg.save(record)
+        assert reg.get("long-call") == record
+        assert [c.events for c in reg.list_calls()] == [1201]
