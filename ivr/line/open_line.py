@@ -99,7 +99,7 @@ class OpenLine:
         )
         self._ask_breaks: Callable[[SeatFloor], object] | None = None  # set by _seat_parts
         self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload, breaks=self._breaks_now)
-        self.recent = RecentCallers()
+        self.recent = RecentCallers(now=wall_clock)  # the clock the register's times are read by
         self.recent.seed(self.register)
         self.recent_feed = RecentCallersFeed(self.register, self.recent)  # calls other lines sharing it ended
         self.records: list[CallRecord] = []

@@ -26,7 +26,7 @@ OVERLAP = timedelta(
 
 class RecentCallers:
     def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self._now = now
+        self._now = lambda: _utc(now())  # naive means UTC, as the register stores it
         self._last_end: dict[str, datetime] = {}
         self._dropped_path: dict[str, list[str]] = {}  # where an abandoned call was, for line 141
         self._looked: datetime | None = None  # when ``catch_up`` last read the register
