@@ -26,11 +26,14 @@ OVERLAP = timedelta(
 
 class RecentCallers:
     def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self._now = lambda: _utc(now())  # naive means UTC, as the register stores it
+        self._clock = now
         self._last_end: dict[str, datetime] = {}
         self._dropped_path: dict[str, list[str]] = {}  # where an abandoned call was, for line 141
         self._looked: datetime | None = None  # when ``catch_up`` last read the register
         self._lock = threading.Lock()
+
+    def _now(self) -> datetime:
+        return _utc(self._clock())  # naive means UTC, as the register stores it
 
     def seed(self, register: CallRegister) -> None:
         """What the register holds of the last two hours (a line starting)."""
