@@ -106,6 +106,7 @@ class PostgresStore:
             max_size=pool_size,
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S, **options},
             open=False,
+            timeout=CONNECT_TIMEOUT_S,  # a read or write waits this long for a connection, then raises
             num_workers=1,
             name="ivr-register",
         )

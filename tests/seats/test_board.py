@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,8 +17,21 @@ from ivr.seats.state import SeatChanged, SeatState
 NINE = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
+_opened: list[CallRegister] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_registers() -> Iterator[None]:
+    """Every register a test opened is closed after it (a PostgreSQL one holds a pool and its thread)."""
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
 def board(seats_path: Path, db: Path | str) -> SeatBoard:
-    return SeatBoard(load_seats(seats_path), CallRegister(db))
+    register = CallRegister(db)
+    _opened.append(register)
+    return SeatBoard(load_seats(seats_path), register)
 
 
 def test_a_break_with_its_reason_and_start_survives_a_restart(seats_path: Path, store: Path | str) -> None:
