@@ -104,3 +104,22 @@ def test_a_wrong_password_or_no_server_is_a_clear_error_without_the_password(
     ):
         CallRegister(gone)
     assert "wrong-pw-5512" not in caplog.text and PASSWORD not in caplog.text
+
+
+def test_an_older_register_is_upgraded_in_place_and_keeps_its_calls(
+    postgres_cluster: PostgresCluster, make_record: MakeRecord
+) -> None:
+    with postgres_cluster.database() as url:
+        with CallRegister(url) as reg:
+            reg.save(make_record("before-the-upgrade"))
+        with psycopg.connect(url) as conn:  # as schema 3 left it: no index of calls by their end
+            conn.execute("DROP INDEX calls_by_end")
+            conn.execute("UPDATE ivr_schema SET version = 3")
+        with CallRegister(url) as reg:
+            assert reg.get("before-the-upgrade") == make_record("before-the-upgrade")
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT version FROM ivr_schema").fetchall() == [(SCHEMA_VERSION,)]
+            found = conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE indexname = 'calls_by_end'"
+            ).fetchall()
+            assert found == [("calls_by_end",)]
