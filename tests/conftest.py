@@ -58,7 +58,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
     """Where a register lives, once per back end: an SQLite file, then an empty register in PostgreSQL."""
     if request.param == "sqlite":
-        yield tmp_path / "ivr.db"
+        yield tmp_path / "var" / "ivr.db"  # a folder not there yet: the register makes it
         return
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     yield cluster.empty_register()
