@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ivr.errors import ConfigError, Problem
+from ivr.records.store import check_url
 
 
 class Strict(BaseModel):
@@ -231,7 +240,30 @@ class LineSettings(Strict):
 
 
 class RecordsSettings(Strict):
-    path: str = "var/ivr.db"
+    path: str = Field(default="var/ivr.db", description="the register in one SQLite file (the default)")
+    url: SecretStr | None = Field(
+        default=None,
+        description="instead of path: postgresql://user@host:5432/database, shared by several lines "
+        "(the password from PGPASSWORD or ~/.pgpass, or in the URL: never printed)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_or_url(cls, data: object) -> object:
+        if isinstance(data, dict) and "path" in data and "url" in data:
+            raise ValueError("give either path (an SQLite file) or url (a PostgreSQL database), not both")
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _is_postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_url(value.get_secret_value())
+        return value
+
+    def target(self, root: Path) -> Path | str:
+        """Where the register is: the URL, or the file under the line's folder ``root``."""
+        return self.url.get_secret_value() if self.url is not None else root / self.path
 
 
 class HearingSettings(Strict):

@@ -75,3 +75,44 @@ def test_a_mistake_names_the_key_and_line(tmp_path: Path, text: str, line: int, 
     problems = caught.value.problems
     assert any(message in p.message for p in problems), [str(p) for p in problems]
     assert any(p.line == line and message in p.message for p in problems), [str(p) for p in problems]
+
+
+def test_a_shared_register_is_a_postgresql_url_whose_password_is_never_shown(tmp_path: Path) -> None:
+    path = tmp_path / "ivr.toml"
+    path.write_text('[records]\nurl = "postgresql://ivr:s3cret-pw@db.example:5432/ivr"\n', encoding="utf-8")
+    config = load_config(path)
+    assert config.records.target(tmp_path) == "postgresql://ivr:s3cret-pw@db.example:5432/ivr"
+    assert "s3cret-pw" not in repr(config) and "s3cret-pw" not in str(config.records)
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[records]\npath = "var/calls.db"\n', encoding="utf-8")
+    assert load_config(plain).records.target(tmp_path) == tmp_path / "var" / "calls.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            '[line]\nflow = "f.yaml"\n[records]\npath = "var/ivr.db"\nurl = "postgresql://ivr:s3cret-pw@db/ivr"\n',
+            3,
+            "records: give either path (an SQLite file) or url (a PostgreSQL database), not both",
+        ),
+        ('[records]\nurl = "mysql://ivr:s3cret-pw@db/ivr"\n', 2, "records.url: not a PostgreSQL URL"),
+        (
+            '[records]\nurl = "postgresql://ivr:s3cret-pw@db:54x2/ivr"\n',
+            2,
+            "records.url: the port is not a number",
+        ),
+        ('[records]\nurl = "postgresql://ivr:s3cret-pw@db/ivr?sslmod=require"\n', 2, "records.url: libpq"),
+        ('[records]\nurl = "postgresql://ivr:s3cret-pw@/ivr"\n', 2, "records.url: no host"),
+    ],
+)
+def test_a_register_setting_mistake_names_the_line_and_never_the_password(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    path = tmp_path / "ivr.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    shown = [str(p) for p in caught.value.problems]
+    assert any(p.line == line and message in p.message for p in caught.value.problems), shown
+    assert "s3cret-pw" not in str(caught.value) and "s3cret-pw" not in repr(caught.value)

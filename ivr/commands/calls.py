@@ -19,6 +19,7 @@ from ivr.records.callbacks import CallbackBook
 from ivr.records.errors import RegisterError
 from ivr.records.queue_figures import DEFAULT_SERVICE_S, QueueFigures, QueueSummary
 from ivr.records.register import CallRegister, answered_at, ended_at
+from ivr.records.store import target as store_target
 
 DEFAULT_DB = Path("var/ivr.db")
 
@@ -80,7 +81,14 @@ def register(groups: Any) -> None:
 
 
 def _db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"the register file (default {DEFAULT_DB})")
+    p.add_argument(
+        "--db",
+        type=store_target,
+        default=DEFAULT_DB,
+        metavar="FILE|URL",
+        help=f"the register: a file (default {DEFAULT_DB}) or postgresql://user@host/db "
+        "(the password from PGPASSWORD or ~/.pgpass)",
+    )
 
 
 def _positive_int(text: str) -> int:

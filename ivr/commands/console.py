@@ -56,7 +56,7 @@ def run_user_add(args: argparse.Namespace) -> int:
             password = getpass.getpass(f"password for {args.name}: ")
         else:
             password = sys.stdin.readline().rstrip("\r\n")
-        with CallRegister(Path(config.records.path)) as reg:
+        with CallRegister(config.records.target(Path())) as reg:
             if args.seat and config.line.seats:
                 from ivr.seats.board import SeatBoard
                 from ivr.seats.directory import load_seats
@@ -87,7 +87,7 @@ def run_console(args: argparse.Namespace) -> int:
             from ivr.seats.directory import load_seats
 
             seats = load_seats(root / config.line.seats)
-        register = CallRegister(root / config.records.path)
+        register = CallRegister(config.records.target(root))
     except (IvrError, RegisterError) as exc:
         print(f"ivr console: {exc}", file=sys.stderr)
         return 1

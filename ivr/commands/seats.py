@@ -23,6 +23,7 @@ from ivr.commands.tables import table_console
 from ivr.errors import ConfigError
 from ivr.records.errors import RegisterError, RegisterNotFoundError
 from ivr.records.register import CallRegister
+from ivr.records.store import target as store_target
 from ivr.seats.board import BREAK_LIMIT, BreakAlert, SeatBoard, SeatRow, UnknownSeatError
 from ivr.seats.directory import SeatsFile, load_seats
 from ivr.seats.state import SeatState
@@ -64,7 +65,14 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seats", type=Path, default=DEFAULT_SEATS, help=f"the seats file (default {DEFAULT_SEATS})"
     )
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"the register file (default {DEFAULT_DB})")
+    p.add_argument(
+        "--db",
+        type=store_target,
+        default=DEFAULT_DB,
+        metavar="FILE|URL",
+        help=f"the register: a file (default {DEFAULT_DB}) or postgresql://user@host/db "
+        "(the password from PGPASSWORD or ~/.pgpass)",
+    )
 
 
 def _now() -> datetime:

@@ -12,16 +12,15 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 
 from ivr.errors import IvrError
 from ivr.line.call_progress import CallProgress
-from ivr.records.errors import RegisterError
 from ivr.records.live_calls import LiveCall, LiveCallBoard, LiveState
 from ivr.records.register import CallRegister
 from ivr.records.reload_requests import SEAT_BREAKS, ReloadRequests
+from ivr.records.store import database_errors
 from ivr.seats.queue import Connected, QueueAction, Ring, SeatMissed, StopRinging
 
 log = logging.getLogger(__name__)
@@ -116,7 +115,7 @@ class ReloadWatch:
                 return
             try:
                 asked = self.requests.since(self.seen)
-            except (RegisterError, sqlite3.Error):
+            except database_errors():
                 log.exception("reading reload requests failed; trying again")
                 continue
             if asked:

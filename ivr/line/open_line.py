@@ -1,5 +1,6 @@
 """The open line: a configured desk line and everything it owns (register writer, queue log,
-live board, recognition workers, seat floor, reloads), started and stopped in the right order.
+live board, recognition workers, seat floor, reloads, the recent-callers feed), started and stopped in
+the right order.
 
 ``ivr serve`` opens one and waits on it; tests open one on loopback.
 """
@@ -56,6 +57,7 @@ class OpenLine:
         from ivr.hearing.line_classifier import LineClassifier
         from ivr.line.console_feed import ReloadWatch, live_feed
         from ivr.line.desk_line import DeskLine, LineParts
+        from ivr.line.recent_feed import RecentCallersFeed
         from ivr.prompts.audio_store import PromptAudio
         from ivr.prompts.catalog import catalog_path
         from ivr.prompts.player import PromptPlayer
@@ -87,7 +89,7 @@ class OpenLine:
             self.grammars = StepGrammars(flow, model)
             speech = self._vosk_speech
 
-        self.register = CallRegister(root / config.records.path)
+        self.register = CallRegister(config.records.target(root))
         self.writer = RegisterWriter(self.register)
         self.root, self.config = root, config
         self.live_board = LiveCallBoard(
@@ -97,8 +99,9 @@ class OpenLine:
         )
         self._ask_breaks: Callable[[SeatFloor], object] | None = None  # set by _seat_parts
         self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload, breaks=self._breaks_now)
-        self.recent = RecentCallers()
+        self.recent = RecentCallers(now=wall_clock)  # the clock the register's times are read by
         self.recent.seed(self.register)
+        self.recent_feed = RecentCallersFeed(self.register, self.recent)  # calls other lines sharing it ended
         self.records: list[CallRecord] = []
 
         def record(call: CallRecord) -> None:
@@ -283,6 +286,7 @@ class OpenLine:
         self.writer.start()
         self.live_board.start()
         self.reloads.start()
+        self.recent_feed.start()
         self.queue_log.start()
         if self.recognition is not None:
             self.recognition.start()
@@ -300,6 +304,7 @@ class OpenLine:
             if self.recognition is not None:
                 self.recognition.close()
             self.reloads.close()
+            self.recent_feed.close()
             self.queue_log.close()
             self.live_board.close()
             self.writer.close()

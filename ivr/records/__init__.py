@@ -1,6 +1,6 @@
-"""The call register: one SQLite file holding every finished call and its events.
+"""The call register: every finished call and its events, in an SQLite file or a PostgreSQL database.
 
-``CallRegister`` reads and writes the file; ``RegisterWriter`` owns the one
+``CallRegister`` reads and writes it (``ivr.records.store`` opens the back end); ``RegisterWriter`` owns the one
 worker thread that writes finished calls off the media path.
 """
 

@@ -6,12 +6,12 @@ leaves it open, counts the attempt and says so on the ticket.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from ivr.records.callbacks import CallbackBook, CallbackTicket
 from ivr.records.register import CallRegister, iso
+from ivr.records.store import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class CallbackWork:
         return jobs
 
     def assign(self, call_id: str, seat_id: str | None) -> bool:
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: Connection) -> int:
             cursor = conn.execute(
                 "UPDATE callbacks SET seat_id = ? WHERE call_id = ? AND done = 0", (seat_id, call_id)
             )
@@ -62,7 +62,7 @@ class CallbackWork:
         return None if row is None or row[0] is None else str(row[0])
 
     def called_back(self, call_id: str, at: datetime) -> bool:
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: Connection) -> int:
             cursor = conn.execute(
                 "UPDATE callbacks SET done = 1, done_at = ?, attempts = attempts + 1, "
                 "last_result = 'called_back' WHERE call_id = ? AND done = 0",
@@ -73,7 +73,7 @@ class CallbackWork:
         return self.register.write(work) == 1
 
     def no_answer(self, call_id: str, at: datetime) -> bool:
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: Connection) -> int:
             cursor = conn.execute(
                 "UPDATE callbacks SET attempts = attempts + 1, last_result = 'no_answer' "
                 "WHERE call_id = ? AND done = 0",

@@ -9,12 +9,12 @@ admins, never logged.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
 from ivr.records.register import CallRegister, iso, parse_time
+from ivr.records.store import Connection
 
 
 class CallbackSource(Enum):
@@ -71,13 +71,19 @@ class CallbackBook:
             iso(ticket.done_at),
         )
 
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(f"INSERT OR REPLACE INTO callbacks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        def work(conn: Connection) -> None:
+            conn.execute(
+                f"INSERT INTO callbacks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (call_id) DO UPDATE SET number = excluded.number, source = excluded.source, "
+                "created_at = excluded.created_at, reason = excluded.reason, done = excluded.done, "
+                "done_at = excluded.done_at, seat_id = NULL, attempts = 0, last_result = NULL",
+                row,
+            )
 
         self.register.write(work)
 
     def get(self, call_id: str) -> CallbackTicket | None:
-        def work(conn: sqlite3.Connection) -> tuple[object, ...] | None:
+        def work(conn: Connection) -> tuple[object, ...] | None:
             row: tuple[object, ...] | None = conn.execute(
                 f"SELECT {_COLUMNS} FROM callbacks WHERE call_id = ?", (call_id,)
             ).fetchone()
@@ -97,7 +103,7 @@ class CallbackBook:
             sql += " LIMIT ?"
             params = (limit,)
 
-        def work(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+        def work(conn: Connection) -> list[tuple[object, ...]]:
             return list(conn.execute(sql, params).fetchall())
 
         return [_ticket(row) for row in self.register.read(work)]
@@ -105,7 +111,7 @@ class CallbackBook:
     def mark_done(self, call_id: str, at: datetime) -> bool:
         """Close the open ticket for ``call_id`` (or a unique prefix of it); False if there is none."""
 
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: Connection) -> int:
             open_ids = "SELECT call_id FROM callbacks WHERE done = 0 AND "
             if conn.execute(open_ids + "call_id = ?", (call_id,)).fetchone() is not None:
                 target = call_id

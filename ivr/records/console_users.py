@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, get_args
@@ -20,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ivr.records.register import CallRegister, iso, parse_time
+from ivr.records.store import Connection
 
 ConsoleRole = Literal["agent", "shift_leader", "admin"]
 ROLES: tuple[str, ...] = get_args(ConsoleRole)
@@ -75,13 +75,19 @@ class ConsoleUsers:
         if user.role == "agent" and not user.seat_id:
             raise ValueError("an agent needs a seat (--seat ID)")
         row = (user.name, user.role, user.seat_id, _hasher.hash(password), iso(at))
-        self.register.write(
-            lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO console_users (name, role, seat_id, password_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+
+        def work(conn: Connection) -> None:
+            conn.execute(
+                "DELETE FROM console_sessions WHERE name = ?", (user.name,)
+            )  # a new password: sign in again
+            conn.execute(
+                "INSERT INTO console_users (name, role, seat_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET role = excluded.role, seat_id = excluded.seat_id, "
+                "password_hash = excluded.password_hash, created_at = excluded.created_at",
                 row,
             )
-        )
+
+        self.register.write(work)
 
     def get(self, name: str) -> ConsoleUser | None:
         row = self.register.read(
@@ -105,7 +111,7 @@ class ConsoleUsers:
         """When the name may try again, if it is locked now (5 wrong passwords within a minute)."""
         since = iso(now - LOCK_WINDOW - LOCK_FOR)
 
-        def work(conn: sqlite3.Connection) -> list[tuple[str]]:
+        def work(conn: Connection) -> list[tuple[str]]:
             return list(
                 conn.execute(
                     "SELECT at FROM console_failed_sign_ins WHERE name = ? AND at >= ? ORDER BY at",
@@ -151,7 +157,7 @@ class ConsoleUsers:
         session = Session(user, secrets.token_urlsafe(32), now + SESSION_LENGTH)
         row = (_digest(token), user.name, session.csrf, iso(now), iso(session.expires_at))
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             conn.execute("DELETE FROM console_sessions WHERE expires_at < ?", (iso(now),))
             conn.execute(
                 "INSERT INTO console_sessions (token_hash, name, csrf, created_at, expires_at) "

@@ -15,13 +15,13 @@ table. Caller numbers and words heard are caller data: never in a log.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 from ivr.records.register import CallRegister, iso, parse_time
+from ivr.records.store import Connection
 from ivr.records.write_queue import QueuedWrites, WriteQueue
 
 DEFAULT_MAXSIZE = 4096
@@ -101,7 +101,7 @@ class LiveCalls:
         rings seats on its own: ``seat`` sets and clears that)."""
         row = _row(call, at)
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             conn.execute(
                 f"INSERT INTO live_calls ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (call_id) DO UPDATE SET caller = excluded.caller, flow = excluded.flow, "
@@ -117,7 +117,7 @@ class LiveCalls:
     def seat(self, call_id: str, seat_id: str | None, state: LiveState | None, at: datetime) -> None:
         """The queue rang a seat for the call (``state`` None), or put the call through to it."""
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             if state is None:
                 conn.execute(
                     "UPDATE live_calls SET seat_id = ?, updated_at = ? WHERE call_id = ?",
@@ -141,7 +141,7 @@ class LiveCalls:
     def all(self) -> list[LiveCall]:
         """Every call in progress, oldest first."""
 
-        def work(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+        def work(conn: Connection) -> list[tuple[object, ...]]:
             return list(
                 conn.execute(f"SELECT {_COLUMNS} FROM live_calls ORDER BY started_at, call_id").fetchall()
             )
@@ -181,7 +181,7 @@ class LiveCallBoard(QueuedWrites):
         self._wall = wall_clock
         self._status = status
         self.jobs = WriteQueue(
-            "live calls", "live call rows", register.path, maxsize=maxsize, thread_name="ivr-live-calls"
+            "live calls", "live call rows", register.where, maxsize=maxsize, thread_name="ivr-live-calls"
         )
 
     def start(self) -> None:
@@ -230,7 +230,11 @@ class LineStatus:
     def put(self, values: dict[str, float], at: datetime) -> None:
         rows = [(key, value, iso(at)) for key, value in values.items()]
         self.register.write(
-            lambda conn: conn.executemany("INSERT OR REPLACE INTO line_status VALUES (?, ?, ?)", rows)
+            lambda conn: conn.executemany(
+                "INSERT INTO line_status (key, value, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, at = excluded.at",
+                rows,
+            )
         )
 
     def get(self) -> dict[str, float]:

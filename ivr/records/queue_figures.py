@@ -22,7 +22,6 @@ bounded queue and return at once; a full queue drops the row and counts it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +29,7 @@ from enum import Enum
 
 from ivr.records.callbacks import CallbackBook, CallbackTicket
 from ivr.records.register import CallRegister, iso, parse_time
+from ivr.records.store import Connection
 from ivr.records.write_queue import Job, QueuedWrites, WriteQueue
 
 DEFAULT_SERVICE_S = 20.0
@@ -113,7 +113,7 @@ class QueueSummary:
         return None if self.queued == 0 else self.answered_within / self.queued
 
 
-def _insert(conn: sqlite3.Connection, row: QueueRow) -> None:
+def _insert(conn: Connection, row: QueueRow) -> None:
     if isinstance(row, WaitRow):
         conn.execute(
             "INSERT INTO queue_waits (call_id, at, skill, waited_s, outcome, seat_id) VALUES (?, ?, ?, ?, ?, ?)",
@@ -140,7 +140,7 @@ class QueueFigures:
     def add(self, rows: Sequence[QueueRow]) -> None:
         """Store ``rows`` in one transaction."""
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             for row in rows:
                 _insert(conn, row)
 
@@ -149,7 +149,7 @@ class QueueFigures:
     def waits(self, since: datetime | None = None) -> list[WaitRow]:
         sql, params = _window("SELECT call_id, at, skill, waited_s, outcome, seat_id FROM queue_waits", since)
 
-        def work(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+        def work(conn: Connection) -> list[tuple[object, ...]]:
             return list(conn.execute(sql + " ORDER BY at", params).fetchall())
 
         out: list[WaitRow] = []
@@ -171,11 +171,11 @@ class QueueFigures:
     def recent_talk_times(self, per_skill: int = 20) -> dict[str, list[float]]:
         """The last ``per_skill`` talk times for each skill, oldest first (to seed the queue's wait estimate)."""
 
-        def work(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+        def work(conn: Connection) -> list[tuple[object, ...]]:
             return list(
                 conn.execute(
                     "SELECT skill, talk_s FROM (SELECT skill, talk_s, at, row_number() OVER "
-                    "(PARTITION BY skill ORDER BY at DESC, rowid DESC) AS n FROM seat_talks) "
+                    "(PARTITION BY skill ORDER BY at DESC, call_id DESC) AS n FROM seat_talks) t "
                     "WHERE n <= ? ORDER BY skill, at, n DESC",
                     (per_skill,),
                 ).fetchall()
@@ -194,7 +194,7 @@ class QueueFigures:
         rings_sql, rings_params = _window("SELECT seat_id, result, count(*) FROM seat_rings", since)
         talks_sql, talks_params = _window("SELECT seat_id, count(*), avg(talk_s) FROM seat_talks", since)
 
-        def work(conn: sqlite3.Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        def work(conn: Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
             rings = conn.execute(rings_sql + " GROUP BY seat_id, result", rings_params).fetchall()
             talks = conn.execute(talks_sql + " GROUP BY seat_id", talks_params).fetchall()
             return list(rings), list(talks)
@@ -259,7 +259,7 @@ class QueueLog(QueuedWrites):
         self.figures = QueueFigures(register)
         self.callbacks = CallbackBook(register)
         self.jobs = WriteQueue(
-            "queue log", "queue rows", register.path, maxsize=maxsize, thread_name="ivr-queue-log"
+            "queue log", "queue rows", register.where, maxsize=maxsize, thread_name="ivr-queue-log"
         )
 
     # -- the media side -------------------------------------------------------

@@ -31,18 +31,19 @@ class ReloadRequests:
         self.register = register
 
     def add(self, by: str, what: str, at: datetime) -> int:
-        cursor = self.register.write(
+        row = self.register.write(
             lambda conn: conn.execute(
-                "INSERT INTO reload_requests (at, by, what) VALUES (?, ?, ?)", (iso(at), by, what)
-            )
+                'INSERT INTO reload_requests (at, "by", what) VALUES (?, ?, ?) RETURNING id',
+                (iso(at), by, what),
+            ).fetchone()
         )
-        return int(cursor.lastrowid or 0)
+        return int(row[0])
 
     def since(self, seen: int) -> list[ReloadRequest]:
         """The requests added after the one numbered ``seen``, oldest first."""
         rows = self.register.read(
             lambda conn: conn.execute(
-                "SELECT id, at, by, what FROM reload_requests WHERE id > ? ORDER BY id", (seen,)
+                'SELECT id, at, "by", what FROM reload_requests WHERE id > ? ORDER BY id', (seen,)
             ).fetchall()
         )
         return [_request(row) for row in rows]
@@ -50,7 +51,7 @@ class ReloadRequests:
     def latest(self) -> ReloadRequest | None:
         row = self.register.read(
             lambda conn: conn.execute(
-                "SELECT id, at, by, what FROM reload_requests ORDER BY id DESC LIMIT 1"
+                'SELECT id, at, "by", what FROM reload_requests ORDER BY id DESC LIMIT 1'
             ).fetchone()
         )
         return None if row is None else _request(row)

@@ -32,7 +32,7 @@ class RegisterWriter(QueuedWrites):
     def __init__(self, register: CallRegister, *, maxsize: int = DEFAULT_MAXSIZE) -> None:
         self.register = register
         self.jobs = WriteQueue(
-            "call register", "calls", register.path, maxsize=maxsize, thread_name="ivr-register-writer"
+            "call register", "calls", register.where, maxsize=maxsize, thread_name="ivr-register-writer"
         )
         self.dropped_ids: deque[str] = deque(maxlen=_DROPPED_IDS_KEPT)
 

@@ -21,12 +21,12 @@ while a break is recorded does not end the break.
 from __future__ import annotations
 
 import builtins
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ivr.errors import IvrError
 from ivr.records.register import CallRegister, iso, parse_time
+from ivr.records.store import Connection
 from ivr.seats.directory import Seat, SeatsFile
 from ivr.seats.state import SeatChanged, SeatState
 
@@ -84,7 +84,7 @@ class SeatBoard:
     def list(self) -> builtins.list[SeatRow]:
         """Every seat in the seats file, in file order, with its recorded state (available if none)."""
 
-        def work(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+        def work(conn: Connection) -> list[tuple[object, ...]]:
             return list(conn.execute(f"SELECT {_COLUMNS} FROM seat_board").fetchall())
 
         rows = {str(r[0]): r for r in self.register.read(work)}
@@ -128,12 +128,13 @@ class SeatBoard:
             raise ValueError("a break needs a reason")
         when = iso(at)
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             conn.execute(
                 f"INSERT INTO seat_board ({_COLUMNS}) VALUES (?, 'on_break', ?, NULL, ?, ?, NULL) "
                 "ON CONFLICT (seat_id) DO UPDATE SET reason = excluded.reason, "
-                "since = CASE WHEN state = 'on_break' THEN since ELSE excluded.since END, "
-                "break_since = CASE WHEN state = 'on_break' THEN break_since ELSE excluded.break_since END, "
+                "since = CASE WHEN seat_board.state = 'on_break' THEN seat_board.since ELSE excluded.since END, "
+                "break_since = CASE WHEN seat_board.state = 'on_break' THEN seat_board.break_since "
+                "ELSE excluded.break_since END, "
                 "state = 'on_break', call_id = NULL",
                 (seat_id, when, reason, when),
             )
@@ -146,7 +147,7 @@ class SeatBoard:
         self.seat(seat_id)
         when = iso(at)
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             conn.execute(
                 "UPDATE seat_board SET state = 'available', since = ?, reason = NULL, break_since = NULL, "
                 "idle_since = ?, call_id = NULL WHERE seat_id = ? AND state = 'on_break'",
@@ -170,12 +171,12 @@ class SeatBoard:
         when = iso(at)
         idle = when if change.idle_from_now else None
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             conn.execute(
                 f"INSERT INTO seat_board ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?) "
                 "ON CONFLICT (seat_id) DO UPDATE SET state = excluded.state, since = excluded.since, "
                 "call_id = excluded.call_id, reason = excluded.reason, "
-                "idle_since = coalesce(excluded.idle_since, idle_since) WHERE state != 'on_break'",
+                "idle_since = coalesce(excluded.idle_since, seat_board.idle_since) WHERE seat_board.state != 'on_break'",
                 (change.seat_id, change.state.value, when, change.call_id, change.reason, idle),
             )
 

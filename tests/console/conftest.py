@@ -57,7 +57,7 @@ def free_port() -> int:
 class Console:
     root: Path
     url: str
-    db: Path
+    db: Path | str
 
     def register(self) -> CallRegister:
         return CallRegister(self.db)
@@ -83,9 +83,16 @@ def ivr(root: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[
 
 
 def make_root(
-    base: Path, rendered_audio: Path, port: int, *, db: str = "var/ivr.db", seats: str = "flows/seats.yaml"
+    base: Path,
+    rendered_audio: Path,
+    port: int,
+    *,
+    db: str = "var/ivr.db",
+    seats: str = "flows/seats.yaml",
+    url: str | None = None,
 ) -> Path:
-    """The line's folder: the shipped flows and prompts (copies: the console may change them), audio, ivr.toml."""
+    """The line's folder: the shipped flows and prompts (copies: the console may change them), audio, ivr.toml
+    (the register in the file ``db``, or in the PostgreSQL database ``url``)."""
     root = base / "desk"
     root.mkdir()
     shutil.copytree(REPO / "flows", root / "flows")
@@ -94,8 +101,8 @@ def make_root(
     (root / "audio" / "zh-CN").symlink_to(rendered_audio)
     (root / "ivr.toml").write_text(
         f'[line]\nflow = "flows/desk.yaml"\nseats = "{seats}"\ntimezone = "Asia/Shanghai"\n'
-        f'[records]\npath = "{db}"\n'
-        f'[console]\nbind = "127.0.0.1:{port}"\n',
+        + (f'[records]\nurl = "{url}"\n' if url else f'[records]\npath = "{db}"\n')
+        + f'[console]\nbind = "127.0.0.1:{port}"\n',
         encoding="utf-8",
     )
     return root
@@ -109,13 +116,13 @@ def add_users(root: Path, users: list[tuple[str, str, str | None]]) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"console user {name}: {role}{f', seat {seat}' if seat else ''}\n"
     config = load_config(root / "ivr.toml")
-    with CallRegister(root / config.records.path) as reg:
+    with CallRegister(config.records.target(root)) as reg:
         for name, role, seat in rest:
             ConsoleUsers(reg).add(ConsoleUser(name, role, seat), PASSWORD, datetime.now(UTC))  # type: ignore[arg-type]
 
 
 @contextmanager
-def running_console(root: Path, port: int, db: Path | None = None) -> Iterator[Console]:
+def running_console(root: Path, port: int, db: Path | str | None = None) -> Iterator[Console]:
     """``ivr console --config ivr.toml`` in ``root``, until the block ends (then SIGTERM, waited for)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ivr.cli", "console", "--config", "ivr.toml"],

@@ -20,8 +20,8 @@ def ticket(call_id: str, minutes: int, number: str = "13800138000", **kw: object
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "var" / "ivr.db"
+def db(store: Path | str) -> Path | str:
+    path = store
     with CallRegister(path) as reg:
         book = CallbackBook(reg)
         book.add(
@@ -32,7 +32,7 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def test_open_tickets_come_oldest_first_and_read_back_as_written(db: Path) -> None:
+def test_open_tickets_come_oldest_first_and_read_back_as_written(db: Path | str) -> None:
     with CallRegister(db) as reg:
         book = CallbackBook(reg)
         tickets = book.tickets()
@@ -43,7 +43,7 @@ def test_open_tickets_come_oldest_first_and_read_back_as_written(db: Path) -> No
         assert book.get("cb-missing") is None
 
 
-def test_a_ticket_called_back_is_closed_by_id_or_unique_prefix(db: Path) -> None:
+def test_a_ticket_called_back_is_closed_by_id_or_unique_prefix(db: Path | str) -> None:
     with CallRegister(db) as reg:
         book = CallbackBook(reg)
         assert book.mark_done("cb-2", NINE + timedelta(hours=1))
@@ -57,7 +57,9 @@ def test_a_ticket_called_back_is_closed_by_id_or_unique_prefix(db: Path) -> None
             book.add(ticket("cb-400", 40, number=""))
 
 
-def test_ivr_calls_callbacks_lists_the_open_tickets(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ivr_calls_callbacks_lists_the_open_tickets(
+    db: Path | str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["calls", "callbacks", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert out.index("cb-100") < out.index("cb-200") < out.index("cb-300")
@@ -67,7 +69,7 @@ def test_ivr_calls_callbacks_lists_the_open_tickets(db: Path, capsys: pytest.Cap
     )
 
 
-def test_ivr_calls_callbacks_done_closes_a_ticket(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ivr_calls_callbacks_done_closes_a_ticket(db: Path | str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calls", "callbacks", "--db", str(db), "--done", "cb-100"]) == 0
     assert "marked done" in capsys.readouterr().out
     assert main(["calls", "callbacks", "--db", str(db)]) == 0
@@ -78,8 +80,8 @@ def test_ivr_calls_callbacks_done_closes_a_ticket(db: Path, capsys: pytest.Captu
     assert "no open callback ticket 'nope'" in capsys.readouterr().err
 
 
-def test_no_tickets_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "ivr.db"
+def test_no_tickets_says_so(store: Path | str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = store
     CallRegister(path).close()
     assert main(["calls", "callbacks", "--db", str(path)]) == 0
     assert "no open callback tickets" in capsys.readouterr().out

@@ -18,8 +18,8 @@ MakeRecord = Callable[..., CallRecord]
 
 
 @pytest.fixture
-def db(tmp_path: Path, make_record: MakeRecord) -> Path:
-    path = tmp_path / "var" / "ivr.db"
+def db(store: Path | str, make_record: MakeRecord) -> Path | str:
+    path = store
     with CallRegister(path) as reg:
         reg.save(make_record("a1b2c3d4", minutes_after=0, outcome=Outcome.SERVED))
         reg.save(make_record("a1ffee00", minutes_after=5, outcome=Outcome.SILENT_HANGUP))
@@ -27,14 +27,14 @@ def db(tmp_path: Path, make_record: MakeRecord) -> Path:
     return path
 
 
-def test_list_shows_calls_newest_first(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_shows_calls_newest_first(db: Path | str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calls", "list", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert out.index("b7777777") < out.index("a1ffee00") < out.index("a1b2c3d4")
     assert "silent-call hang-up" in out and "00:42.50" in out
 
 
-def test_list_filters_by_outcome_and_limit(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_filters_by_outcome_and_limit(db: Path | str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calls", "list", "--db", str(db), "--outcome", "silent-call hang-up"]) == 0
     out = capsys.readouterr().out
     assert "a1ffee00" in out and "a1b2c3d4" not in out and "b7777777" not in out
@@ -45,14 +45,16 @@ def test_list_filters_by_outcome_and_limit(db: Path, capsys: pytest.CaptureFixtu
     assert "no calls" in capsys.readouterr().out
 
 
-def test_unknown_outcome_is_a_usage_error(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_outcome_is_a_usage_error(db: Path | str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["calls", "list", "--db", str(db), "--outcome", "happy"])
     assert exited.value.code == 2
     assert "unknown outcome 'happy'" in capsys.readouterr().err
 
 
-def test_show_by_prefix_gives_a_timeline_in_media_time(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_by_prefix_gives_a_timeline_in_media_time(
+    db: Path | str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["calls", "show", "a1b", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "a1b2c3d4" in out and "front-desk" in out and "greet > ask > goodbye" in out
@@ -63,14 +65,16 @@ def test_show_by_prefix_gives_a_timeline_in_media_time(db: Path, capsys: pytest.
     assert any("00:42.50" in line and "hangup" in line and "by=bot" in line for line in lines)
 
 
-def test_show_ambiguous_or_unknown_id_is_a_clear_error(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_ambiguous_or_unknown_id_is_a_clear_error(
+    db: Path | str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["calls", "show", "a1", "--db", str(db)]) == 1
     assert "matches 2 calls: a1b2c3d4, a1ffee00" in capsys.readouterr().err
     assert main(["calls", "show", "zz", "--db", str(db)]) == 1
     assert "no call 'zz'" in capsys.readouterr().err
 
 
-def test_export_csv_to_stdout(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_csv_to_stdout(db: Path | str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calls", "export", "--csv", "--db", str(db)]) == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[0][:8] == [
@@ -90,7 +94,7 @@ def test_export_csv_to_stdout(db: Path, capsys: pytest.CaptureFixture[str]) -> N
     ]
 
 
-def test_export_csv_to_a_file(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_csv_to_a_file(db: Path | str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "out" / "calls.csv"
     assert main(["calls", "export", "--csv", "--db", str(db), "-o", str(target)]) == 0
     assert "wrote 3 calls" in capsys.readouterr().err

@@ -19,9 +19,9 @@ T0 = datetime(2026, 5, 1, 2, 0, tzinfo=UTC)
 
 
 def test_the_line_writes_calls_in_progress_off_the_tick_and_forgets_them_when_they_end(
-    tmp_path: Path,
+    store: Path | str,
 ) -> None:
-    path = tmp_path / "ivr.db"
+    path = store
     with CallRegister(path) as reader:
         LiveCalls(reader).put(LiveCall("stale", None, "desk", LiveState.IN_FLOW, T0), T0)
         with LiveCallBoard(
@@ -66,8 +66,8 @@ def test_the_line_writes_calls_in_progress_off_the_tick_and_forgets_them_when_th
             assert LiveCalls(reader).all() == []
 
 
-def test_five_wrong_passwords_in_a_minute_lock_the_name_for_a_minute(tmp_path: Path) -> None:
-    with CallRegister(tmp_path / "ivr.db") as reg:
+def test_five_wrong_passwords_in_a_minute_lock_the_name_for_a_minute(store: Path | str) -> None:
+    with CallRegister(store) as reg:
         users = ConsoleUsers(reg)
         users.add(ConsoleUser("wang", "agent", "1001"), "good password", T0)
         assert users.check_password("wang", "good password", T0) == ConsoleUser("wang", "agent", "1001")
@@ -82,8 +82,8 @@ def test_five_wrong_passwords_in_a_minute_lock_the_name_for_a_minute(tmp_path: P
         assert str(stored).startswith("$argon2") and "good password" not in str(stored)
 
 
-def test_a_session_names_its_user_until_it_ends(tmp_path: Path) -> None:
-    with CallRegister(tmp_path / "ivr.db") as reg:
+def test_a_session_names_its_user_until_it_ends(store: Path | str) -> None:
+    with CallRegister(store) as reg:
         users = ConsoleUsers(reg)
         user = ConsoleUser("li", "shift_leader")
         users.add(user, "leader password", T0)
@@ -97,8 +97,8 @@ def test_a_session_names_its_user_until_it_ends(tmp_path: Path) -> None:
             users.add(ConsoleUser("zhang", "agent"), "agent password", T0)
 
 
-def test_a_callback_given_to_a_seat_is_its_work_until_called_back(tmp_path: Path) -> None:
-    with CallRegister(tmp_path / "ivr.db") as reg:
+def test_a_callback_given_to_a_seat_is_its_work_until_called_back(store: Path | str) -> None:
+    with CallRegister(store) as reg:
         CallbackBook(reg).add(CallbackTicket("t1", "13900001111", CallbackSource.KEYED, T0, "max_wait"))
         work = CallbackWork(reg)
         assert work.assign("t1", "1001")
@@ -141,5 +141,5 @@ def test_a_schema_2_register_is_upgraded_and_keeps_its_callbacks(tmp_path: Path)
         latest = ReloadRequests(reg).latest()
         assert latest is not None and (latest.id, latest.what) == (1, "flows/desk.yaml")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
     conn.close()

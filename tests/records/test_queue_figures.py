@@ -52,14 +52,14 @@ ROWS: list[QueueRow] = [
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "var" / "ivr.db"
+def db(store: Path | str) -> Path | str:
+    path = store
     with CallRegister(path) as reg:
         QueueFigures(reg).add(ROWS)
     return path
 
 
-def test_summary_adds_up_the_queue(db: Path) -> None:
+def test_summary_adds_up_the_queue(db: Path | str) -> None:
     with CallRegister(db) as reg:
         s = QueueFigures(reg).summary()
     assert (s.queued, s.answered, s.answered_within, s.abandoned, s.gave_up) == (6, 3, 2, 2, 1)
@@ -73,7 +73,7 @@ def test_summary_adds_up_the_queue(db: Path) -> None:
     assert (seats["1003"].rejected, seats["1003"].whisper_hangups, seats["9001"].unreachable) == (1, 1, 1)
 
 
-def test_summary_with_a_threshold_and_a_window(db: Path) -> None:
+def test_summary_with_a_threshold_and_a_window(db: Path | str) -> None:
     with CallRegister(db) as reg:
         figures = QueueFigures(reg)
         assert figures.summary(service_s=60).answered_within == 3
@@ -84,15 +84,15 @@ def test_summary_with_a_threshold_and_a_window(db: Path) -> None:
         assert empty.service_level is None and empty.mean_wait_s is None and empty.seats == ()
 
 
-def test_recent_talk_times_seed_the_wait_estimate(db: Path) -> None:
+def test_recent_talk_times_seed_the_wait_estimate(db: Path | str) -> None:
     with CallRegister(db) as reg:
         figures = QueueFigures(reg)
         assert figures.recent_talk_times() == {"booking": [60.0, 90.0, 120.0]}
         assert figures.recent_talk_times(per_skill=2) == {"booking": [90.0, 120.0]}
 
 
-def test_queue_log_writes_off_the_media_path(tmp_path: Path) -> None:
-    path = tmp_path / "ivr.db"
+def test_queue_log_writes_off_the_media_path(store: Path | str) -> None:
+    path = store
     with QueueLog(CallRegister(path), maxsize=16) as qlog:
         assert qlog.record_wait("c1", "booking", 12.5, WaitOutcome.ANSWERED, "1002", at=at(1))
         assert qlog.record_ring("1001", "c1", RingResult.NO_ANSWER, 15.0, at=at(1))
@@ -133,11 +133,11 @@ def test_a_schema_1_register_is_upgraded_and_keeps_its_calls(tmp_path: Path, mak
         QueueFigures(reg).add(ROWS[:1])
         assert QueueFigures(reg).summary().queued == 1
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
     conn.close()
 
 
-def test_ivr_calls_stats_prints_the_figures(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ivr_calls_stats_prints_the_figures(db: Path | str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calls", "stats", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()

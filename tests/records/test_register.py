@@ -25,9 +25,9 @@ from ivr.records import (
 MakeRecord = Callable[..., CallRecord]
 
 
-def test_finished_call_comes_back_with_its_events(tmp_path: Path, make_record: MakeRecord) -> None:
+def test_finished_call_comes_back_with_its_events(store: Path | str, make_record: MakeRecord) -> None:
     record = make_record("c-0001")
-    with CallRegister(tmp_path / "var" / "ivr.db") as reg:
+    with CallRegister(store) as reg:
         reg.save(record)
         back = reg.get("c-0001")
     assert back == record
@@ -35,9 +35,9 @@ def test_finished_call_comes_back_with_its_events(tmp_path: Path, make_record: M
     assert back.events[4] == CallEvent(375, EventKind.HEARD, {"text": "我想找一下王经理", "final": True})
 
 
-def test_answer_and_end_times_follow_media_frames(tmp_path: Path, make_record: MakeRecord) -> None:
+def test_answer_and_end_times_follow_media_frames(store: Path | str, make_record: MakeRecord) -> None:
     record = make_record("c-0001")
-    with CallRegister(tmp_path / "ivr.db") as reg:
+    with CallRegister(store) as reg:
         reg.save(record)
         (summary,) = reg.list_calls()
     assert summary.started_at == datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
@@ -47,12 +47,12 @@ def test_answer_and_end_times_follow_media_frames(tmp_path: Path, make_record: M
     assert summary.events == len(record.events)
 
 
-def test_unanswered_call_has_no_answer_or_end_time(tmp_path: Path, make_record: MakeRecord) -> None:
+def test_unanswered_call_has_no_answer_or_end_time(store: Path | str, make_record: MakeRecord) -> None:
     record = make_record("c-ring", outcome=Outcome.ABANDONED)
     record.answered_frame = None
     record.ended_frame = None
     record.events = []
-    with CallRegister(tmp_path / "ivr.db") as reg:
+    with CallRegister(store) as reg:
         reg.save(record)
         (summary,) = reg.list_calls()
         assert reg.get("c-ring") == record
@@ -78,8 +78,8 @@ def test_times_are_stored_as_utc_text(tmp_path: Path, make_record: MakeRecord) -
     )
 
 
-def test_saving_a_call_again_replaces_it(tmp_path: Path, make_record: MakeRecord) -> None:
-    with CallRegister(tmp_path / "ivr.db") as reg:
+def test_saving_a_call_again_replaces_it(store: Path | str, make_record: MakeRecord) -> None:
+    with CallRegister(store) as reg:
         reg.save(make_record("c-0001"))
         again = make_record("c-0001", outcome=Outcome.TRANSFERRED)
         again.events = again.events[:2]
@@ -129,8 +129,8 @@ def test_reader_never_creates_a_missing_register(tmp_path: Path) -> None:
     assert not (tmp_path / "missing.db").exists()
 
 
-def test_list_is_newest_first_and_filters(tmp_path: Path, make_record: MakeRecord) -> None:
-    with CallRegister(tmp_path / "ivr.db") as reg:
+def test_list_is_newest_first_and_filters(store: Path | str, make_record: MakeRecord) -> None:
+    with CallRegister(store) as reg:
         reg.save(make_record("a", minutes_after=0))
         reg.save(make_record("b", minutes_after=30, outcome=Outcome.SILENT_HANGUP))
         reg.save(make_record("c", minutes_after=10, outcome=Outcome.TRANSFERRED))
@@ -145,8 +145,8 @@ def test_list_is_newest_first_and_filters(tmp_path: Path, make_record: MakeRecor
         assert reg.list_calls(outcome=Outcome.NOISY_HANGUP) == []
 
 
-def test_call_found_by_unique_prefix(tmp_path: Path, make_record: MakeRecord) -> None:
-    with CallRegister(tmp_path / "ivr.db") as reg:
+def test_call_found_by_unique_prefix(store: Path | str, make_record: MakeRecord) -> None:
+    with CallRegister(store) as reg:
         reg.save(make_record("7f3a9c01-aaaa"))
         reg.save(make_record("7f3b0000-bbbb"))
         reg.save(make_record("7f3"))
@@ -160,8 +160,8 @@ def test_call_found_by_unique_prefix(tmp_path: Path, make_record: MakeRecord) ->
         assert reg.get("7f3_%") is None  # no LIKE wildcards
 
 
-def test_csv_export_has_a_header_and_a_row_per_call(tmp_path: Path, make_record: MakeRecord) -> None:
-    with CallRegister(tmp_path / "ivr.db") as reg:
+def test_csv_export_has_a_header_and_a_row_per_call(store: Path | str, make_record: MakeRecord) -> None:
+    with CallRegister(store) as reg:
         reg.save(make_record("late", minutes_after=5, outcome=Outcome.NOISY_HANGUP, caller=None))
         reg.save(make_record("early", minutes_after=0, outcome=Outcome.SILENT_HANGUP))
         out = io.StringIO()
@@ -184,10 +184,20 @@ def test_csv_export_has_a_header_and_a_row_per_call(tmp_path: Path, make_record:
     assert rows[1]["caller"] == ""
 
 
-def test_reader_sees_calls_while_a_writer_holds_the_file(tmp_path: Path, make_record: MakeRecord) -> None:
-    path = tmp_path / "ivr.db"
+def test_reader_sees_calls_while_a_writer_holds_the_file(store: Path | str, make_record: MakeRecord) -> None:
+    path = store
     with CallRegister(path) as writer, CallRegister(path, create=False) as reader:
         writer.save(make_record("one"))
         assert [c.call_id for c in reader.list_calls()] == ["one"]
         writer.save(make_record("two", minutes_after=1))
         assert [c.call_id for c in reader.list_calls()] == ["two", "one"]
+
+
+def test_a_long_call_keeps_every_event_in_order(store: Path | str, make_record: MakeRecord) -> None:
+    """A ten-minute call with 1,201 events (written 500 to a statement) reads back whole."""
+    record = make_record("long-call")
+    record.events = [CallEvent(n * 25, EventKind.DTMF, {"digits": str(n % 10)}) for n in range(1201)]
+    with CallRegister(store) as reg:
+        reg.save(record)
+        assert reg.get("long-call") == record
+        assert [c.events for c in reg.list_calls()] == [1201]

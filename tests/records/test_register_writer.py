@@ -42,8 +42,8 @@ def writer_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "ivr-register-writer"]
 
 
-def test_every_submitted_call_is_saved_by_close(tmp_path: Path, make_record: MakeRecord) -> None:
-    path = tmp_path / "ivr.db"
+def test_every_submitted_call_is_saved_by_close(store: Path | str, make_record: MakeRecord) -> None:
+    path = store
     with RegisterWriter(CallRegister(path)) as writer:
         for n in range(20):
             assert writer.submit(make_record(f"c-{n:02d}", minutes_after=n))
@@ -54,8 +54,8 @@ def test_every_submitted_call_is_saved_by_close(tmp_path: Path, make_record: Mak
         assert reg.get("c-07") == make_record("c-07", minutes_after=7)
 
 
-def test_flush_returns_once_submitted_calls_are_committed(tmp_path: Path, make_record: MakeRecord) -> None:
-    path = tmp_path / "ivr.db"
+def test_flush_returns_once_submitted_calls_are_committed(store: Path | str, make_record: MakeRecord) -> None:
+    path = store
     with RegisterWriter(CallRegister(path)) as writer:
         writer.submit(make_record("one"))
         writer.submit(make_record("two"))
@@ -111,8 +111,8 @@ def test_failed_save_is_reported_not_swallowed(
         assert {c.call_id for c in reg.list_calls()} == {"good-1", "good-2"}
 
 
-def test_writer_runs_only_between_start_and_close(tmp_path: Path, make_record: MakeRecord) -> None:
-    writer = RegisterWriter(CallRegister(tmp_path / "ivr.db"))
+def test_writer_runs_only_between_start_and_close(store: Path | str, make_record: MakeRecord) -> None:
+    writer = RegisterWriter(CallRegister(store))
     assert writer_threads() == []
     with pytest.raises(RuntimeError, match="not running"):
         writer.submit(make_record("early"))
@@ -125,8 +125,8 @@ def test_writer_runs_only_between_start_and_close(tmp_path: Path, make_record: M
     writer.close()  # closing twice is harmless
 
 
-def test_queue_must_have_room(tmp_path: Path) -> None:
-    register = CallRegister(tmp_path / "ivr.db")
+def test_queue_must_have_room(store: Path | str) -> None:
+    register = CallRegister(store)
     try:
         with pytest.raises(ValueError, match="at least 1"):
             RegisterWriter(register, maxsize=0)

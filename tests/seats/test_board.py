@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,12 +17,25 @@ from ivr.seats.state import SeatChanged, SeatState
 NINE = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
-def board(seats_path: Path, db: Path) -> SeatBoard:
-    return SeatBoard(load_seats(seats_path), CallRegister(db))
+_opened: list[CallRegister] = []
 
 
-def test_a_break_with_its_reason_and_start_survives_a_restart(seats_path: Path, tmp_path: Path) -> None:
-    db = tmp_path / "var" / "ivr.db"
+@pytest.fixture(autouse=True)
+def _close_registers() -> Iterator[None]:
+    """Every register a test opened is closed after it (a PostgreSQL one holds a pool and its thread)."""
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
+def board(seats_path: Path, db: Path | str) -> SeatBoard:
+    register = CallRegister(db)
+    _opened.append(register)
+    return SeatBoard(load_seats(seats_path), register)
+
+
+def test_a_break_with_its_reason_and_start_survives_a_restart(seats_path: Path, store: Path | str) -> None:
+    db = store
     first = board(seats_path, db)
     row = first.pause("1002", "午餐", NINE)
     assert row.state is SeatState.ON_BREAK and row.reason == "午餐" and row.break_since == NINE
@@ -36,15 +50,15 @@ def test_a_break_with_its_reason_and_start_survives_a_restart(seats_path: Path, 
     again.register.close()
 
 
-def test_pausing_again_changes_the_reason_but_not_the_start(seats_path: Path, tmp_path: Path) -> None:
-    b = board(seats_path, tmp_path / "ivr.db")
+def test_pausing_again_changes_the_reason_but_not_the_start(seats_path: Path, store: Path | str) -> None:
+    b = board(seats_path, store)
     b.pause("1002", "午餐", NINE)
     row = b.pause("1002", "午餐后培训", NINE + timedelta(minutes=20))
     assert row.reason == "午餐后培训" and row.break_since == NINE
 
 
-def test_resume_ends_the_break_and_the_seat_is_idle_from_then(seats_path: Path, tmp_path: Path) -> None:
-    b = board(seats_path, tmp_path / "ivr.db")
+def test_resume_ends_the_break_and_the_seat_is_idle_from_then(seats_path: Path, store: Path | str) -> None:
+    b = board(seats_path, store)
     b.pause("1003", "休息", NINE)
     row = b.resume("1003", NINE + timedelta(minutes=10))
     assert row.state is SeatState.AVAILABLE and row.reason is None and row.break_since is None
@@ -52,8 +66,8 @@ def test_resume_ends_the_break_and_the_seat_is_idle_from_then(seats_path: Path, 
     assert b.breaks() == {}
 
 
-def test_the_longest_idle_order_survives_a_restart(seats_path: Path, tmp_path: Path) -> None:
-    db = tmp_path / "ivr.db"
+def test_the_longest_idle_order_survives_a_restart(seats_path: Path, store: Path | str) -> None:
+    db = store
     b = board(seats_path, db)
     for minutes, seat_id in ((3, "1002"), (1, "1003"), (2, "1001")):
         b.record(
@@ -69,8 +83,8 @@ def test_the_longest_idle_order_survives_a_restart(seats_path: Path, tmp_path: P
     assert queue.join("c1", "booking", 0)[-1].seat_id == "1003"  # type: ignore[union-attr]
 
 
-def test_the_bot_cannot_end_a_break_by_reporting_a_state(seats_path: Path, tmp_path: Path) -> None:
-    b = board(seats_path, tmp_path / "ivr.db")
+def test_the_bot_cannot_end_a_break_by_reporting_a_state(seats_path: Path, store: Path | str) -> None:
+    b = board(seats_path, store)
     b.pause("1002", "午餐", NINE)
     b.record(SeatChanged("1002", SeatState.WRAP_UP, 5, "c1"), NINE + timedelta(minutes=1))
     assert b.get("1002").state is SeatState.ON_BREAK
@@ -81,9 +95,9 @@ def test_the_bot_cannot_end_a_break_by_reporting_a_state(seats_path: Path, tmp_p
 
 
 def test_a_break_past_30_minutes_raises_an_alert_for_the_shift_leader(
-    seats_path: Path, tmp_path: Path
+    seats_path: Path, store: Path | str
 ) -> None:
-    b = board(seats_path, tmp_path / "ivr.db")
+    b = board(seats_path, store)
     b.pause("1002", "午餐", NINE)
     b.pause("1003", "接孩子", NINE + timedelta(minutes=5))
     assert b.break_alerts(NINE + timedelta(minutes=30)) == []  # 30 minutes is still allowed
@@ -94,8 +108,8 @@ def test_a_break_past_30_minutes_raises_an_alert_for_the_shift_leader(
     assert [s.id for s in b.shift_leaders()] == ["1001"]
 
 
-def test_unknown_seats_and_empty_reasons_are_refused(seats_path: Path, tmp_path: Path) -> None:
-    b = board(seats_path, tmp_path / "ivr.db")
+def test_unknown_seats_and_empty_reasons_are_refused(seats_path: Path, store: Path | str) -> None:
+    b = board(seats_path, store)
     with pytest.raises(UnknownSeatError, match="no seat '4242'"):
         b.pause("4242", "午餐", NINE)
     with pytest.raises(ValueError, match="needs a reason"):

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from ivr.records.register import CallRegister
 from ivr.seats.board import BreakAlert, SeatBoard
 from ivr.seats.break_alarm import LongBreakAlarm
@@ -14,8 +16,11 @@ from ivr.seats.directory import Seat, load_seats
 NINE = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
-def test_each_long_break_is_told_once_and_a_new_break_again(seats_path: Path, tmp_path: Path) -> None:
-    board = SeatBoard(load_seats(seats_path), CallRegister(tmp_path / "ivr.db"))
+def test_each_long_break_is_told_once_and_a_new_break_again(
+    seats_path: Path, store: Path | str, request: pytest.FixtureRequest
+) -> None:
+    board = SeatBoard(load_seats(seats_path), CallRegister(store))
+    request.addfinalizer(board.register.close)
     told: list[tuple[str, int, list[str]]] = []
 
     def tell(alert: BreakAlert, leaders: Sequence[Seat]) -> None:

@@ -26,8 +26,8 @@ def ivr(argv: Sequence[str]) -> int:
 
 
 @pytest.fixture
-def files(seats_path: Path, tmp_path: Path) -> list[str]:
-    return ["--seats", str(seats_path), "--db", str(tmp_path / "var" / "ivr.db")]
+def files(seats_path: Path, store: Path | str) -> list[str]:
+    return ["--seats", str(seats_path), "--db", str(store)]
 
 
 def test_list_shows_every_seat_available_before_anything_happened(
@@ -53,9 +53,9 @@ def test_pause_then_list_then_resume(files: list[str], capsys: pytest.CaptureFix
 
 
 def test_a_break_over_30_minutes_is_flagged_for_the_shift_leader(
-    files: list[str], seats_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    files: list[str], seats_path: Path, store: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with CallRegister(tmp_path / "var" / "ivr.db") as reg:
+    with CallRegister(store) as reg:
         SeatBoard(load_seats(seats_path), reg).pause(
             "1003", "接孩子", datetime.now(UTC) - timedelta(minutes=42)
         )

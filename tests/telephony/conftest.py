@@ -54,7 +54,8 @@ def registrar() -> Iterator[Kamailio]:
 
 
 class LineMaker:
-    """Opens started ``OpenLine``s on free ports with their own RTP range and register; closes them all."""
+    """Opens started ``OpenLine``s on free ports with their own RTP range and register (or the ``records``
+    given: lines sharing one); closes them all."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -70,6 +71,7 @@ class LineMaker:
         password: str = "secret",
         rtp_size: int = 100,
         start: bool = True,
+        records: RecordsSettings | None = None,
         **sip: object,
     ) -> OpenLine:
         ports = allocate_rtp_range(rtp_size)
@@ -92,7 +94,7 @@ class LineMaker:
             config = IvrConfig(
                 sip=SipSettings.model_validate(settings),
                 line=LineSettings(flow=str(flow), seats=None if seats is None else str(seats)),
-                records=RecordsSettings(path=str(self.directory / f"calls-{n}.db")),
+                records=records or RecordsSettings(path=str(self.directory / f"calls-{n}.db")),
             )
             line = OpenLine(config, REPO, wall_clock=desk_hours)
         except BaseException:
