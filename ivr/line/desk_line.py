@@ -6,7 +6,11 @@ only changes call state, the clock side runs timers and media for every call.
 What RFC 3261 asks of a UAS is done here and not left to luck: responses
 follow the top Via (received/rport), 100 and 180 go out at once, the 200 OK is
 retransmitted until its ACK, CANCEL before the answer gets 200 and 487, a
-retransmitted INVITE or a re-INVITE never starts a second media stream.
+retransmitted INVITE or a re-INVITE never starts a second media stream. Every
+response to an INVITE lives in an RFC 3261 §17 server transaction
+(``ivr.telephony.transactions``): a failure (486, 487, 480, 503, ...) is resent
+until its ACK over UDP as the 200 is, a retransmitted request gets the last
+response again; our BYE and UPDATE are client transactions.
 
 Mid-call, what PBXs send is obeyed: a re-INVITE or UPDATE with a new offer is
 answered (RFC 3264 §8) and RTP goes where it says; ``sendonly``/``inactive`` is a
@@ -60,7 +64,6 @@ from ivr.telephony.arrival import refusal
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import PERIOD_S, MediaClock
 from ivr.telephony.registration import Registration
-from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.session_timer import SessionTimer, negotiate
 from ivr.telephony.sip_message import (
@@ -72,6 +75,7 @@ from ivr.telephony.sip_message import (
     parse_name_addr,
     response,
 )
+from ivr.telephony.transactions import ClientTransaction, ServerTransaction, server_key
 from ivr.telephony.transport import SipTransport, Source, TlsListen
 from ivr.telephony.uas_refusals import cannot_serve
 
@@ -85,6 +89,7 @@ KNOWN_METHODS = {"REGISTER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", 
 SERVER = "ivr/0.1"
 KEEP_ENDED_S = 32.0  # an ended call's transaction stays to absorb retransmissions
 CLOSING_MARGIN_S = 0.5  # a put-through call's goodbye ends this long before the closing line's grace does
+MAX_REFUSED = 4096  # refused INVITEs whose failure is resent until ACK (the oldest is let go first)
 
 
 @dataclass
@@ -142,6 +147,7 @@ class DeskLine:
         self._now = now
         self._lock = threading.RLock()
         self._calls: dict[str, InboundCall] = {}
+        self._refused: dict[tuple[str, str, str], ServerTransaction] = {}  # INVITEs no call was made of
         self.stats = LineStats()
         self.accepting = True
         self.failure: str | None = None  # why a thread of the line died: it takes no more calls
@@ -337,7 +343,10 @@ class DeskLine:
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
         content_type: str | None = None,
+        remember: bool = True,
     ) -> bytes:
+        """A response sent where the request's Via says; a failure to an INVITE outside a call (and
+        ``remember``) is resent until its ACK (timer G), its INVITE's copies answered with it again."""
         resp = response(
             req,
             status,
@@ -349,7 +358,14 @@ class DeskLine:
             source=source,  # RFC 3581 §4: the top Via comes back with received and the rport filled
         )
         data = resp.serialize()
-        self.transport.send(data, req.top_via.response_address(source))
+        to = req.top_via.response_address(source)
+        self.transport.send(data, to)
+        if remember and req.method == "INVITE" and status >= 300:
+            tx = ServerTransaction.of(req, to)
+            tx.respond(data, status, self._now())
+            self._refused[server_key(req)] = tx
+            if len(self._refused) > MAX_REFUSED:
+                del self._refused[next(iter(self._refused))]
         return data
 
     def _answer_invite(
@@ -358,10 +374,17 @@ class DeskLine:
         """A response to the call's INVITE in its dialog (our To tag), sent where its Via says."""
         data = call.dialog.answer(status, reason, [("Server", SERVER), *(headers or [])])
         self.transport.send(data, call.dialog.reply_to)
+        call.invite_tx.respond(data, status, self._now())
         return data
 
     def _on_request(self, req: SipMessage, source: Address) -> None:
         method = req.method
+        if method in ("INVITE", "ACK") and (refused_tx := self._refused.get(server_key(req))) is not None:
+            if method == "ACK":  # the ACK of a refusal: it is not resent any more
+                refused_tx.on_ack(self._now())
+            elif (again := refused_tx.again()) is not None:  # that INVITE again: the refusal again
+                self.transport.send(again, refused_tx.to)
+            return
         if self.settings.mode == "direct" and method != "ACK" and not self.settings.allows(source[0]):
             self.stats.refused_forbidden += 1
             self._reply(req, source, 403, "Forbidden")
@@ -412,18 +435,20 @@ class DeskLine:
                 return
             if req.to_tag is None or req.top_via.branch == call.branch:
                 over = call.state is CallState.ENDED or call.caller_hung_up
-                if over and call.last_response.startswith(b"SIP/2.0 2"):
+                answered = call.invite_tx.status is not None and 200 <= call.invite_tx.status < 300
+                if over and answered:
                     # the old INVITE after a hang-up (BYE): its dialog is gone, a 200 again would revive it
                     self._reply(
                         req, source, 481, "Call/Transaction Does Not Exist", to_tag=call.dialog.to_tag
                     )
                     return
-                # a retransmission: say again what we last said, start nothing new
-                if call.last_response:
-                    self.transport.send(call.last_response, req.top_via.response_address(source))
+                # a retransmission: say again what we last said (after its transaction too), start nothing new
+                if again := call.invite_tx.again() or call.invite_tx.response:
+                    self.transport.send(again, req.top_via.response_address(source))
                 return
-            if call.reinvite_branch and req.top_via.branch == call.reinvite_branch:  # that re-INVITE again
-                self.transport.send(call.reinvite_response, req.top_via.response_address(source))
+            if call.reinvite_tx is not None and req.top_via.branch == call.reinvite_branch:  # it again
+                again = call.reinvite_tx.again() or call.reinvite_tx.response
+                self.transport.send(again, req.top_via.response_address(source))
                 return
             if call.state is CallState.ANSWERED and req.to_tag == call.dialog.to_tag:
                 self._mid_call_offer(call, req, source)  # a re-INVITE
@@ -452,9 +477,11 @@ class DeskLine:
             self._reply(req, source, 422, "Session Interval Too Small", headers=[("Min-SE", str(timer))])
             return
         now = self._now()
+        dialog = AnsweringDialog(req, source)
         call = InboundCall(
             call_id=req.call_id,
-            dialog=AnsweringDialog(req, source),
+            dialog=dialog,
+            invite_tx=ServerTransaction.of(req, dialog.reply_to),
             branch=req.top_via.branch or "",
             offer=offer,
             arrived=now,
@@ -470,9 +497,11 @@ class DeskLine:
         if "100rel" in {tag.lower() for tag in req.all("Require")}:  # RFC 3262: the 180 goes reliably
             call.rseq = secrets.randbelow(1 << 31) + 1
             ringing += [("Require", "100rel"), ("RSeq", str(call.rseq))]
-        call.last_response = self._answer_invite(call, 180, "Ringing", ringing)
-        if call.rseq:
-            call.reliable_180 = Retransmission.first(call.last_response, call.dialog.reply_to, now)
+        ringing_data = self._answer_invite(call, 180, "Ringing", ringing)
+        if call.rseq:  # RFC 3262 §3: resent like an INVITE on timer A (T1 doubling, 64·T1), end to end
+            call.reliable_180 = ClientTransaction.start(
+                ringing_data, call.dialog.reply_to, now, invite=True, transport="UDP"
+            )
         log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     @staticmethod
@@ -491,7 +520,9 @@ class DeskLine:
         call = self._calls.get(req.call_id)
         if call is None:
             return
-        call.ok = None
+        acked = call.invite_tx if req.cseq[0] == call.invite.cseq[0] else call.reinvite_tx
+        if acked is not None:
+            acked.on_ack(self._now())  # our final response to that INVITE is not resent any more
         if call.offer_pending is not None and req.cseq[0] == call.offer_pending:
             call.offer_pending = None  # the answer to the offer in our 200 (a re-INVITE came without SDP)
             try:
@@ -574,11 +605,11 @@ class DeskLine:
             headers=headers,
             body=body,
             content_type="application/sdp" if body else None,
+            remember=False,
         )
-        if invite:
-            call.reinvite_response = data
-            if status == 200:  # retransmitted until its ACK, as the first 200 was
-                call.ok = Retransmission.first(data, req.top_via.response_address(source), self._now())
+        if invite:  # resent until its ACK (a 2xx as the first 200 was, a failure on timer G)
+            call.reinvite_tx = ServerTransaction.of(req, req.top_via.response_address(source))
+            call.reinvite_tx.respond(data, status, self._now())
 
     def _ok_headers(self, call: InboundCall, now: float) -> list[tuple[str, str]]:
         """Our 200 to the INVITE says what we allow and support, and starts the session timer."""
@@ -598,18 +629,16 @@ class DeskLine:
             self._hang_up(call, now)
             return True
         refresh_at = timer.refresh_at()
-        if call.refresh is not None and call.refresh.due(now):
-            if call.refresh.expired(now):
+        if call.refresh is not None:
+            self._resend(call.refresh, now)
+            if call.refresh.terminated:  # never answered: the next tick sends a new one
                 call.refresh = None
-            else:
-                self.transport.send(call.refresh.data, call.refresh.to)
-                call.refresh.sent_again()
         elif call.refresh is None and refresh_at is not None and now >= refresh_at:
             update, hop = call.dialog.request(
                 "UPDATE", (self.host, self.port), [("Contact", self._contact(call.invite))]
             )
             self.transport.send(update, hop)
-            call.refresh = Retransmission.first(update, hop, now)
+            call.refresh = ClientTransaction.start(update, hop, now, invite=False)
         return False
 
     def _take_sdp(self, call: InboundCall, description: sdp.Offer) -> None:
@@ -637,7 +666,7 @@ class DeskLine:
             return
         self._reply(req, source, 200, "OK")
         if call.state is CallState.RINGING:
-            call.last_response = self._answer_invite(call, 487, "Request Terminated")
+            self._answer_invite(call, 487, "Request Terminated")
             self._end(call, self._now(), outcome_note="cancelled")
 
     def _on_bye(self, req: SipMessage, source: Address) -> None:
@@ -648,7 +677,9 @@ class DeskLine:
         self._reply(req, source, 200, "OK")
         if call.state is CallState.ANSWERED:
             call.caller_hung_up = True  # the engine hears it on the next tick
-            call.ok = None
+            for tx in (call.invite_tx, call.reinvite_tx):  # an unACKed 200 is not resent any more
+                if tx is not None and tx.status is not None and tx.status < 300:
+                    tx.stop()
 
     def _on_response(self, resp: SipMessage) -> None:
         if self.registration is not None and self.registration.owns(resp):
@@ -657,8 +688,8 @@ class DeskLine:
             self.ended.notify_all()
             return
         call = self._calls.get(resp.call_id)
-        if call is not None and call.bye is not None and resp.cseq[1] == "BYE" and resp.status >= 200:
-            call.bye = None
+        if call is not None and call.bye is not None and resp.cseq[1] == "BYE":
+            call.bye.on_response(resp.status, self._now())
         if call is not None and call.refresh is not None and resp.cseq[1] == "UPDATE" and resp.status >= 200:
             call.refresh = None  # our session refresh is answered: refreshed if 2xx, else it runs out
             if call.timer is not None and resp.status < 300:
@@ -670,7 +701,7 @@ class DeskLine:
         with self._lock:
             if self.floor is not None and self.floor.busy():
                 return True
-            return any(c.state is not CallState.ENDED or c.bye is not None for c in self._calls.values())
+            return any(c.state is not CallState.ENDED for c in self._calls.values())
 
     def _next_deadline(self) -> float | None:
         with self._lock:
@@ -680,6 +711,8 @@ class DeskLine:
                 (c.ended_at if c.ended_at is not None else c.arrived) + KEEP_ENDED_S + PERIOD_S
                 for c in self._calls.values()
             ]
+            deadlines += [tx.next_deadline() for c in self._calls.values() for tx in c.transactions()]
+            deadlines += [tx.next_deadline() for tx in self._refused.values()]
             if self.registration is not None:
                 deadlines.append(self.registration.next_deadline())  # inf: nothing pending
             if self.floor is not None and (floor_due := self.floor.next_deadline()) is not None:
@@ -703,30 +736,36 @@ class DeskLine:
             if self.registration is not None:
                 for data, to in self.registration.tick(now):
                     self.transport.send(data, to)
+            for key, refused_tx in list(self._refused.items()):
+                self._resend(refused_tx, now)
+                if refused_tx.terminated:
+                    del self._refused[key]
             for call in list(self._calls.values()):
                 try:
                     self._tick_call(call, now)
                 except Exception as exc:  # one call's fault: that call ends, the line goes on
                     self._fail(call, now, exc)
 
+    def _resend(self, tx: ClientTransaction | ServerTransaction | None, now: float) -> bool:
+        """Send again what a transaction says is due; whether it timed out just now (B, F, H)."""
+        if tx is None or tx.terminated:
+            return False
+        again = tx.due(now)
+        if again is not None:
+            self.transport.send(again, tx.to)
+        return tx.timed_out
+
     def _tick_call(self, call: InboundCall, now: float) -> None:
         if call.state is not CallState.RINGING:
             call.reliable_180 = None  # a final response went: the 180 needs no PRACK any more
-        for pending in (call.ok, call.bye, call.reliable_180):
-            if pending is not None and pending.due(now):
-                if pending.expired(now):
-                    if pending is call.ok:  # no ACK in 32 s: the caller never got our answer
-                        call.ok = None
-                        self._hang_up(call, now)
-                    elif pending is call.bye:
-                        call.bye = None
-                    else:
-                        call.reliable_180 = None
-                    continue
-                self.transport.send(pending.data, pending.to)
-                pending.sent_again()
+        for tx in (call.invite_tx, call.reinvite_tx):
+            timed_out = self._resend(tx, now)
+            if timed_out and tx is not None and tx.status is not None and tx.status < 300:
+                self._hang_up(call, now)  # no ACK in 32 s: the caller never got our answer
+        self._resend(call.bye, now)
+        self._resend(call.reliable_180, now)
         if call.state is CallState.ENDED:
-            if now - (call.ended_at or now) > KEEP_ENDED_S and call.bye is None:
+            if now - (call.ended_at or now) > KEEP_ENDED_S and (call.bye is None or call.bye.terminated):
                 del self._calls[call.call_id]
             return
         call.ticks_since_arrival += 1
@@ -748,7 +787,7 @@ class DeskLine:
             sock = self._rtp.open()
         except OSError as exc:
             log.error("cannot answer: %s", exc)
-            call.last_response = self._answer_invite(call, 503, "Service Unavailable")
+            self._answer_invite(call, 503, "Service Unavailable")
             self._end(call, now, outcome_note="no RTP port")
             return
         codec, _ = sdp.choose(call.offer)
@@ -767,8 +806,7 @@ class DeskLine:
         )
         to = call.dialog.reply_to
         self.transport.send(ok, to)
-        call.last_response = ok
-        call.ok = Retransmission.first(ok, to, now)
+        call.invite_tx.respond(ok, 200, now)
         call.state = CallState.ANSWERED
         call.answered_tick = call.ticks_since_arrival
         flow = self.parts.flow
@@ -909,11 +947,11 @@ class DeskLine:
         if call.state is CallState.ANSWERED:
             bye, hop = call.dialog.bye((self.host, self.port))
             self.transport.send(bye, hop)
-            call.bye = Retransmission.first(bye, hop, now)
+            call.bye = ClientTransaction.start(bye, hop, now, invite=False)
             if call.engine is not None and not call.engine.ended:
                 call.engine.hang_up("bot")  # the line ends the call (drain, no ACK): the record says so
         elif call.state is CallState.RINGING:
-            call.last_response = self._answer_invite(call, 480, "Temporarily Unavailable")
+            self._answer_invite(call, 480, "Temporarily Unavailable")
         self._end(call, now)
 
     def _end(self, call: InboundCall, now: float, outcome_note: str | None = None) -> None:
@@ -996,9 +1034,9 @@ class DeskLine:
             if call.state is CallState.ANSWERED:
                 bye, hop = call.dialog.bye((self.host, self.port))
                 self.transport.send(bye, hop)
-                call.bye = Retransmission.first(bye, hop, now)
+                call.bye = ClientTransaction.start(bye, hop, now, invite=False)
             else:
-                call.last_response = self._answer_invite(call, 500, "Server Internal Error")
+                self._answer_invite(call, 500, "Server Internal Error")
         except Exception:
             log.exception("call %s: no BYE could be sent; it just ends", call.call_id[:8])
         try:

@@ -29,6 +29,7 @@ started) and D, I, J, K are zero (§17: "for reliable transports"). Matching is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -42,6 +43,9 @@ NEVER = float("inf")
 RELIABLE = frozenset({"TCP", "TLS", "SCTP", "WS", "WSS"})
 
 Address = tuple[str, int]
+_VIA_TRANSPORT = re.compile(
+    rb"^(?:via|v)[ \t]*:[ \t]*SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z]+)", re.I | re.M
+)
 
 
 class TxState(Enum):
@@ -55,6 +59,13 @@ class TxState(Enum):
 def reliable(transport: str) -> bool:
     """Whether a transport is reliable (RFC 3261 §17: no retransmission of its own)."""
     return transport.upper() in RELIABLE
+
+
+def sent_over(message: bytes) -> str:
+    """The transport a message's top Via names (what the SIP transport sends a request over)."""
+    end = message.find(b"\r\n\r\n")
+    found = _VIA_TRANSPORT.search(message, 0, end if end >= 0 else len(message))
+    return found[1].decode("ascii").upper() if found else "UDP"
 
 
 def client_key(msg: SipMessage) -> tuple[str, str]:
@@ -100,11 +111,12 @@ class ClientTransaction:
         now: float,
         *,
         invite: bool,
-        transport: str = "UDP",
+        transport: str | None = None,
         timeout: float = TIMEOUT,
     ) -> ClientTransaction:
-        """The transaction of a request the owner has just sent (the first copy is the owner's)."""
-        return cls(request, to, invite, now, reliable(transport), timeout)
+        """The transaction of a request the owner has just sent (the first copy is the owner's);
+        over the transport its top Via names unless ``transport`` says otherwise."""
+        return cls(request, to, invite, now, reliable(transport or sent_over(request)), timeout)
 
     @property
     def terminated(self) -> bool:
@@ -114,6 +126,11 @@ class ClientTransaction:
     def answered(self) -> bool:
         """A final response came: nothing is resent any more."""
         return self.final is not None
+
+    @property
+    def waiting(self) -> bool:
+        """Still waiting for a final response (and resent over UDP while it waits)."""
+        return self.final is None and self.state is not TxState.TERMINATED
 
     def on_response(self, status: int, now: float) -> bool:
         """A response to our request; whether it is news to the owner (a retransmitted final is not,
