@@ -160,6 +160,7 @@ class DeskLine:
             on_failure=lambda exc: self._thread_died("the SIP transport", exc),
             transports=settings.transports,
             tls=None if tls is None else TlsListen(*tls),
+            tls_client=settings.tls_client(),
             idle_s=settings.tcp_idle,
         )
         self.host, self.port = self.transport.address
@@ -169,8 +170,14 @@ class DeskLine:
         if settings.mode == "register":
             server = settings.server_address
             assert server is not None and settings.username and settings.password
+            over = settings.register_transport.upper()
             self.registration = Registration(
-                server, settings.username, settings.password, (self.host, self.port), settings.expires
+                server,
+                settings.username,
+                settings.password,
+                self.transport.local(over),
+                settings.expires,
+                transport=over,
             )
         self.clock = MediaClock(
             self._on_tick,

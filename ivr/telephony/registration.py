@@ -39,8 +39,9 @@ class Registration:
     server: Address
     username: str
     password: str
-    local: Address
+    local: Address  # our address for ``transport`` (Via sent-by, Contact)
     expires: int
+    transport: str = "UDP"  # UDP, TCP or TLS: the REGISTER goes over it, the Contact names it
     state: str = "idle"  # idle | registering | registered | waiting | unregistering | unregistered
     granted: int | None = None
     refresh_at: float | None = None
@@ -167,7 +168,10 @@ class Registration:
     # --- sending -----------------------------------------------------------------------
 
     def _uri(self) -> str:
-        return f"sip:{format_hostport(*self.server)}"
+        return f"sip:{format_hostport(*self.server)}{self._param()}"
+
+    def _param(self) -> str:
+        return "" if self.transport == "UDP" else f";transport={self.transport.lower()}"
 
     def _send_register(self, now: float, expires: int, auth: tuple[str, str] | None = None) -> None:
         self.cseq += 1
@@ -181,12 +185,12 @@ class Registration:
         msg = request(
             "REGISTER",
             self._uri(),
-            via=f"SIP/2.0/UDP {format_hostport(*self.local)};branch={new_branch()};rport",
+            via=f"SIP/2.0/{self.transport} {format_hostport(*self.local)};branch={new_branch()};rport",
             from_=f"{aor};tag={self.tag}",
             to=aor,
             call_id=self.call_id,
             cseq=self.cseq,
-            contact=f"<sip:{self.username}@{format_hostport(*self.local)}>;expires={expires}",
+            contact=f"<sip:{self.username}@{format_hostport(*self.local)}{self._param()}>;expires={expires}",
             headers=headers,
         ).serialize()
         if expires:
