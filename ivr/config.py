@@ -79,6 +79,16 @@ class SipSettings(Strict):
     rtp_ports: str = "20000-20999"
     max_calls: int = Field(default=100, ge=1, le=1000)
     server: str | None = Field(default=None, description="register mode: the registrar, host:port")
+    register_transport: Literal["udp", "tcp", "tls"] = Field(
+        default="udp",
+        description="register mode: REGISTER goes to the server over this; our Contact names it, so the "
+        'registrar\'s calls come back over it too (tcp needs "tcp" in transports, tls needs tls_bind)',
+    )
+    tls_ca: str | None = Field(
+        default=None,
+        description="the CA certificates, a PEM file, that a TLS server we connect to (the registrar, a "
+        "seat) must be signed by; default: the system's",
+    )
     username: str | None = None
     password: str | None = None
     expires: int = Field(default=300, ge=60, le=86400, description="register mode: expiry asked for, seconds")
@@ -129,7 +139,7 @@ class SipSettings(Strict):
             )
         return value
 
-    @field_validator("tls_cert", "tls_key")
+    @field_validator("tls_cert", "tls_key", "tls_ca")
     @classmethod
     def _readable(cls, value: str | None) -> str | None:
         if value is not None:
@@ -184,6 +194,12 @@ class SipSettings(Strict):
             missing = [k for k in ("server", "username", "password") if getattr(self, k) is None]
             if missing:
                 raise ValueError(f'mode = "register" needs {", ".join(missing)}')
+            if self.register_transport == "tcp" and "tcp" not in self.transports:
+                raise ValueError('register_transport = "tcp" needs "tcp" in transports (the calls come back)')
+            if self.register_transport == "tls" and self.tls_bind is None:
+                raise ValueError(
+                    'register_transport = "tls" needs tls_bind, tls_cert and tls_key (the calls come back)'
+                )
         return self
 
     @property
@@ -205,6 +221,15 @@ class SipSettings(Strict):
         except OSError as exc:
             raise ValueError(f"tls_cert/tls_key: cannot read them: {exc}") from None
         return _hostport(self.tls_bind, 5061), context
+
+    def tls_client(self) -> ssl.SSLContext | None:
+        """The context for TLS connections we open: trusting ``tls_ca``; None: the system's CAs."""
+        if self.tls_ca is None:
+            return None
+        try:
+            return ssl.create_default_context(cafile=self.tls_ca)
+        except ssl.SSLError as exc:
+            raise ValueError(f"tls_ca {self.tls_ca} is not PEM certificates ({exc.reason or exc})") from None
 
     @property
     def server_address(self) -> tuple[str, int] | None:

@@ -30,7 +30,6 @@ from ivr.media import FRAME_SAMPLES, SILENT_FRAME
 from ivr.telephony import sdp
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
-from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.sdp import Crypto
 from ivr.telephony.sip_message import (
@@ -46,6 +45,7 @@ from ivr.telephony.sip_message import (
     uri_hostport,
 )
 from ivr.telephony.srtp import answered_keys, offered_keys
+from ivr.telephony.transactions import ClientTransaction
 from ivr.telephony.transport import SipTransport, Source
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,8 @@ class PhoneCall:
     ended_at: float | None = None
     ended_by: str | None = None
     final_status: int | None = None
-    invite_tx: Retransmission | None = None
-    bye_tx: Retransmission | None = None
+    invite_tx: ClientTransaction | None = None
+    bye_tx: ClientTransaction | None = None
     remote_target: str = ""
     route_set: list[str] = field(default_factory=list)
     ticks: object = None  # the script's generator once answered
@@ -179,7 +179,7 @@ class SipPhone:
             )
             data = call.invite.serialize()
             call.sent_at = self._now()
-            call.invite_tx = Retransmission.first(data, target, call.sent_at)
+            call.invite_tx = ClientTransaction.start(data, target, call.sent_at, invite=True)
             self._calls[call.call_id] = call
             self.transport.send(data, target)
             call.on_note(call, 0.0, "dials the desk")
@@ -249,11 +249,13 @@ class SipPhone:
         method = msg.cseq[1]
         call.responses.append(msg.status)
         if method == "BYE":
-            call.bye_tx = None
+            if call.bye_tx is not None:
+                call.bye_tx.on_response(msg.status, now)
             return
         if method != "INVITE":
             return
-        call.invite_tx = None
+        if call.invite_tx is not None:
+            call.invite_tx.on_response(msg.status, now)
         if msg.status in (180, 183) and call.ringing_at is None:
             call.ringing_at = now
             if call.state is PhoneCallState.CALLING:  # a 180 overtaken by the 200 (a proxy's TLS workers)
@@ -336,7 +338,7 @@ class SipPhone:
         ).serialize()
         hop = self._next_hop(call)
         self.transport.send(bye, hop)
-        call.bye_tx = Retransmission.first(bye, hop, now)
+        call.bye_tx = ClientTransaction.start(bye, hop, now, invite=False)
         self._ended(call, now, "the call is over", by="caller")
 
     def _next_hop(self, call: PhoneCall) -> Address:
@@ -361,22 +363,20 @@ class SipPhone:
     def _busy(self) -> bool:
         with self._lock:
             return any(
-                c.state is not PhoneCallState.ENDED or c.bye_tx is not None for c in self._calls.values()
+                c.state is not PhoneCallState.ENDED or (c.bye_tx is not None and c.bye_tx.waiting)
+                for c in self._calls.values()
             )
 
     def _on_tick(self, now: float) -> None:
         with self._lock:
             for call in list(self._calls.values()):
                 for tx in (call.invite_tx, call.bye_tx):
-                    if tx is not None and tx.due(now):
-                        if tx.expired(now):
-                            call.invite_tx = None if tx is call.invite_tx else call.invite_tx
-                            call.bye_tx = None if tx is call.bye_tx else call.bye_tx
-                            if call.state is not PhoneCallState.ENDED and tx is not call.bye_tx:
-                                self._ended(call, now, "no answer from the desk", by="network")
-                            continue
-                        self.transport.send(tx.data, tx.to)
-                        tx.sent_again()
+                    if tx is not None and (again := tx.due(now)) is not None:
+                        self.transport.send(again, tx.to)
+                if call.invite_tx is not None and call.invite_tx.timed_out:  # timer B: nothing came back
+                    call.invite_tx = None
+                    if call.state is not PhoneCallState.ENDED:
+                        self._ended(call, now, "no answer from the desk", by="network")
                 if call.state is PhoneCallState.ANSWERED:
                     self._tick_media(call, now)
 

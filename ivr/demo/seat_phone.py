@@ -24,7 +24,6 @@ from ivr.telephony.arrival import refusal
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import MediaClock
 from ivr.telephony.registration import Registration
-from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.rtp_ports import RtpPorts
 from ivr.telephony.sip_message import (
     SipMessage,
@@ -34,6 +33,7 @@ from ivr.telephony.sip_message import (
     parse,
     response,
 )
+from ivr.telephony.transactions import NEVER, ClientTransaction, ServerTransaction
 from ivr.telephony.transport import SipTransport, Source
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,9 @@ class SeatCall:
     offer: sdp.Offer
     arrived: float
     answer_at: float | None
+    invite_tx: ServerTransaction  # our responses to the line's INVITE; the 200 resent until its ACK
     state: SeatCallState = SeatCallState.RINGING
-    last_response: bytes = b""
-    ok: Retransmission | None = None
-    bye: Retransmission | None = None
+    bye: ClientTransaction | None = None
     media: CallMedia | None = None
     ticks: Generator[Tick, None, None] | None = None
     answered_at: float | None = None
@@ -176,8 +175,8 @@ class SeatPhone:
                     self._flush_registration()
                 else:
                     call = self._by_id.get(msg.call_id)
-                    if call is not None and msg.cseq[1] == "BYE":
-                        call.bye = None
+                    if call is not None and msg.cseq[1] == "BYE" and call.bye is not None:
+                        call.bye.on_response(msg.status, now)
                 self.changed.notify_all()
                 return
             self._on_request(msg, source, now)
@@ -203,23 +202,24 @@ class SeatPhone:
     ) -> bytes:
         data = call.dialog.answer(status, reason, headers)
         self.transport.send(data, call.dialog.reply_to)
+        call.invite_tx.respond(data, status, self._now())
         return data
 
     def _on_request(self, req: SipMessage, source: Address, now: float) -> None:
         call = self._by_id.get(req.call_id)
         if req.method == "INVITE":
             if call is not None:  # a retransmission (or a re-INVITE): say again what we last said
-                if call.last_response:
-                    self.transport.send(call.last_response, req.top_via.response_address(source))
+                if again := call.invite_tx.again() or call.invite_tx.response:
+                    self.transport.send(again, req.top_via.response_address(source))
                 return
             self._on_invite(req, source, now)
         elif req.method == "ACK":
             if call is not None:
-                call.ok = None
+                call.invite_tx.on_ack(now)
         elif req.method == "CANCEL":
             self._reply(req, source, 200, "OK")
             if call is not None and call.state is SeatCallState.RINGING:
-                call.last_response = self._answer_invite(call, 487, "Request Terminated")
+                self._answer_invite(call, 487, "Request Terminated")
                 self._ended(call, now, "the line stops ringing", by="line")
         elif req.method == "BYE":
             self._reply(req, source, 200, "OK")
@@ -245,11 +245,14 @@ class SeatPhone:
             self._reply(req, source, 488, "Not Acceptable Here", to_tag=new_tag())
             return
         answer_at = None if self.answer_after_s is None else now + self.answer_after_s
-        call = SeatCall(req.call_id, AnsweringDialog(req, source), offer, now, answer_at)
+        dialog = AnsweringDialog(req, source)
+        call = SeatCall(
+            req.call_id, dialog, offer, now, answer_at, ServerTransaction.of(req, dialog.reply_to)
+        )
         self.calls.append(call)
         self._by_id[call.call_id] = call
         self._reply(req, source, 100, "Trying")
-        call.last_response = self._answer_invite(call, 180, "Ringing", [("Contact", self._contact())])
+        self._answer_invite(call, 180, "Ringing", [("Contact", self._contact())])
         self._note("rings")
 
     def _contact(self) -> str:
@@ -260,7 +263,7 @@ class SeatPhone:
     def _busy(self) -> bool:
         with self._lock:
             return any(
-                c.state is not SeatCallState.ENDED or c.bye is not None or c.ok is not None
+                c.state is not SeatCallState.ENDED or any(tx.next_deadline() < NEVER for tx in _txs(c))
                 for c in self.calls
             )
 
@@ -277,14 +280,9 @@ class SeatPhone:
                 for data, to in self.registration.tick(now):
                     self.transport.send(data, to)
             for call in self.calls:
-                for name in ("ok", "bye"):
-                    tx: Retransmission | None = getattr(call, name)
-                    if tx is not None and tx.due(now):
-                        if tx.expired(now):
-                            setattr(call, name, None)
-                        else:
-                            self.transport.send(tx.data, tx.to)
-                            tx.sent_again()
+                for tx in _txs(call):
+                    if (again := tx.due(now)) is not None:
+                        self.transport.send(again, tx.to)
                 if (
                     call.state is SeatCallState.RINGING
                     and call.answer_at is not None
@@ -304,8 +302,7 @@ class SeatPhone:
         ok = call.dialog.ok(self._contact(), body)
         to = call.dialog.reply_to
         self.transport.send(ok, to)
-        call.last_response = ok
-        call.ok = Retransmission.first(ok, to, now)
+        call.invite_tx.respond(ok, 200, now)
         call.state = SeatCallState.ANSWERED
         call.answered_at = now
         call.ticks = run_script(self.script, lambda: call.hearing_speech)
@@ -330,7 +327,7 @@ class SeatPhone:
     def _send_bye(self, call: SeatCall, now: float) -> None:
         bye, hop = call.dialog.bye((self.host, self.port))
         self.transport.send(bye, hop)
-        call.bye = Retransmission.first(bye, hop, now)
+        call.bye = ClientTransaction.start(bye, hop, now, invite=False)
         self._ended(call, now, "hangs up", by="seat")
 
     def _ended(self, call: SeatCall, now: float, note: str, by: str) -> None:
@@ -340,3 +337,8 @@ class SeatPhone:
         self._note(note)
         call.done.set()
         self.changed.notify_all()
+
+
+def _txs(call: SeatCall) -> list[ClientTransaction | ServerTransaction]:
+    """The call's transactions: our responses to the INVITE, our BYE."""
+    return [call.invite_tx, *([call.bye] if call.bye is not None else [])]

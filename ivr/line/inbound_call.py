@@ -13,11 +13,11 @@ from ivr.hearing.caller_speech import SpeechGate
 from ivr.line.call_tickets import CallTickets
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.call_media import CallMedia
-from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sdp import Offer
 from ivr.telephony.session_timer import SessionTimer
 from ivr.telephony.sip_message import SipMessage
 from ivr.telephony.srtp import Keys
+from ivr.telephony.transactions import ClientTransaction, ServerTransaction
 
 Address = tuple[str, int]
 
@@ -37,10 +37,9 @@ class InboundCall:
     arrived: float  # monotonic seconds
     arrived_wall: datetime
     answer_at: float
+    invite_tx: ServerTransaction  # the INVITE's: its responses, the last resent until ACK (§17.2.1)
     state: CallState = CallState.RINGING
-    last_response: bytes = b""  # the final or latest response to the INVITE, for retransmitted INVITEs
-    ok: Retransmission | None = None  # the 200 OK until its ACK
-    bye: Retransmission | None = None  # our BYE until its 200
+    bye: ClientTransaction | None = None  # our BYE until its final response
     media: CallMedia | None = None
     engine: CallEngine | None = None
     speech: SpeechGate | None = None  # the caller's words to the recogniser
@@ -60,15 +59,20 @@ class InboundCall:
     sdp_sent: bytes = b""  # our last SDP (answer or offer): the next differs in version only if it changed
     sdp_version: int | None = None  # its o= version (RFC 3264 §8: +1 for each changed description)
     reinvite_branch: str = ""  # the latest re-INVITE's branch, to answer its retransmissions
-    reinvite_response: bytes = b""  # and what it got
-    reliable_180: Retransmission | None = None  # RFC 3262: our 180 with RSeq, until its PRACK
+    reinvite_tx: ServerTransaction | None = None  # and its transaction
+    reliable_180: ClientTransaction | None = None  # RFC 3262: our 180 with RSeq, until its PRACK
     rseq: int = 0  # that 180's RSeq
     timer: SessionTimer | None = None  # RFC 4028, when the INVITE asked for it
-    refresh: Retransmission | None = None  # our session refresh (UPDATE) until its final response
+    refresh: ClientTransaction | None = None  # our session refresh (UPDATE) until its final response
     srtp: Keys | None = None  # the call's SDES keys when it is SRTP (ours answers, theirs checks)
     offer_pending: int | None = (
         None  # CSeq of a re-INVITE without SDP whose 200 has our offer: its ACK answers
     )
+
+    def transactions(self) -> list[ClientTransaction | ServerTransaction]:
+        """The call's transactions that may still have something to resend."""
+        found = (self.invite_tx, self.reinvite_tx, self.bye, self.refresh, self.reliable_180)
+        return [tx for tx in found if tx is not None]
 
     @property
     def invite(self) -> SipMessage:

@@ -7,8 +7,10 @@ the owner flushes through the line's transport; what happened to it (ringing,
 answered, refused, unreachable, hung up) is queued as ``LegEvent``\\ s the
 owner reads on the next tick. It knows nothing of seats or queues.
 
-- INVITE retransmitted on timer A (T1 doubling) until a provisional or final
-  response; no response at all until timer B (32 s): unreachable;
+- INVITE retransmitted on timer A (T1 doubling, no T2 cap) until a provisional
+  or final response; no response at all until timer B (32 s): unreachable
+  (RFC 3261 §17 client transactions, ``ivr.telephony.transactions``; over TCP
+  and TLS nothing is resent);
 - a 401/407 is answered once with digest credentials (a new INVITE, CSeq + 1);
 - 2xx: ACK to the Contact through the route set (reversed Record-Route), RTP
   starts; a retransmitted 2xx is ACKed again;
@@ -28,7 +30,6 @@ from ivr.telephony import sdp, srtp
 from ivr.telephony.arrival import dialog_header_problem
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.digest import DigestError, authorization, parse_challenge
-from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sip_message import (
     SipMessage,
     format_hostport,
@@ -41,6 +42,7 @@ from ivr.telephony.sip_message import (
     uri_hostport,
     uri_transport,
 )
+from ivr.telephony.transactions import ClientTransaction
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -111,9 +113,9 @@ class SeatLeg:
         self._keys: srtp.Keys | None = None
         self._sdp = sdp.offer(self._rtp_host, self.rtp_port, session_id=session_id, crypto=self._offered)
         self._invite = self._build_invite(None)
-        self._invite_tx: Retransmission | None = None
-        self._cancel_tx: Retransmission | None = None
-        self._bye_tx: Retransmission | None = None
+        self._invite_tx: ClientTransaction | None = None
+        self._cancel_tx: ClientTransaction | None = None
+        self._bye_tx: ClientTransaction | None = None
         self._send_invite(now)
 
     @property
@@ -124,7 +126,8 @@ class SeatLeg:
     @property
     def over(self) -> bool:
         """Ended, with nothing left to retransmit: the leg can be forgotten."""
-        return self.state is LegState.ENDED and self._cancel_tx is None and self._bye_tx is None
+        waiting = [tx for tx in (self._cancel_tx, self._bye_tx) if tx is not None and tx.waiting]
+        return self.state is LegState.ENDED and not waiting
 
     def close(self) -> None:
         """Close the leg's RTP socket: its port is free again."""
@@ -151,7 +154,8 @@ class SeatLeg:
         if self.state is LegState.CALLING:
             # RFC 3261 §9.1: no provisional response yet, so no CANCEL may be sent; stop here and
             # CANCEL (or BYE) whatever comes back later
-            self._invite_tx = None
+            if self._invite_tx is not None:
+                self._invite_tx.stop()
             self._end()
             return
         self._send_cancel(now)
@@ -166,46 +170,41 @@ class SeatLeg:
 
     def abandon(self) -> None:
         """End the leg without a word (a fault left nothing sendable): nothing more is sent."""
-        self._invite_tx = self._cancel_tx = self._bye_tx = None
+        for tx in (self._invite_tx, self._cancel_tx, self._bye_tx):
+            if tx is not None:
+                tx.stop()
         self.outbox.clear()
         self._end()
 
     # --- the clock ------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        tx = self._invite_tx
-        if tx is not None and tx.due(now):
-            if tx.expired(now):  # timer B
-                self._invite_tx = None
-                if self.state is LegState.CALLING:
-                    self._end()
-                    self.events.append(LegEvent.UNREACHABLE)
-            else:
-                self.outbox.append((tx.data, tx.to))
-                tx.sent_again()
-        for name in ("_cancel_tx", "_bye_tx"):
-            pending: Retransmission | None = getattr(self, name)
-            if pending is not None and pending.due(now):
-                if pending.expired(now):
-                    setattr(self, name, None)
-                else:
-                    self.outbox.append((pending.data, pending.to))
-                    pending.sent_again()
+        for tx in (self._invite_tx, self._cancel_tx, self._bye_tx):
+            if tx is not None and (again := tx.due(now)) is not None:
+                self.outbox.append((again, tx.to))
+        if self._invite_tx is not None and self._invite_tx.timed_out:  # timer B: nothing came back
+            self._invite_tx = None
+            if self.state is LegState.CALLING:
+                self._end()
+                self.events.append(LegEvent.UNREACHABLE)
 
     # --- SIP in ---------------------------------------------------------------------------
 
     def on_response(self, resp: SipMessage, now: float) -> None:
         number, method = resp.cseq
         if method == "CANCEL":
-            self._cancel_tx = None
+            if self._cancel_tx is not None:
+                self._cancel_tx.on_response(resp.status, now)
             return
         if method == "BYE":
-            self._bye_tx = None
+            if self._bye_tx is not None:
+                self._bye_tx.on_response(resp.status, now)
             return
         if method != "INVITE" or number != self.cseq:
             return
-        if resp.status < 200:
-            self._invite_tx = None  # timer A stops on a provisional response
+        if self._invite_tx is not None:
+            self._invite_tx.on_response(resp.status, now)
+        if resp.status < 200:  # timer A stopped (and B)
             if self.cancelled:
                 if not self._cancel_sent:  # cancelled before anything came back: now the CANCEL may go
                     self._send_cancel(now)
@@ -215,7 +214,6 @@ class SeatLeg:
                 if resp.status in (180, 183):
                     self.events.append(LegEvent.RINGING)
             return
-        self._invite_tx = None
         if resp.status < 300:
             self._on_success(resp, now)
             return
@@ -387,7 +385,7 @@ class SeatLeg:
     def _send_invite(self, now: float) -> None:
         data = self._invite.serialize()
         self.outbox.append((data, self.plan.hop))
-        self._invite_tx = Retransmission.first(data, self.plan.hop, now)
+        self._invite_tx = ClientTransaction.start(data, self.plan.hop, now, invite=True)
 
     def _send_cancel(self, now: float) -> None:
         self._cancel_sent = True
@@ -401,7 +399,7 @@ class SeatLeg:
             cseq=self.cseq,
         ).serialize()
         self.outbox.append((cancel, self.plan.hop))
-        self._cancel_tx = Retransmission.first(cancel, self.plan.hop, now)
+        self._cancel_tx = ClientTransaction.start(cancel, self.plan.hop, now, invite=False)
 
     def _send_bye(self, now: float) -> None:
         self.cseq += 1
@@ -409,7 +407,7 @@ class SeatLeg:
         bye = self._in_dialog("BYE", self.cseq, to).serialize()
         hop = self._next_hop()
         self.outbox.append((bye, hop))
-        self._bye_tx = Retransmission.first(bye, hop, now)
+        self._bye_tx = ClientTransaction.start(bye, hop, now, invite=False)
 
     def _in_dialog(self, method: str, cseq: int, to: str) -> SipMessage:
         return request(

@@ -2,8 +2,9 @@
 
 A state machine driven by the media clock (``tick``) and by responses
 (``on_response``); it never blocks. An unanswered REGISTER is retransmitted
-(RFC 3261 timer E) and, after 8 s of silence, retried with backoff from 2 s
-up to 60 s, for as long as the line runs; calls in progress are never held up.
+(an RFC 3261 non-INVITE client transaction: timer E over UDP, none over TCP
+or TLS) and, after 8 s of silence, retried with backoff from 2 s up to 60 s,
+for as long as the line runs; calls in progress are never held up.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 
 from ivr.telephony.digest import authorization, parse_challenge
-from ivr.telephony.retransmit import Retransmission
 from ivr.telephony.sip_message import SipMessage, format_hostport, new_branch, new_call_id, new_tag, request
+from ivr.telephony.transactions import ClientTransaction
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -38,8 +39,9 @@ class Registration:
     server: Address
     username: str
     password: str
-    local: Address
+    local: Address  # our address for ``transport`` (Via sent-by, Contact)
     expires: int
+    transport: str = "UDP"  # UDP, TCP or TLS: the REGISTER goes over it, the Contact names it
     state: str = "idle"  # idle | registering | registered | waiting | unregistering | unregistered
     granted: int | None = None
     refresh_at: float | None = None
@@ -48,7 +50,7 @@ class Registration:
     call_id: str = ""
     tag: str = field(default_factory=new_tag)
     cseq: int = 0
-    pending: Retransmission | None = None
+    pending: ClientTransaction | None = None
     _auth_tries: int = 0
     registrations: int = 0  # successful REGISTERs, for tests and the bench
     _outbox: list[tuple[bytes, Address]] = field(default_factory=list)  # what to send next
@@ -83,20 +85,19 @@ class Registration:
     def next_deadline(self) -> float:
         times = [t for t in (self.refresh_at, self.retry_at) if t is not None]
         if self.pending is not None:
-            times.append(self.pending.next_at)
+            times.append(self.pending.next_deadline())
         return min(times) if times else float("inf")
 
     # --- the clock ---------------------------------------------------------------------
 
     def tick(self, now: float) -> list[tuple[bytes, Address]]:
         out: list[tuple[bytes, Address]] = []
-        if self.pending is not None and self.pending.due(now):
-            if self.pending.expired(now):
+        if self.pending is not None:
+            if (again := self.pending.due(now)) is not None:
+                out.append((again, self.pending.to))
+            if self.pending.timed_out:
                 self.pending = None
                 self._failed(now, "no answer from the registrar")
-            else:
-                out.append((self.pending.data, self.pending.to))
-                self.pending.sent_again()
         if self.retry_at is not None and now >= self.retry_at:
             self.retry_at = None
             self._auth_tries = 0
@@ -110,7 +111,11 @@ class Registration:
     # --- responses ---------------------------------------------------------------------
 
     def on_response(self, resp: SipMessage, now: float) -> None:
-        if resp.status < 200 or resp.cseq[0] != self.cseq:
+        if resp.cseq[0] != self.cseq:
+            return
+        if resp.status < 200:  # the registrar is working on it: resent at T2 from now on
+            if self.pending is not None:
+                self.pending.on_response(resp.status, now)
             return
         self.pending = None
         asked = 0 if self.state == "unregistering" else self.expires
@@ -163,7 +168,10 @@ class Registration:
     # --- sending -----------------------------------------------------------------------
 
     def _uri(self) -> str:
-        return f"sip:{format_hostport(*self.server)}"
+        return f"sip:{format_hostport(*self.server)}{self._param()}"
+
+    def _param(self) -> str:
+        return "" if self.transport == "UDP" else f";transport={self.transport.lower()}"
 
     def _send_register(self, now: float, expires: int, auth: tuple[str, str] | None = None) -> None:
         self.cseq += 1
@@ -177,17 +185,17 @@ class Registration:
         msg = request(
             "REGISTER",
             self._uri(),
-            via=f"SIP/2.0/UDP {format_hostport(*self.local)};branch={new_branch()};rport",
+            via=f"SIP/2.0/{self.transport} {format_hostport(*self.local)};branch={new_branch()};rport",
             from_=f"{aor};tag={self.tag}",
             to=aor,
             call_id=self.call_id,
             cseq=self.cseq,
-            contact=f"<sip:{self.username}@{format_hostport(*self.local)}>;expires={expires}",
+            contact=f"<sip:{self.username}@{format_hostport(*self.local)}{self._param()}>;expires={expires}",
             headers=headers,
         ).serialize()
         if expires:
             self.state = "registering" if self.state != "registered" else self.state
-        self.pending = Retransmission.first(msg, self.server, now, timeout=NO_ANSWER_S)
+        self.pending = ClientTransaction.start(msg, self.server, now, invite=False, timeout=NO_ANSWER_S)
         self._outbox.append((msg, self.server))
 
     def take_outbox(self) -> list[tuple[bytes, Address]]:

@@ -83,13 +83,13 @@ class LineMaker:
                 "grace": 1.0,
                 **sip,
             }
-            if mode == "register":
+            if mode == "register":  # at the registrar's UDP port unless ``server`` says otherwise
                 assert registrar is not None
-                settings |= {
+                settings = {
                     "server": f"{registrar.host}:{registrar.port}",
                     "username": LINE_USER,
                     "password": password,
-                }
+                } | settings
             n = len(self._open)
             config = IvrConfig(
                 sip=SipSettings.model_validate(settings),

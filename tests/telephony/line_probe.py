@@ -147,13 +147,49 @@ class Peer:
         return False
 
     def exchange(self, data: bytes | SipMessage, target: Address, seconds: float = 3.0) -> list[Heard]:
-        """Send ``data``; everything the line said in return (the probe's own answer left out)."""
+        """Send ``data``; everything the line said in return (the probe's own answer left out).
+
+        A refusal of an INVITE is ACKed, as a UAC does (RFC 3261 §17.1.1.3): else the line resends
+        it until timer H, into the next exchange. What is still waiting from an earlier one is read first.
+        """
+        self._drain()
         self.send(data, target)
         probe = self.probe(target)
         heard = self.listen(seconds, until=probe, status=200)
         answered = [h for h in heard if h.message is not None and h.message.call_id == probe]
         assert answered, f"the line did not answer OPTIONS within {seconds} s after the datagram"
-        return [h for h in heard if h.message is None or h.message.call_id != probe]
+        said = [h for h in heard if h.message is None or h.message.call_id != probe]
+        self._ack_refusals(data, said, target)
+        return said
+
+    def _ack_refusals(self, data: bytes | SipMessage, said: list[Heard], target: Address) -> None:
+        try:
+            sent = data if isinstance(data, SipMessage) else parse(data)
+        except SipParseError:
+            return
+        if sent.method != "INVITE" or not sent.all("Via"):
+            return
+        for h in said:
+            m = h.message
+            if m is not None and not m.is_request and m.status >= 300 and m.cseq[1] == "INVITE":
+                ack = request(
+                    "ACK",
+                    sent.uri,
+                    via=sent.all("Via")[0],
+                    from_=sent.header("From") or "",
+                    to=m.header("To") or "",
+                    call_id=sent.call_id,
+                    cseq=sent.cseq[0],
+                )
+                self.send(ack, target)
+
+    def _drain(self) -> None:
+        for _ in range(DRAIN_MAX):
+            ready, _, _ = select.select([self.sip, self.tls], [], [], 0)
+            if not ready:
+                return
+            for sock in ready:
+                sock.recv(65535)
 
 
 def place_call(caller: RawCaller, target: Address) -> None:

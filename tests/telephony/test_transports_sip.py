@@ -528,6 +528,64 @@ def test_a_tls_caller_through_kamailio_reaches_the_registered_line_with_audio_bo
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("over", ["tcp", "tls"])
+def test_a_line_registered_over_tcp_or_tls_takes_a_call_through_kamailio(
+    open_line: LineMaker,
+    tmp_path: Path,
+    phones: Phones,
+    caller_number: CallerNumbers,
+    certificate: tuple[Path, Path],
+    rendered_audio: Path,
+    over: str,
+) -> None:
+    """``register_transport``: the line registers with Kamailio over TCP, or over TLS checking
+    Kamailio's certificate against ``tls_ca``, on a connection of its own; its binding names that
+    transport, so a caller dialing sip:ivr@kamailio is put through to it over it and hears the bot."""
+    tls = over == "tls"
+    if tls and not kamailio_tls_available():
+        pytest.skip("Kamailio's TLS module is not installed")
+    cert, key = certificate
+    proxy = Kamailio(
+        settings=KamailioSettings(
+            fr_timer_ms=2000, tcp=True, tls_cert=cert if tls else None, tls_key=key if tls else None
+        )
+    )
+    try:
+        proxy.start()
+        port = proxy.tls_port if tls else proxy.port
+        line = open_line(
+            flow=flow_file(tmp_path, KEY_FLOW),
+            mode="register",
+            registrar=proxy,
+            server=f"{LOOPBACK}:{port}",
+            register_transport=over,
+            tls_bind=f"{LOOPBACK}:{free_port(LOOPBACK)}" if tls else None,  # its calls come back over TLS
+            tls_cert=str(cert) if tls else None,
+            tls_key=str(key) if tls else None,
+            tls_ca=str(cert) if tls else None,  # Kamailio's certificate is checked against this
+        )
+        wait_registered(line)
+        stats = line.line.transport.stats
+        assert stats.connected == 1, "the REGISTER did not go over a connection of the line's own"
+        phone = phones(LOOPBACK, caller_number())
+        call = phone.call(proxy.address, [WaitForBot(), Press("1"), Silent(8)], uri=proxy.aor(LINE_USER))
+        assert call.done.wait(15), f"the call did not end\n{proxy.log_tail()}"
+        assert call.ended_by == "bot" and len(call.bot_speech) >= 2, call.bot_speech
+        record = wait_for_record(line, phone.user)
+        assert any(e.kind is EventKind.DTMF for e in record.events)
+        assert stats.accepted + stats.connected >= 1 and stats.not_retransmitted == 0, stats
+    finally:
+        proxy.close()
+
+
+def test_register_over_tls_without_a_tls_listener_is_refused_naming_the_fields() -> None:
+    with pytest.raises(ValidationError, match='register_transport = "tls" needs tls_bind'):
+        SipSettings(
+            mode="register", server="127.0.0.1:5060", username="ivr", password="x", register_transport="tls"
+        )
+
+
+@pytest.mark.slow
 def test_a_seat_whose_uri_says_transport_tcp_is_rung_and_bridged_over_tcp(
     open_line: LineMaker,
     tmp_path: Path,
