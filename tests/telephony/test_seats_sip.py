@@ -178,8 +178,10 @@ def check_record_of_talk(line: OpenLine, caller: str, seat: SeatPhone, by: str) 
     assert seat_call.answered_at is not None and seat_call.ended_at is not None
     seat_s = seat_call.ended_at - seat_call.answered_at  # whisper and talk
     talk_s = hang_up.seconds - talking.seconds
-    # the test waited for 150 bridged frames; the hang-up can come on the very next tick
-    assert BRIDGED_FOR * 0.02 <= talk_s < seat_s + 0.2, (talk_s, seat_s)
+    # the test waited for 150 bridged frames; the hang-up can come on the very next tick. The seat phone
+    # stamps wall time on its own thread, the record media time: on a loaded machine the phone may see
+    # the 200's ACK late, so the record may run up to a second past the phone's count (never 2 s of talk)
+    assert BRIDGED_FOR * 0.02 <= talk_s < seat_s + 1.0, (talk_s, seat_s)
     return record
 
 
