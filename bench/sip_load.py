@@ -41,6 +41,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -231,10 +232,19 @@ class LevelResult:
     threads: int
 
 
+class SipTarget(Protocol):
+    """Where the caller sends its INVITEs: a registrar, Kamailio's dispatcher, or a line itself."""
+
+    @property
+    def address(self) -> tuple[str, int]: ...
+
+    def aor(self, user: str) -> str: ...
+
+
 class Caller:
     """N simultaneous calls through the registrar, on one thread (a selector over every socket)."""
 
-    def __init__(self, registrar: Kamailio) -> None:
+    def __init__(self, registrar: SipTarget) -> None:
         self.registrar = registrar
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sip.bind((LOOPBACK, 0))
@@ -357,30 +367,44 @@ class Caller:
             if now >= next_sample:
                 threads = max(threads, proc_threads(bot_pid))
                 next_sample = now + 0.25
-            pending = False
-            for call in self.calls.values():
-                if call.bye_sent is not None:
-                    continue
-                if call.answered is None and now - call.sent > ANSWER_WAIT_S:
-                    call.bye_sent = now  # never answered: given up
-                elif call.answered is not None and now - call.answered >= seconds:
-                    call.bye_sent = now
-                    self.sip.sendto(self._in_dialog(call, "BYE"), self.registrar.address)
-                else:
-                    pending = True
-            if not pending:
+            if not self.hang_up_due(now, seconds):
                 break
-            for key, _ in self.selector.select(timeout=0.05):
-                if key.data is None:
-                    for _ in range(256):
-                        try:
-                            data, source = self.sip.recvfrom(65535)
-                        except (BlockingIOError, InterruptedError):
-                            break
-                        self._on_sip(data, source, time.monotonic())
-                else:
-                    self._on_rtp(key.data)
-        # let BYE answers and the last packets in flight arrive, then stop counting
+            self.pump(0.05)
+        self.finish()
+        threads = max(threads, proc_threads(bot_pid))
+        cpu = proc_cpu_seconds(bot_pid) - cpu_before
+        return cpu, threads
+
+    def hang_up_due(self, now: float, seconds: float) -> bool:
+        """BYE to each call answered ``seconds`` ago, give up on one unanswered too long; any left?"""
+        pending = False
+        for call in self.calls.values():
+            if call.bye_sent is not None:
+                continue
+            if call.answered is None and now - call.sent > ANSWER_WAIT_S:
+                call.bye_sent = now  # never answered: given up
+            elif call.answered is not None and now - call.answered >= seconds:
+                call.bye_sent = now
+                self.sip.sendto(self._in_dialog(call, "BYE"), self.registrar.address)
+            else:
+                pending = True
+        return pending
+
+    def pump(self, timeout: float) -> None:
+        """Read what arrived within ``timeout`` s: SIP answers and requests, the bots' RTP."""
+        for key, _ in self.selector.select(timeout=timeout):
+            if key.data is None:
+                for _ in range(256):
+                    try:
+                        data, source = self.sip.recvfrom(65535)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    self._on_sip(data, source, time.monotonic())
+            else:
+                self._on_rtp(key.data)
+
+    def finish(self) -> None:
+        """Let BYE answers and the last packets in flight arrive, then close every call's RTP."""
         end = time.monotonic() + 1.0
         while time.monotonic() < end:
             for key, _ in self.selector.select(timeout=0.05):
@@ -392,11 +416,8 @@ class Caller:
                     with contextlib.suppress(OSError):
                         while True:
                             key.data.rtp.recv(2048)
-        threads = max(threads, proc_threads(bot_pid))
-        cpu = proc_cpu_seconds(bot_pid) - cpu_before
         for call in self.calls.values():
             self._close_rtp(call)
-        return cpu, threads
 
 
 def measure(caller: Caller, bot: Bot, count: int, seconds: float) -> LevelResult:
