@@ -20,6 +20,10 @@ Each node is ``ivr serve`` with the shipped desk flow (answers after one ring, 1
   bots' RTP at the caller (|interval − 20 ms| p99: the media clock keeping time), the nodes' CPU
   seconds per call-minute.
 
+Offered R calls per second, a node holds about R x (1 s ring + hold) calls at once: past its
+``max_calls`` it answers 486 and Kamailio tries the next node, so the rate knee of few nodes may be
+that cap rather than the CPUs (``--max-calls`` raises it).
+
 A level is past the knee when a call goes unanswered, or its p99 INVITE→200 is more than twice
 the setup's own at the lowest level, or (simultaneous) the RTP p99 deviation passes 10 ms. The
 ratios are each setup's figure over the direct baseline's at the same level. On a small machine
@@ -83,7 +87,7 @@ class Setup:
 
 
 @contextlib.contextmanager
-def started(name: str, directory: Path) -> Iterator[Setup]:
+def started(name: str, directory: Path, max_calls: int) -> Iterator[Setup]:
     """``direct`` or ``kamailio-N``: the nodes (and Kamailio) started, all stopped on the way out."""
     count = 1 if name == "direct" else int(name.removeprefix("kamailio-"))
     ranges: list[PortRange] = []
@@ -93,7 +97,9 @@ def started(name: str, directory: Path) -> Iterator[Setup]:
         for n in range(1, count + 1):
             ranges.append(allocate_rtp_range(200))
             records = f'path = "{directory / f"{name}-node{n}.db"}"'
-            nodes.append(ServeNode(f"{name}-node{n}", directory, records, ranges[-1], grace=2, max_calls=100))
+            nodes.append(
+                ServeNode(f"{name}-node{n}", directory, records, ranges[-1], grace=2, max_calls=max_calls)
+            )
         for node in nodes:
             node.launch()
         for node in nodes:
@@ -265,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", default="10,30,60,90", help="numbers of simultaneous calls")
     parser.add_argument("--offer", type=float, default=6.0, help="seconds each rate is offered")
     parser.add_argument("--hold", type=float, default=4.0, help="each call's length after its answer")
+    parser.add_argument(
+        "--max-calls",
+        type=int,
+        default=100,
+        help="each node's [sip] max_calls (the shipped node configs': 100)",
+    )
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.setups.split(",") if s.strip()]
     for name in names:
@@ -277,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"cluster load: setups {', '.join(names)}; rates {args.rates}/s for {args.offer:g} s; "
         f"{args.calls} calls at once; each call held {args.hold:g} s after its answer (1 ring, 1 s); "
+        f"max_calls {args.max_calls} a node (past it: 486, and Kamailio tries the next node); "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start"
     )
     from ivr.prompts.build import build_locale
@@ -286,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     by_calls: dict[str, list[Level]] = {}
     with tempfile.TemporaryDirectory(prefix="ivr-cluster-load-") as tmp:
         for name in names:
-            with started(name, Path(tmp)) as setup:
+            with started(name, Path(tmp), args.max_calls) as setup:
                 caller = Caller(setup.target)
                 try:
                     by_rate[name] = [at_rate(caller, setup, r, args.offer, args.hold) for r in rates]

@@ -150,8 +150,9 @@ def dial(
 
 
 def wait_done(callers: Sequence[Caller], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
     for caller in callers:  # bounded: each wait ends at its call's end or the shared deadline
-        caller.call.done.wait(timeout)
+        caller.call.done.wait(max(0.0, deadline - time.monotonic()))
     unfinished = [c.number for c in callers if not c.call.done.is_set()]
     assert not unfinished, f"{len(unfinished)} calls did not end within {timeout} s"
 
