@@ -53,10 +53,11 @@ from sip_load import Caller, SipTarget, pct, proc_cpu_seconds  # noqa: E402  (th
 
 from tests.conftest import REPO as TEST_REPO  # noqa: E402
 from tests.telephony.harness.dispatcher import DispatcherSettings, KamailioDispatcher  # noqa: E402
-from tests.telephony.harness.ports import PortRange, allocate_rtp_range, release_rtp_range  # noqa: E402
+from tests.telephony.harness.ports import PortRange, RtpPortAllocator  # noqa: E402
 from tests.telephony.harness.serve_node import ServeNode  # noqa: E402
 
 USER = "desk"
+RTP_PORTS = RtpPortAllocator(block=1000)  # a node's range: RTP and RTCP of 500 calls
 RTP_DEV_KNEE_MS = 10.0
 ANSWER_KNEE_RATIO = 2.0
 
@@ -95,7 +96,7 @@ def started(name: str, directory: Path, max_calls: int) -> Iterator[Setup]:
     proxy: KamailioDispatcher | None = None
     try:
         for n in range(1, count + 1):
-            ranges.append(allocate_rtp_range(200))
+            ranges.append(RTP_PORTS.allocate())
             records = f'path = "{directory / f"{name}-node{n}.db"}"'
             nodes.append(
                 ServeNode(f"{name}-node{n}", directory, records, ranges[-1], grace=2, max_calls=max_calls)
@@ -118,7 +119,18 @@ def started(name: str, directory: Path, max_calls: int) -> Iterator[Setup]:
         for node in nodes:
             node.stop()
         for ports in ranges:
-            release_rtp_range(ports)
+            RTP_PORTS.release(ports)
+
+
+def settle(setup: Setup, limit_s: float = 30.0) -> None:
+    """Until the nodes are idle again (under a fifth of a CPU over half a second), at most ``limit_s``:
+    a level starts on quiet nodes, not on the last level's leftovers."""
+    for _ in range(int(limit_s / 0.5)):
+        before = setup.cpu_seconds()
+        time.sleep(0.5)  # the window measured
+        if setup.cpu_seconds() - before < 0.1:
+            return
+    print(f"  {setup.name}: nodes still busy after {limit_s:g} s; measuring anyway", flush=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,8 +314,12 @@ def main(argv: list[str] | None = None) -> int:
             with started(name, Path(tmp), args.max_calls) as setup:
                 caller = Caller(setup.target)
                 try:
-                    by_rate[name] = [at_rate(caller, setup, r, args.offer, args.hold) for r in rates]
-                    by_calls[name] = [simultaneous(caller, setup, n, args.hold) for n in counts]
+                    for r in rates:
+                        settle(setup)
+                        by_rate.setdefault(name, []).append(at_rate(caller, setup, r, args.offer, args.hold))
+                    for n in counts:
+                        settle(setup)
+                        by_calls.setdefault(name, []).append(simultaneous(caller, setup, n, args.hold))
                 finally:
                     caller.close()
             print(f"  {name}: done (load average {os.getloadavg()[0]:.2f})", flush=True)

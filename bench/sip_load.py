@@ -308,6 +308,18 @@ class Caller:
             headers=[("Route", r) for r in call.routes],
         ).serialize()
 
+    def _invite_transaction(self, call: Call, method: str, to: str) -> bytes:
+        """A CANCEL of the call's INVITE, or the ACK of a refusal: the INVITE's own Via and CSeq."""
+        return request(
+            method,
+            call.uri,
+            via=call.invite.header("Via") or self._via(),
+            from_=call.invite.header("From") or "",
+            to=to,
+            call_id=call.call_id,
+            cseq=1,
+        ).serialize()
+
     def _on_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
         try:
             msg = parse(data)
@@ -327,15 +339,24 @@ class Caller:
         if msg.status in (180, 183) and call.ringing is None:
             call.ringing = now
         elif 200 <= msg.status < 300:
-            if call.answered is None:
-                call.answered = now
+            if call.to_tag is None:
                 call.to_tag = msg.to_tag
                 contact = msg.header("Contact")
                 call.remote_target = parse_name_addr(contact)[1] if contact else call.uri
                 call.routes = list(reversed([v.strip() for v in msg.all("Record-Route")]))
+                if call.bye_sent is not None:  # answered after the caller gave up: not counted, hung up
+                    self.sip.sendto(self._in_dialog(call, "ACK"), self.registrar.address)
+                    self.sip.sendto(self._in_dialog(call, "BYE"), self.registrar.address)
+                    return
+                call.answered = now
                 offer = sdp.parse_offer(msg.body)
                 call.rtp.connect((offer.address, offer.port))
             self.sip.sendto(self._in_dialog(call, "ACK"), self.registrar.address)  # every 200: ACK again
+        elif msg.status >= 300:  # refused (486 busy, 487 after our CANCEL, ...): ACK it, it is over
+            call.bye_sent = call.bye_sent or now
+            self.sip.sendto(
+                self._invite_transaction(call, "ACK", msg.header("To") or ""), self.registrar.address
+            )
 
     def _on_rtp(self, call: Call) -> None:
         for _ in range(64):
@@ -382,7 +403,10 @@ class Caller:
             if call.bye_sent is not None:
                 continue
             if call.answered is None and now - call.sent > ANSWER_WAIT_S:
-                call.bye_sent = now  # never answered: given up
+                call.bye_sent = now  # never answered: given up, and the ringing stopped
+                self.sip.sendto(
+                    self._invite_transaction(call, "CANCEL", f"<{call.uri}>"), self.registrar.address
+                )
             elif call.answered is not None and now - call.answered >= seconds:
                 call.bye_sent = now
                 self.sip.sendto(self._in_dialog(call, "BYE"), self.registrar.address)
