@@ -88,7 +88,7 @@ class Setup:
 
 
 @contextlib.contextmanager
-def started(name: str, directory: Path, max_calls: int) -> Iterator[Setup]:
+def started(name: str, directory: Path, max_calls: int, hold_s: float) -> Iterator[Setup]:
     """``direct`` or ``kamailio-N``: the nodes (and Kamailio) started, all stopped on the way out."""
     count = 1 if name == "direct" else int(name.removeprefix("kamailio-"))
     ranges: list[PortRange] = []
@@ -99,7 +99,17 @@ def started(name: str, directory: Path, max_calls: int) -> Iterator[Setup]:
             ranges.append(RTP_PORTS.allocate())
             records = f'path = "{directory / f"{name}-node{n}.db"}"'
             nodes.append(
-                ServeNode(f"{name}-node{n}", directory, records, ranges[-1], grace=2, max_calls=max_calls)
+                ServeNode(
+                    f"{name}-node{n}",
+                    directory,
+                    records,
+                    ranges[-1],
+                    grace=2,
+                    max_calls=max_calls,
+                    # the caller sends no audio: a call whose BYE was lost in a burst ends at the media
+                    # timeout soon after its hold, instead of loading the node through the next level
+                    media_timeout=hold_s + 4,
+                )
             )
         for node in nodes:
             node.launch()
@@ -311,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     by_calls: dict[str, list[Level]] = {}
     with tempfile.TemporaryDirectory(prefix="ivr-cluster-load-") as tmp:
         for name in names:
-            with started(name, Path(tmp), args.max_calls) as setup:
+            with started(name, Path(tmp), args.max_calls, args.hold) as setup:
                 caller = Caller(setup.target)
                 try:
                     for r in rates:

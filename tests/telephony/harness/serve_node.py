@@ -41,6 +41,7 @@ class ServeNode:
         grace: float = 5.0,
         max_calls: int = 100,
         flow: str = "flows/desk.yaml",
+        media_timeout: float | None = None,
     ) -> None:
         self.name = name
         self.port = free_udp_port()
@@ -56,7 +57,8 @@ class ServeNode:
             f"max_calls = {max_calls}\n"
             f"grace = {grace}\n"
             "realtime = false\n"
-            f'[line]\nflow = "{flow}"\n'
+            + (f"media_timeout = {media_timeout}\n" if media_timeout is not None else "")
+            + f'[line]\nflow = "{flow}"\n'
             f"[records]\n{records}\n",
             encoding="utf-8",
         )
