@@ -41,6 +41,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -231,10 +232,19 @@ class LevelResult:
     threads: int
 
 
+class SipTarget(Protocol):
+    """Where the caller sends its INVITEs: a registrar, Kamailio's dispatcher, or a line itself."""
+
+    @property
+    def address(self) -> tuple[str, int]: ...
+
+    def aor(self, user: str) -> str: ...
+
+
 class Caller:
     """N simultaneous calls through the registrar, on one thread (a selector over every socket)."""
 
-    def __init__(self, registrar: Kamailio) -> None:
+    def __init__(self, registrar: SipTarget) -> None:
         self.registrar = registrar
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sip.bind((LOOPBACK, 0))
@@ -298,6 +308,18 @@ class Caller:
             headers=[("Route", r) for r in call.routes],
         ).serialize()
 
+    def _invite_transaction(self, call: Call, method: str, to: str) -> bytes:
+        """A CANCEL of the call's INVITE, or the ACK of a refusal: the INVITE's own Via and CSeq."""
+        return request(
+            method,
+            call.uri,
+            via=call.invite.header("Via") or self._via(),
+            from_=call.invite.header("From") or "",
+            to=to,
+            call_id=call.call_id,
+            cseq=1,
+        ).serialize()
+
     def _on_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
         try:
             msg = parse(data)
@@ -317,15 +339,24 @@ class Caller:
         if msg.status in (180, 183) and call.ringing is None:
             call.ringing = now
         elif 200 <= msg.status < 300:
-            if call.answered is None:
-                call.answered = now
+            if call.to_tag is None:
                 call.to_tag = msg.to_tag
                 contact = msg.header("Contact")
                 call.remote_target = parse_name_addr(contact)[1] if contact else call.uri
                 call.routes = list(reversed([v.strip() for v in msg.all("Record-Route")]))
+                if call.bye_sent is not None:  # answered after the caller gave up: not counted, hung up
+                    self.sip.sendto(self._in_dialog(call, "ACK"), self.registrar.address)
+                    self.sip.sendto(self._in_dialog(call, "BYE"), self.registrar.address)
+                    return
+                call.answered = now
                 offer = sdp.parse_offer(msg.body)
                 call.rtp.connect((offer.address, offer.port))
             self.sip.sendto(self._in_dialog(call, "ACK"), self.registrar.address)  # every 200: ACK again
+        elif msg.status >= 300:  # refused (486 busy, 487 after our CANCEL, ...): ACK it, it is over
+            call.bye_sent = call.bye_sent or now
+            self.sip.sendto(
+                self._invite_transaction(call, "ACK", msg.header("To") or ""), self.registrar.address
+            )
 
     def _on_rtp(self, call: Call) -> None:
         for _ in range(64):
@@ -357,30 +388,47 @@ class Caller:
             if now >= next_sample:
                 threads = max(threads, proc_threads(bot_pid))
                 next_sample = now + 0.25
-            pending = False
-            for call in self.calls.values():
-                if call.bye_sent is not None:
-                    continue
-                if call.answered is None and now - call.sent > ANSWER_WAIT_S:
-                    call.bye_sent = now  # never answered: given up
-                elif call.answered is not None and now - call.answered >= seconds:
-                    call.bye_sent = now
-                    self.sip.sendto(self._in_dialog(call, "BYE"), self.registrar.address)
-                else:
-                    pending = True
-            if not pending:
+            if not self.hang_up_due(now, seconds):
                 break
-            for key, _ in self.selector.select(timeout=0.05):
-                if key.data is None:
-                    for _ in range(256):
-                        try:
-                            data, source = self.sip.recvfrom(65535)
-                        except (BlockingIOError, InterruptedError):
-                            break
-                        self._on_sip(data, source, time.monotonic())
-                else:
-                    self._on_rtp(key.data)
-        # let BYE answers and the last packets in flight arrive, then stop counting
+            self.pump(0.05)
+        self.finish()
+        threads = max(threads, proc_threads(bot_pid))
+        cpu = proc_cpu_seconds(bot_pid) - cpu_before
+        return cpu, threads
+
+    def hang_up_due(self, now: float, seconds: float) -> bool:
+        """BYE to each call answered ``seconds`` ago, give up on one unanswered too long; any left?"""
+        pending = False
+        for call in self.calls.values():
+            if call.bye_sent is not None:
+                continue
+            if call.answered is None and now - call.sent > ANSWER_WAIT_S:
+                call.bye_sent = now  # never answered: given up, and the ringing stopped
+                self.sip.sendto(
+                    self._invite_transaction(call, "CANCEL", f"<{call.uri}>"), self.registrar.address
+                )
+            elif call.answered is not None and now - call.answered >= seconds:
+                call.bye_sent = now
+                self.sip.sendto(self._in_dialog(call, "BYE"), self.registrar.address)
+            else:
+                pending = True
+        return pending
+
+    def pump(self, timeout: float) -> None:
+        """Read what arrived within ``timeout`` s: SIP answers and requests, the bots' RTP."""
+        for key, _ in self.selector.select(timeout=timeout):
+            if key.data is None:
+                for _ in range(256):
+                    try:
+                        data, source = self.sip.recvfrom(65535)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    self._on_sip(data, source, time.monotonic())
+            else:
+                self._on_rtp(key.data)
+
+    def finish(self) -> None:
+        """Let BYE answers and the last packets in flight arrive, then close every call's RTP."""
         end = time.monotonic() + 1.0
         while time.monotonic() < end:
             for key, _ in self.selector.select(timeout=0.05):
@@ -392,11 +440,8 @@ class Caller:
                     with contextlib.suppress(OSError):
                         while True:
                             key.data.rtp.recv(2048)
-        threads = max(threads, proc_threads(bot_pid))
-        cpu = proc_cpu_seconds(bot_pid) - cpu_before
         for call in self.calls.values():
             self._close_rtp(call)
-        return cpu, threads
 
 
 def measure(caller: Caller, bot: Bot, count: int, seconds: float) -> LevelResult:

@@ -97,11 +97,20 @@ class CallArrival(LineTick):
             self._on_prack(req, source)
         elif method == "OPTIONS":
             if not self._refused_unservable(req, source):
-                self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
+                self._on_options(req, source)
         elif method in KNOWN_METHODS:
             self._reply(req, source, 405, "Method Not Allowed", headers=[("Allow", ALLOW)])
         else:
             self._reply(req, source, 501, "Not Implemented", headers=[("Allow", ALLOW)])
+
+    def _on_options(self, req: SipMessage, source: Address) -> None:
+        """200 with what we allow; out of a dialog while the line refuses new calls (draining), 503:
+        a proxy probing its nodes (Kamailio's dispatcher) sends new calls elsewhere. A call's own
+        OPTIONS (a keep-alive in its dialog) is answered 200 while the call lives."""
+        if not self.accepting and req.to_tag is None:
+            self._reply(req, source, 503, "Service Unavailable", headers=[("Retry-After", "60")])
+            return
+        self._reply(req, source, 200, "OK", headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
 
     def _refused_unservable(self, req: SipMessage, source: Address) -> bool:
         """Refuse (416, 415, 406) a request out of a dialog that the line cannot serve; whether it was."""

@@ -36,7 +36,7 @@ from ivr.media import SILENT_FRAME
 from ivr.telephony import g711
 from ivr.telephony.rtp import RtpPacket
 from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_for_record, wait_registered
-from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available
+from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available, sip_options_ping
 from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
 from tests.telephony.harness.sipp import run_sipp, sipp_available
 from tests.telephony.raw_sip import RawCaller
@@ -525,6 +525,17 @@ def test_options_and_unknown_methods_are_answered(direct_line: OpenLine) -> None
     foo = run_sipp("uac_unknown_method", address, user="desk", timeout_s=3)
     assert foo.ok, foo.report()
     assert "501 Not Implemented" in foo.messages
+
+
+def test_a_line_refusing_new_calls_answers_options_503_so_a_proxy_sends_them_elsewhere(
+    open_line: LineMaker,
+) -> None:
+    """Kamailio's dispatcher probes each node with OPTIONS: a draining line (SIGTERM) says 503."""
+    line = open_line()
+    host, port = line.line.transport.address
+    assert sip_options_ping(host, port, timeout=2) == 200
+    line.line.refuse_new_calls()
+    assert sip_options_ping(host, port, timeout=2) == 503
 
 
 @pytest.mark.slow

@@ -8,7 +8,10 @@
 - :mod:`.ports`: free UDP ports and non-overlapping RTP ranges;
 - :mod:`.baresip`, :mod:`.linphone`: the real softphones as callers and seats, with file
   audio (:mod:`.softphone`: tone files, WAV reading, stopping a process group);
-- :mod:`.certificate`: a throwaway self-signed certificate (openssl) for TLS.
+- :mod:`.certificate`: a throwaway self-signed certificate (openssl) for TLS;
+- :mod:`.dispatcher`: Kamailio running the shipped ``deploy/kamailio/kamailio.cfg`` in front of
+  nodes (only its ``#!define``-s and dispatcher list set by the test);
+- :mod:`.serve_node`: ``ivr serve`` as a child process, a node of a line behind Kamailio.
 
 Every process these start is stopped by their context managers (SIGTERM, a
 bounded wait, then SIGKILL). No pytest plugin: wire fixtures where needed,

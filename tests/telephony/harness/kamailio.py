@@ -254,23 +254,7 @@ class Kamailio:
         if self.running():
             raise KamailioError(f"kamailio already running on {self.host}:{self.port}")
         self._prepare()
-        command = [
-            KAMAILIO_BINARY,
-            "-DD",
-            "-E",
-            "-f",
-            str(self.config_path),
-            "-P",
-            str(self.directory / "kamailio.pid"),
-            "-Y",
-            str(self.directory / "run"),
-            "-w",
-            str(self.directory),
-            "-m",
-            "64",
-            "-M",
-            "8",
-        ]
+        command = self._command()
         with open(self.log_path, "ab") as log:
             log.write(f"--- start {self.starts + 1}: {' '.join(command)}\n".encode())
             log.flush()
@@ -291,6 +275,26 @@ class Kamailio:
         except BaseException:
             self.stop()
             raise
+
+    def _command(self) -> list[str]:
+        """Kamailio in the foreground, logging to stderr, its files in the run's directory."""
+        return [
+            KAMAILIO_BINARY,
+            "-DD",
+            "-E",
+            "-f",
+            str(self.config_path),
+            "-P",
+            str(self.directory / "kamailio.pid"),
+            "-Y",
+            str(self.directory / "run"),
+            "-w",
+            str(self.directory),
+            "-m",
+            "64",
+            "-M",
+            "8",
+        ]
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

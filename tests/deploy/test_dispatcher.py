@@ -1,0 +1,281 @@
+"""Several ``ivr serve`` nodes behind Kamailio's dispatcher (``deploy/kamailio/``), over real SIP.
+
+Kamailio runs the shipped config unchanged (only its ``#!define``-s are set: addresses, the
+dispatcher list of the nodes started here, the timers); three ``ivr serve`` processes are the
+nodes, in direct mode on 127.0.0.1, taking calls from the proxy. Callers are scripted phones
+(``ivr/demo/phone.py``) dialing the proxy. What a caller would notice is asserted: answered or
+refused, by which node (the Contact of its 200), what it heard, how its BYE was answered; and
+what an admin would: each node's call register.
+
+Records: each node writes its own SQLite register for now; the ``store`` fixture gives each node
+its ``[records]`` table and reads the callers back, so the shared PostgreSQL store replaces it
+in one place.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ivr.demo.phone import PhoneCall, SipPhone
+from ivr.demo.phone_script import Action, HangUp, Silent
+from ivr.records.register import CallRegister
+from ivr.telephony.sip_message import uri_hostport
+from tests.telephony.conftest import wait_until
+from tests.telephony.harness.dispatcher import DispatcherSettings, KamailioDispatcher
+from tests.telephony.harness.kamailio import kamailio_available
+from tests.telephony.harness.ports import PortRange, allocate_rtp_range, release_rtp_range
+from tests.telephony.harness.serve_node import ServeNode
+
+pytestmark = pytest.mark.slow
+
+FR_TIMER_S = 2.0  # the shipped config's: a node silent this long to an INVITE, the next gets it
+PING_S = 1  # OPTIONS to every node each second (the shipped default is 2)
+RING_S = 1.0  # the desk flow answers at the end of the first ring
+GRACE_S = 6.0  # a draining node's live calls say goodbye within this
+BATCH = 30  # callers at once; 3 batches per test: 90 callers (what 2 CPUs carry beside the nodes)
+SHORT: list[Action] = [Silent(2), HangUp()]
+
+
+class SqliteStore:
+    """Each node's own SQLite register, until the shared PostgreSQL store replaces it here."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def records(self, node: str) -> str:
+        """The ``[records]`` table of ``node``'s ivr.toml."""
+        return f'path = "{self.directory / node}.db"'
+
+    def callers(self, node: str) -> set[str]:
+        """The caller numbers in ``node``'s register (of the calls it finished and wrote)."""
+        path = self.directory / f"{node}.db"
+        if not path.exists():
+            return set()
+        with CallRegister(path, create=False) as register:
+            return {c.caller for c in register.list_calls(limit=None) if c.caller is not None}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(tmp_path)
+
+
+@dataclass
+class Cluster:
+    proxy: KamailioDispatcher
+    nodes: dict[str, ServeNode]
+    phones: list[tuple[SipPhone, PortRange]] = field(default_factory=list)
+    numbers: Iterator[int] = field(default_factory=itertools.count)
+
+    def phone(self) -> SipPhone:
+        """A started phone with RTP ports of its own (a phone keeps its calls' sockets until closed)."""
+        ports = allocate_rtp_range(200)
+        phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1))
+        self.phones.append((phone, ports))
+        phone.start()
+        return phone
+
+    def close_phones(self) -> None:
+        while self.phones:
+            phone, ports = self.phones.pop()
+            try:
+                phone.close()
+            finally:
+                release_rtp_range(ports)
+
+    def node_of(self, call: PhoneCall) -> str:
+        """Which node answered: the port in the Contact of its 200 (the node's own address)."""
+        port = uri_hostport(call.remote_target)[1]
+        return next(name for name, node in self.nodes.items() if node.port == port)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, rendered_audio: Path, store: SqliteStore) -> Iterator[Cluster]:
+    """Three ``ivr serve`` nodes and Kamailio with the shipped dispatcher config, all stopped at the end."""
+    if not kamailio_available():
+        pytest.skip("kamailio is not installed")
+    ranges: list[PortRange] = []
+    nodes: dict[str, ServeNode] = {}
+    proxy: KamailioDispatcher | None = None
+    cluster: Cluster | None = None
+    try:
+        for name in ("node1", "node2", "node3"):
+            ranges.append(allocate_rtp_range(200))  # RTP and RTCP: 100 calls a node
+            nodes[name] = ServeNode(name, tmp_path, store.records(name), ranges[-1], grace=GRACE_S)
+        for node in nodes.values():
+            node.launch()
+        for node in nodes.values():
+            node.wait_ready()
+        proxy = KamailioDispatcher(
+            [n.address for n in nodes.values()],
+            settings=DispatcherSettings(fr_timer_ms=int(FR_TIMER_S * 1000), ping_interval_s=PING_S),
+        )
+        proxy.start()
+        cluster = Cluster(proxy, nodes)
+        yield cluster
+    finally:
+        if cluster is not None:
+            cluster.close_phones()
+        if proxy is not None:
+            proxy.close()
+        for node in nodes.values():
+            node.stop()
+        for ports in ranges:
+            release_rtp_range(ports)
+
+
+@dataclass
+class Caller:
+    number: str
+    call: PhoneCall
+
+
+def dial(
+    cluster: Cluster, count: int, script: Sequence[Action], to: tuple[str, int] | None = None
+) -> list[Caller]:
+    """``count`` callers at once, each with a number of its own, dialing the proxy (or ``to``)."""
+    phone = cluster.phone()
+    callers = []
+    for _ in range(count):
+        number = f"137{next(cluster.numbers):08d}"
+        phone.user = number  # the From of the next call: each caller is a different person
+        callers.append(Caller(number, phone.call(to or cluster.proxy.address, script)))
+    return callers
+
+
+def wait_done(callers: Sequence[Caller], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for caller in callers:  # bounded: each wait ends at its call's end or the shared deadline
+        caller.call.done.wait(max(0.0, deadline - time.monotonic()))
+    unfinished = [c.number for c in callers if not c.call.done.is_set()]
+    assert not unfinished, f"{len(unfinished)} calls did not end within {timeout} s"
+
+
+def wait_bye_answered(callers: Sequence[Caller], timeout: float) -> None:
+    """Until every caller's BYE has its final answer (the phone retransmits it until then)."""
+    wait_until(lambda: all(c.call.bye_tx is None for c in callers), timeout, "every BYE answered")
+
+
+def wait_answered(callers: Sequence[Caller], timeout: float) -> None:
+    wait_until(
+        lambda: all(c.call.answered_at is not None or c.call.done.is_set() for c in callers),
+        timeout,
+        "every caller answered",
+    )
+
+
+def by_node(cluster: Cluster, callers: Sequence[Caller]) -> dict[str, set[str]]:
+    spread: dict[str, set[str]] = {name: set() for name in cluster.nodes}
+    for caller in callers:
+        spread[cluster.node_of(caller.call)].add(caller.number)
+    return spread
+
+
+def assert_all_answered(callers: Sequence[Caller]) -> None:
+    refused = [(c.number, c.call.final_status) for c in callers if c.call.answered_at is None]
+    assert not refused, f"callers not answered (number, status): {refused}"
+
+
+def assert_in_registers(store: SqliteStore, finished: dict[str, set[str]], timeout: float = 15.0) -> None:
+    """Every finished call is in the register of the node that took it (written just after its end)."""
+    wait_until(
+        lambda: all(numbers <= store.callers(node) for node, numbers in finished.items()),
+        timeout,
+        "every node's register has the calls it finished",
+    )
+
+
+def test_callers_are_spread_over_the_nodes_and_a_draining_node_gets_none(
+    cluster: Cluster, store: SqliteStore
+) -> None:
+    first = dial(cluster, BATCH, SHORT)
+    wait_done(first, 30)
+    assert_all_answered(first)
+    spread = by_node(cluster, first)
+    wait_bye_answered(first, 10)
+    assert all(len(numbers) >= BATCH // 6 for numbers in spread.values()), {
+        n: len(s) for n, s in spread.items()
+    }
+    for caller in first:  # record-routed: the caller's BYE reached the node holding the call
+        assert caller.call.ended_by == "caller" and caller.call.responses[-1] == 200, caller.call.responses
+    assert_in_registers(store, spread)
+
+    drained = cluster.nodes["node1"]
+    (live,) = dial(cluster, 1, [Silent(60)], to=drained.address)  # keeps node1 in its grace, draining
+    wait_answered([live], 10)
+    drained.terminate()
+    drained.wait_options(503, timeout=10)  # what the dispatcher's probe now hears from it
+    second = dial(cluster, BATCH, SHORT)
+    wait_done(second, 30)
+    assert_all_answered(second)  # no caller refused: node1's 503s went on to the others
+    after = by_node(cluster, second)
+    assert after["node1"] == set(), f"{len(after['node1'])} new calls went to the draining node"
+    wait_done([live], GRACE_S + 10)
+    assert live.call.ended_by == "bot", "the draining node's live call was not ended with a goodbye"
+    assert drained.wait(timeout=15) == 0
+    assert_in_registers(store, after | {"node1": spread["node1"] | {live.number}})
+
+    drained.start()  # back: the dispatcher's next OPTIONS finds it, nobody tells Kamailio
+    third: list[Caller] = []
+    for _ in range(10):  # bounded: a round of 3 calls reaches every active node once
+        batch = dial(cluster, 3, SHORT)
+        wait_done(batch, 30)
+        assert_all_answered(batch)
+        third += batch
+        if by_node(cluster, batch)["node1"]:
+            break
+    assert by_node(cluster, third)["node1"], "the restarted node got no calls"
+
+
+def test_kill_9_of_a_node_loses_its_calls_only_and_new_callers_are_answered_by_the_others(
+    cluster: Cluster, store: SqliteStore
+) -> None:
+    finished = dial(cluster, BATCH, [Silent(1), HangUp()])
+    wait_done(finished, 30)
+    assert_all_answered(finished)
+    finished_by = by_node(cluster, finished)
+    assert_in_registers(store, finished_by)
+
+    live = dial(cluster, BATCH, [Silent(12), HangUp()])
+    wait_answered(live, 20)
+    assert_all_answered(live)
+    live_by = by_node(cluster, live)
+    assert live_by["node3"], "no live call on the node to kill"
+    killed = cluster.nodes["node3"]
+    killed.kill()
+    killed_at = time.monotonic()  # the phones' clock
+    after = dial(cluster, BATCH, SHORT)
+    wait_done(after + live, 40)
+
+    assert_all_answered(after)
+    after_by = by_node(cluster, after)
+    assert after_by["node3"] == set()
+    slowest = max(c.call.answered_at - c.call.sent_at for c in after if c.call.answered_at is not None)
+    # a call first sent to the dead node waits one FR_TIMER, then rings on another: never twice
+    assert slowest < FR_TIMER_S + RING_S + 1.5, f"a caller waited {slowest:.1f} s for an answer"
+
+    lost = [c for c in live if c.number in live_by["node3"]]
+    wait_bye_answered(live, FR_TIMER_S + 5)  # the lost ones: Kamailio's timeout for the dead node
+    for caller in lost:  # its calls are lost: the bot fell silent, the caller's BYE found nobody (408)
+        assert caller.call.answered_at is not None
+        silent_from = killed_at - caller.call.answered_at + 0.5  # what was on its way still plays
+        assert all(end <= silent_from for _, end in caller.call.bot_speech), "the bot spoke after the kill"
+        assert caller.call.responses[-1] == 408, caller.call.responses
+    for caller in live:
+        if caller not in lost:
+            assert caller.call.ended_by == "caller" and caller.call.responses[-1] == 200
+    assert_in_registers(
+        store,
+        {
+            "node1": finished_by["node1"] | live_by["node1"] | after_by["node1"],
+            "node2": finished_by["node2"] | live_by["node2"] | after_by["node2"],
+            "node3": finished_by["node3"],  # finished before the kill: still there after kill -9
+        },
+    )
+    assert not store.callers("node3") & live_by["node3"], "a call live at the kill has a record"
