@@ -159,7 +159,11 @@ def wait_done(callers: Sequence[Caller], timeout: float) -> None:
 
 def wait_bye_answered(callers: Sequence[Caller], timeout: float) -> None:
     """Until every caller's BYE has its final answer (the phone retransmits it until then)."""
-    wait_until(lambda: all(c.call.bye_tx is None for c in callers), timeout, "every BYE answered")
+    wait_until(
+        lambda: all(c.call.bye_tx is not None and not c.call.bye_tx.waiting for c in callers),
+        timeout,
+        "every BYE answered",
+    )
 
 
 def wait_answered(callers: Sequence[Caller], timeout: float) -> None:
