@@ -4,7 +4,7 @@ Threads: the SIP transport's reader and the media clock, both owned here and
 stopped by ``close()``. Both take ``_lock`` for the call table; the SIP side
 only changes call state, the clock side runs timers and media for every call.
 What RFC 3261 asks of a UAS is done here and not left to luck: responses
-follow the top Via (received/rport), 100 and 180 go out at once, the 200 OK is
+follow the top Via (received/rport), 180 goes out at once (so no 100), the 200 OK is
 retransmitted until its ACK, CANCEL before the answer gets 200 and 487, a
 retransmitted INVITE or a re-INVITE never starts a second media stream.
 
@@ -436,7 +436,8 @@ class DeskLine:
         if not self.accepting:
             self._reply(req, source, 503, "Service Unavailable", headers=[("Retry-After", "60")])
             return
-        if self.live_calls() >= self.settings.max_calls:
+        # len() first: counting the live ones walks every call, ended ones too, and this is the SIP thread
+        if len(self._calls) >= self.settings.max_calls and self.live_calls() >= self.settings.max_calls:
             self.stats.refused_busy += 1
             self._reply(req, source, 486, "Busy Here")
             return
@@ -464,8 +465,8 @@ class DeskLine:
         )
         self._calls[call.call_id] = call
         self.stats.calls += 1
-        self._saw(call)
-        self._reply(req, source, 100, "Trying")
+        # no 100 Trying: the 180 goes now, and RFC 3261 §17.2.1 asks for a 100 only from a UAS that will
+        # not send a provisional response within 200 ms; one response less per INVITE in a burst
         ringing = [("Contact", self._contact(req))]
         if "100rel" in {tag.lower() for tag in req.all("Require")}:  # RFC 3262: the 180 goes reliably
             call.rseq = secrets.randbelow(1 << 31) + 1
@@ -473,7 +474,7 @@ class DeskLine:
         call.last_response = self._answer_invite(call, 180, "Ringing", ringing)
         if call.rseq:
             call.reliable_180 = Retransmission.first(call.last_response, call.dialog.reply_to, now)
-        log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
+        log.debug("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     @staticmethod
     def _merged(req: SipMessage, call: InboundCall) -> bool:
@@ -737,6 +738,8 @@ class DeskLine:
         ):
             return
         if call.state is CallState.RINGING:
+            if call.ticks_since_arrival == 1:  # the console hears of the call here, not on the way to its 180
+                self._saw(call)
             # the tick nearest the answer moment: the 20 ms grid puts the answer within ±10 ms of it
             if now >= call.answer_at - PERIOD_S / 2:
                 self._answer(call, now)
