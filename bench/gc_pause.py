@@ -35,23 +35,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sip_load import Bot, Caller, measure, pct  # noqa: E402  (bench/ is on sys.path: this script's folder)
+from sip_load import Bot, Caller, DirectLine, measure, pct  # noqa: E402  (bench/ is on sys.path: this script's folder)
 
 from ivr.config import IvrConfig, RecordsSettings, SipSettings  # noqa: E402
 from ivr.line.open_line import OpenLine  # noqa: E402
 from tests.telephony.harness.ports import LOOPBACK, free_udp_port  # noqa: E402
 
 COLLECT_EVERY_S = 1.0
-
-
-class DirectLine:
-    """What ``Caller`` needs of a registrar (``address``, ``aor``), for calling the line straight."""
-
-    def __init__(self, address: tuple[str, int]) -> None:
-        self.address = address
-
-    def aor(self, user: str) -> str:
-        return f"sip:{user}@{self.address[0]}:{self.address[1]}"
 
 
 class InProcess(Bot):
@@ -114,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ivr-gc-pause-") as tmp:
         line = open_line(Path(tmp))
         line.start()
-        caller = Caller(DirectLine(line.line.transport.address))  # type: ignore[arg-type]
+        caller = Caller(DirectLine(line.line.transport.address))
         try:
             frozen_at_start = gc.get_freeze_count()
             print(

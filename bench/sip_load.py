@@ -2,6 +2,7 @@
 
     python bench/sip_load.py                       # 1, 10, 30, 60, 100 calls of 30 s
     python bench/sip_load.py --calls 1,10,30 --seconds 10
+    python bench/sip_load.py --calls 60 --seconds 5 --direct   # ours called straight too
 
 A Kamailio on loopback (tests/telephony/harness) registers both bots: ours is
 ``ivr serve`` in register mode (the shipped desk flow, user ``ivr``), the
@@ -12,6 +13,10 @@ many INVITEs through Kamailio at once, ACKs the answers, listens for the
 call's length and hangs up; first to ours, then to the baseline. The caller
 sends no audio of its own: the bots hear silence (ours: a silent caller, whose
 first nudge comes after 10 s of silence past the greeting).
+
+With ``--direct`` ours is also called straight, the registrar out of the way: through
+Kamailio a burst's 180s wait in the registrar's one socket behind the INVITEs it has
+not relayed yet, so INVITE→180 there measures the registrar as much as the bot.
 
 Measured per bot and number of calls:
 
@@ -107,11 +112,12 @@ class OurBot(Bot):
 
     def __init__(self, registrar: Kamailio, directory: Path, rtp: str) -> None:
         self.registrar = registrar
+        self.address = (LOOPBACK, free_udp_port())
         config = directory / "ivr.toml"
         config.write_text(
             "[sip]\n"
             'mode = "register"\n'
-            f'bind = "{LOOPBACK}:{free_udp_port()}"\n'
+            f'bind = "{LOOPBACK}:{self.address[1]}"\n'
             f'server = "{registrar.host}:{registrar.port}"\n'
             f'username = "{OURS_USER}"\n'
             f'password = "{registrar.users[OURS_USER]}"\n'
@@ -202,6 +208,16 @@ def options_status(registrar: Kamailio, user: str, timeout: float = 0.5) -> int 
 # --- the caller --------------------------------------------------------------------------------
 
 
+class DirectLine:
+    """What ``Caller`` needs of a registrar (``address``, ``aor``), for calling a line straight."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+
+    def aor(self, user: str) -> str:
+        return f"sip:{user}@{self.address[0]}:{self.address[1]}"
+
+
 def _kernel_time(ancillary: list[tuple[int, int, bytes]], default: float) -> float:
     """The wall-clock time SO_TIMESTAMPNS says the kernel received a datagram (``default`` if none)."""
     for level, kind, data in ancillary:
@@ -248,7 +264,7 @@ class LevelResult:
 class Caller:
     """N simultaneous calls through the registrar, on one thread (a selector over every socket)."""
 
-    def __init__(self, registrar: Kamailio) -> None:
+    def __init__(self, registrar: Kamailio | DirectLine) -> None:
         self.registrar = registrar
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sip.bind((LOOPBACK, 0))
@@ -506,6 +522,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--calls", default="1,10,30,60,100", help="numbers of simultaneous calls")
     parser.add_argument("--seconds", type=float, default=30.0, help="each call's length after the answer")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="also call ours straight, without the registrar (stock pyVoIP cannot be: it answers its server)",
+    )
     args = parser.parse_args(argv)
     levels = [int(n) for n in args.calls.split(",") if n.strip()]
     print(
@@ -519,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         bots(registrar, Path(tmp), args.seconds + 15) as (ours, stock),
     ):
         caller = Caller(registrar)
+        straight = Caller(DirectLine(ours.address)) if args.direct else None
         try:
             for count in levels:
                 mine = measure(caller, ours, count, args.seconds)
@@ -526,8 +548,17 @@ def main(argv: list[str] | None = None) -> int:
                 theirs = measure(caller, stock, count, args.seconds)
                 print_level(count, args.seconds, mine, theirs)
                 time.sleep(1.0)
+                if straight is not None:
+                    alone = measure(straight, ours, count, args.seconds)
+                    print("  ours called straight (no registrar in the way):")
+                    for name, value in rows(alone).items():
+                        if name.startswith(("INVITE→180", "RTP")):
+                            print(f"  {name:24} {value:10.2f}")
+                    time.sleep(1.0)
         finally:
             caller.close()
+            if straight is not None:
+                straight.close()
     return 0
 
 
