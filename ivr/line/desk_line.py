@@ -57,6 +57,7 @@ from ivr.seats.queue import QueueAction, SeatQueue
 from ivr.telephony import sdp
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.arrival import refusal
+from ivr.telephony.bad_request import bad_request
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.media_clock import PERIOD_S, MediaClock
 from ivr.telephony.registration import Registration
@@ -300,6 +301,9 @@ class DeskLine:
         except SipParseError as exc:
             self.stats.malformed += 1
             log.info("malformed SIP from %s:%d: %s", source[0], source[1], exc)
+            answer = bad_request(data, str(exc), source)  # 400 (505) when a reply can be addressed
+            if answer is not None:
+                self.transport.send(*answer)
             return
         with self._lock:
             if self.floor is not None and self.floor.owns(msg.call_id):
