@@ -15,6 +15,7 @@ At most ``MAX_PENDING`` messages wait for lookups; more are dropped, logged.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import socket
@@ -32,6 +33,7 @@ LookupResult = Sequence[tuple[object, object, object, object, tuple[object, ...]
 Lookup = Callable[[str, int, socket.AddressFamily, socket.SocketKind], LookupResult]
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every datagram sent; the same few hosts again and again
 def is_address(host: str) -> bool:
     """Whether ``host`` is an IP address (sent to as it is) rather than a name."""
     try:
