@@ -2,6 +2,7 @@
 
     python bench/sip_load.py                       # 1, 10, 30, 60, 100 calls of 30 s
     python bench/sip_load.py --calls 1,10,30 --seconds 10
+    python bench/sip_load.py --calls 60 --seconds 5 --direct   # ours called straight too
 
 A Kamailio on loopback (tests/telephony/harness) registers both bots: ours is
 ``ivr serve`` in register mode (the shipped desk flow, user ``ivr``), the
@@ -13,9 +14,16 @@ call's length and hangs up; first to ours, then to the baseline. The caller
 sends no audio of its own: the bots hear silence (ours: a silent caller, whose
 first nudge comes after 10 s of silence past the greeting).
 
+With ``--direct`` ours is also called straight, the registrar out of the way: through
+Kamailio a burst's 180s wait in the registrar's one socket behind the INVITEs it has
+not relayed yet, so INVITE→180 there measures the registrar as much as the bot.
+
 Measured per bot and number of calls:
 
-- INVITE→180 and INVITE→200 at the caller (p50/p99 over calls);
+- INVITE→180 and INVITE→200 at the caller (p50/p95/p99 over calls): all INVITEs are built first and
+  sent back to back, each reply timed by the kernel as it reaches the caller's socket (SO_TIMESTAMPNS,
+  wall clock, as the sending is); "180 as read" is when this one-thread caller got round to reading
+  it, which includes the caller's own lag;
 - the bot's outbound RTP, timed by the kernel as each packet reaches the caller's
   socket (SO_TIMESTAMPNS): interval mean, p99 and maximum of |interval − 20 ms|,
   and packets per second per call;
@@ -105,11 +113,12 @@ class OurBot(Bot):
 
     def __init__(self, registrar: Kamailio, directory: Path, rtp: str) -> None:
         self.registrar = registrar
+        self.address = (LOOPBACK, free_udp_port())
         config = directory / "ivr.toml"
         config.write_text(
             "[sip]\n"
             'mode = "register"\n'
-            f'bind = "{LOOPBACK}:{free_udp_port()}"\n'
+            f'bind = "{LOOPBACK}:{self.address[1]}"\n'
             f'server = "{registrar.host}:{registrar.port}"\n'
             f'username = "{OURS_USER}"\n'
             f'password = "{registrar.users[OURS_USER]}"\n'
@@ -200,6 +209,25 @@ def options_status(registrar: Kamailio, user: str, timeout: float = 0.5) -> int 
 # --- the caller --------------------------------------------------------------------------------
 
 
+class DirectLine:
+    """What ``Caller`` needs of a registrar (``address``, ``aor``), for calling a line straight."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+
+    def aor(self, user: str) -> str:
+        return f"sip:{user}@{self.address[0]}:{self.address[1]}"
+
+
+def _kernel_time(ancillary: list[tuple[int, int, bytes]], default: float) -> float:
+    """The wall-clock time SO_TIMESTAMPNS says the kernel received a datagram (``default`` if none)."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= TIMESPEC.size:
+            sec, nsec = TIMESPEC.unpack_from(data)
+            return float(sec + nsec / 1e9)
+    return default
+
+
 @dataclass
 class Call:
     call_id: str
@@ -208,7 +236,8 @@ class Call:
     rtp: socket.socket
     invite: SipMessage
     sent: float
-    ringing: float | None = None
+    ringing: float | None = None  # when the kernel received the 180
+    ringing_read: float | None = None  # when this one-thread caller got round to reading it
     answered: float | None = None
     to_tag: str | None = None
     remote_target: str = ""
@@ -225,6 +254,7 @@ class LevelResult:
     calls: int
     answered: int
     ring_ms: list[float]
+    ring_read_ms: list[float]
     answer_ms: list[float]
     intervals_ms: np.ndarray
     packets_per_s: float
@@ -249,6 +279,8 @@ class Caller:
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sip.bind((LOOPBACK, 0))
         self.sip.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sip.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.last_read = 0.0  # wall time of the last SIP read (the loop's own view of arrivals)
         self.port = self.sip.getsockname()[1]
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.sip, selectors.EVENT_READ, None)
@@ -269,7 +301,8 @@ class Caller:
     def _via(self) -> str:
         return f"SIP/2.0/UDP {LOOPBACK}:{self.port};branch={new_branch()};rport"
 
-    def place(self, user: str, number: int) -> Call:
+    def prepare(self, user: str, number: int) -> Call:
+        """A call's INVITE built and its RTP socket bound, not yet sent (``send_invites`` sends them all)."""
         rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         rtp.bind((LOOPBACK, 0))
         rtp.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -288,11 +321,24 @@ class Caller:
             body=sdp.offer(LOOPBACK, rtp.getsockname()[1], session_id=number + 1, codecs=("PCMU",)),
             content_type="application/sdp",
         )
-        call = Call(call_id, tag, uri, rtp, invite, time.monotonic())
+        call = Call(call_id, tag, uri, rtp, invite, 0.0)
         self.calls[call_id] = call
         self.selector.register(rtp, selectors.EVENT_READ, call)
-        self.sip.sendto(invite.serialize(), self.registrar.address)
         return call
+
+    def place(self, user: str, number: int) -> Call:
+        """One call built and sent now (a caller at a rate, not a burst)."""
+        call = self.prepare(user, number)
+        call.rtp.setblocking(False)
+        self.send_invites([call])
+        return call
+
+    def send_invites(self, calls: list[Call]) -> None:
+        """Every INVITE at once, back to back: each timed by the wall clock the kernel stamps replies with."""
+        wires = [call.invite.serialize() for call in calls]
+        for call, wire in zip(calls, wires, strict=True):
+            call.sent = time.time()
+            self.sip.sendto(wire, self.registrar.address)
 
     def _in_dialog(self, call: Call, method: str) -> bytes:
         if method != "ACK":
@@ -338,6 +384,7 @@ class Caller:
             return
         if msg.status in (180, 183) and call.ringing is None:
             call.ringing = now
+            call.ringing_read = self.last_read
         elif 200 <= msg.status < 300:
             if call.to_tag is None:
                 call.to_tag = msg.to_tag
@@ -358,6 +405,12 @@ class Caller:
                 self._invite_transaction(call, "ACK", msg.header("To") or ""), self.registrar.address
             )
 
+    def _read_sip(self) -> tuple[bytes, tuple[str, int], float]:
+        """One datagram from the SIP socket, with the wall-clock time the kernel received it."""
+        data, ancillary, _, source = self.sip.recvmsg(65535, socket.CMSG_SPACE(TIMESPEC.size))
+        self.last_read = time.time()
+        return data, source, _kernel_time(ancillary, self.last_read)
+
     def _on_rtp(self, call: Call) -> None:
         for _ in range(64):
             try:
@@ -366,25 +419,21 @@ class Caller:
                 return
             except OSError:
                 return
-            at = time.monotonic()
-            for level, kind, data in ancillary:
-                if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= TIMESPEC.size:
-                    sec, nsec = TIMESPEC.unpack_from(data)
-                    at = sec + nsec / 1e9
-            call.arrivals.append(at)
+            call.arrivals.append(_kernel_time(ancillary, time.time()))
 
     def run(self, user: str, count: int, seconds: float, bot_pid: int) -> tuple[float, int]:
         """Place ``count`` calls, hold each ``seconds`` after its answer, hang up; CPU seconds and peak threads."""
         self.calls.clear()
         cpu_before = proc_cpu_seconds(bot_pid)
         threads = proc_threads(bot_pid)
-        for n in range(count):
-            call = self.place(user, n)
+        placed = [self.prepare(user, n) for n in range(count)]
+        for call in placed:
             call.rtp.setblocking(False)
         self.sip.setblocking(False)
-        next_sample = time.monotonic()
+        self.send_invites(placed)
+        next_sample = time.time()
         while True:
-            now = time.monotonic()
+            now = time.time()
             if now >= next_sample:
                 threads = max(threads, proc_threads(bot_pid))
                 next_sample = now + 0.25
@@ -420,22 +469,22 @@ class Caller:
             if key.data is None:
                 for _ in range(256):
                     try:
-                        data, source = self.sip.recvfrom(65535)
+                        data, source, at = self._read_sip()
                     except (BlockingIOError, InterruptedError):
                         break
-                    self._on_sip(data, source, time.monotonic())
+                    self._on_sip(data, source, at)
             else:
                 self._on_rtp(key.data)
 
     def finish(self) -> None:
         """Let BYE answers and the last packets in flight arrive, then close every call's RTP."""
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end:
+        end = time.time() + 1.0
+        while time.time() < end:
             for key, _ in self.selector.select(timeout=0.05):
                 if key.data is None:
                     with contextlib.suppress(BlockingIOError):
-                        data, source = self.sip.recvfrom(65535)
-                        self._on_sip(data, source, time.monotonic())
+                        data, source, at = self._read_sip()
+                        self._on_sip(data, source, at)
                 else:  # RTP after the BYE is not part of the call
                     with contextlib.suppress(OSError):
                         while True:
@@ -461,6 +510,7 @@ def measure(caller: Caller, bot: Bot, count: int, seconds: float) -> LevelResult
         calls=count,
         answered=len(answered),
         ring_ms=[(c.ringing - c.sent) * 1000 for c in calls if c.ringing is not None],
+        ring_read_ms=[(c.ringing_read - c.sent) * 1000 for c in calls if c.ringing_read is not None],
         answer_ms=[(c.answered - c.sent) * 1000 for c in answered if c.answered is not None],
         intervals_ms=np.asarray(intervals),
         packets_per_s=float(np.mean(rates)) if rates else 0.0,
@@ -481,7 +531,9 @@ def rows(r: LevelResult) -> dict[str, float]:
     return {
         "answered": float(r.answered),
         "INVITE→180 p50 ms": pct(r.ring_ms, 50),
+        "INVITE→180 p95 ms": pct(r.ring_ms, 95),
         "INVITE→180 p99 ms": pct(r.ring_ms, 99),
+        "180 as read p99 ms": pct(r.ring_read_ms, 99),
         "INVITE→200 p50 ms": pct(r.answer_ms, 50),
         "INVITE→200 p99 ms": pct(r.answer_ms, 99),
         "RTP interval mean ms": float(np.mean(r.intervals_ms)) if len(r.intervals_ms) else float("nan"),
@@ -522,6 +574,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--calls", default="1,10,30,60,100", help="numbers of simultaneous calls")
     parser.add_argument("--seconds", type=float, default=30.0, help="each call's length after the answer")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="also call ours straight, without the registrar (stock pyVoIP cannot be: it answers its server)",
+    )
     args = parser.parse_args(argv)
     levels = [int(n) for n in args.calls.split(",") if n.strip()]
     print(
@@ -535,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         bots(registrar, Path(tmp), args.seconds + 15) as (ours, stock),
     ):
         caller = Caller(registrar)
+        straight = Caller(DirectLine(ours.address)) if args.direct else None
         try:
             for count in levels:
                 mine = measure(caller, ours, count, args.seconds)
@@ -542,8 +600,17 @@ def main(argv: list[str] | None = None) -> int:
                 theirs = measure(caller, stock, count, args.seconds)
                 print_level(count, args.seconds, mine, theirs)
                 time.sleep(1.0)
+                if straight is not None:
+                    alone = measure(straight, ours, count, args.seconds)
+                    print("  ours called straight (no registrar in the way):")
+                    for name, value in rows(alone).items():
+                        if name.startswith(("INVITE→180", "RTP")):
+                            print(f"  {name:24} {value:10.2f}")
+                    time.sleep(1.0)
         finally:
             caller.close()
+            if straight is not None:
+                straight.close()
     return 0
 
 

@@ -13,6 +13,7 @@ from ivr.line.line_tick import LineTick
 from ivr.telephony import sdp, srtp
 from ivr.telephony.answering_dialog import AnsweringDialog
 from ivr.telephony.arrival import refusal
+from ivr.telephony.bad_request import bad_request
 from ivr.telephony.session_timer import negotiate
 from ivr.telephony.sip_message import SipMessage, SipParseError, new_tag, parse
 from ivr.telephony.transactions import ClientTransaction, ServerTransaction, server_key
@@ -37,6 +38,9 @@ class CallArrival(LineTick):
         except SipParseError as exc:
             self.stats.malformed += 1
             log.info("malformed SIP from %s:%d: %s", source[0], source[1], exc)
+            answer = bad_request(data, str(exc), source)  # 400 (505) when a reply can be addressed
+            if answer is not None:
+                self.transport.send(*answer)
             return
         with self._lock:
             if self.floor is not None and self.floor.owns(msg.call_id):
@@ -156,7 +160,8 @@ class CallArrival(LineTick):
         if not self.accepting:
             self._reply(req, source, 503, "Service Unavailable", headers=[("Retry-After", "60")])
             return
-        if self.live_calls() >= self.settings.max_calls:
+        # len() first: counting the live ones walks every call, ended ones too, and this is the SIP thread
+        if len(self._calls) >= self.settings.max_calls and self.live_calls() >= self.settings.max_calls:
             self.stats.refused_busy += 1
             self._reply(req, source, 486, "Busy Here")
             return
@@ -188,8 +193,8 @@ class CallArrival(LineTick):
         )
         self._calls[call.call_id] = call
         self.stats.calls += 1
-        self._saw(call)
-        self._reply(req, source, 100, "Trying")
+        # no 100 Trying: the 180 goes now, and RFC 3261 §17.2.1 asks for a 100 only from a UAS that will
+        # not send a provisional response within 200 ms; one response less per INVITE in a burst
         ringing = [("Contact", self._contact(req))]
         if "100rel" in {tag.lower() for tag in req.all("Require")}:  # RFC 3262: the 180 goes reliably
             call.rseq = secrets.randbelow(1 << 31) + 1
@@ -199,7 +204,7 @@ class CallArrival(LineTick):
             call.reliable_180 = ClientTransaction.start(
                 ringing_data, call.dialog.reply_to, now, invite=True, transport="UDP"
             )
-        log.info("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
+        log.debug("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     @staticmethod
     def _merged(req: SipMessage, call: InboundCall) -> bool:

@@ -4,7 +4,7 @@ Threads: the SIP transport's reader and the media clock, both owned here and
 stopped by ``close()``. Both take ``_lock`` for the call table; the SIP side
 only changes call state, the clock side runs timers and media for every call.
 What RFC 3261 asks of a UAS is done here and not left to luck: responses
-follow the top Via (received/rport), 100 and 180 go out at once, the 200 OK is
+follow the top Via (received/rport), 180 goes out at once (so no 100), the 200 OK is
 retransmitted until its ACK, CANCEL before the answer gets 200 and 487, a
 retransmitted INVITE or a re-INVITE never starts a second media stream. Every
 response to an INVITE lives in an RFC 3261 §17 server transaction

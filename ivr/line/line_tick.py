@@ -98,6 +98,8 @@ class LineTick(MidCallRequests):
         ):
             return
         if call.state is CallState.RINGING:
+            if call.ticks_since_arrival == 1:  # the console hears of the call here, not on the way to its 180
+                self._saw(call)
             # the tick nearest the answer moment: the 20 ms grid puts the answer within ±10 ms of it
             if now >= call.answer_at - PERIOD_S / 2:
                 self._answer(call, now)

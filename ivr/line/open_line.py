@@ -7,6 +7,7 @@ the right order.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -283,6 +284,7 @@ class OpenLine:
         # The media clock's thread must get the interpreter within a millisecond of each tick,
         # not after the default 5 ms a busy thread (SIP, recognition, the writer) may hold it.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        freeze_start_up_heap()
         self.writer.start()
         self.live_board.start()
         self.reloads.start()
@@ -308,6 +310,16 @@ class OpenLine:
             self.queue_log.close()
             self.live_board.close()
             self.writer.close()
+
+
+def freeze_start_up_heap() -> None:
+    """What start-up loaded (flows, prompt audio, the recogniser's model, pydantic's schemas: some
+    250,000 objects) lives as long as the line: collected once here, then frozen (``gc.freeze``), so
+    no full collection walks it again. Such a walk holds the interpreter for 130 ms on a small
+    machine, and the media clock with it: every caller would hear a gap (``bench/gc_pause.py``).
+    Collection itself stays on: a call's own garbage is young and collected in microseconds."""
+    gc.collect()
+    gc.freeze()
 
 
 def _stamp(path: Path) -> tuple[int, int]:

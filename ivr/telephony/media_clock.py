@@ -55,6 +55,7 @@ class MediaClock:
         self._next_deadline = next_deadline
         self._now = now
         self._wake = threading.Event()
+        self._idle = True  # waiting for something to do: only then does a wake-up need to reach the thread
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.stats = ClockStats()
@@ -67,7 +68,11 @@ class MediaClock:
         self._thread.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        """Something changed (a call came, a timer was set): an idle clock looks again. A ticking one
+        will see it on its next tick anyway, so it is not woken: a burst of INVITEs must not bounce
+        the interpreter to this thread and back once per message."""
+        if self._idle:
+            self._wake.set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -89,6 +94,7 @@ class MediaClock:
     def _loop(self) -> None:
         due = self._now()
         while not self._stopping:
+            self._idle = True  # before looking: work added after the look wakes the thread
             if not self._busy():
                 deadline = self._next_deadline()
                 # no deadline, or one that never comes (inf), waits for a wake-up: Event.wait(inf) raises
@@ -103,6 +109,7 @@ class MediaClock:
                 if not self._busy():
                     self._on_tick(due)  # timers only
                     continue
+            self._idle = False
             while (remaining := due - self._now()) > 0:  # a wake-up does not make a tick early
                 self._wake.wait(remaining)
                 self._wake.clear()

@@ -22,6 +22,7 @@ Error messages name headers and lines, never caller numbers or URIs' user parts.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Iterable
@@ -80,6 +81,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 # an unquoted display-name word: a token (RFC 3261 §25.1), or UTF-8 text, which phones do send unquoted
 _DISPLAY_WORD = re.compile(r"[A-Za-z0-9.!%*_+`'~\u0080-\U0010ffff-]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_SPACE = re.compile(r"\s")
 # RFC 3261 §20.17: rfc1123-date, always in GMT
 _DATE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
@@ -100,6 +102,7 @@ class RandomSource(Protocol):
     def getrandbits(self, k: int, /) -> int: ...
 
 
+@functools.lru_cache(maxsize=512)  # a few dozen names in practice; looked up dozens of times a message
 def _key(name: str) -> str:
     """A header name for comparison: lower case, compact form expanded."""
     name = name.strip()
@@ -108,6 +111,9 @@ def _key(name: str) -> str:
 
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, respecting quoted strings and ``<...>``."""
+    if "," not in value:  # one item: the common case, and no character-by-character walk
+        item = value.strip()
+        return [item] if item else []
     out: list[str] = []
     start = 0
     quoted = False
@@ -275,13 +281,13 @@ def parse_name_addr(value: str) -> tuple[str, str, dict[str, str | None]]:
     else:
         uri, semi, rest_ = text.partition(";")
         uri, rest = uri.strip(), semi + rest_
-        if any(c.isspace() for c in uri):
+        if _SPACE.search(uri):
             raise SipParseError("name-addr: a URI with spaces must be in <...>")
         if "?" in uri or "," in uri:  # RFC 3261 §20.10: such a URI must be enclosed in <...>
             raise SipParseError("name-addr: a URI with '?' or ',' must be in <...>")
     if not uri:
         raise SipParseError("name-addr: empty URI")
-    if any(c.isspace() for c in uri):
+    if _SPACE.search(uri):
         raise SipParseError("name-addr: spaces within the URI")
     _split_uri(uri)
     return display, uri, _parse_params(rest, "name-addr")
@@ -308,10 +314,11 @@ class Via:
         name, version, transport, rest = m.groups()
         if f"{name.upper()}/{version}" != SIP_VERSION:
             raise SipParseError(f"Via: protocol {name}/{version} is not SIP/2.0")
-        rest = re.sub(r"\(.*?\)", "", rest)  # comments
+        if "(" in rest:
+            rest = re.sub(r"\(.*?\)", "", rest)  # comments
         sent_by, _, param_text = rest.partition(";")
         host, port = _split_hostport(sent_by, "Via sent-by")
-        if any(c.isspace() for c in host):
+        if _SPACE.search(host):
             raise SipParseError("Via: sent-by host contains spaces")
         params: list[tuple[str, str | None]] = []
         for part in param_text.split(";") if param_text else []:
@@ -419,23 +426,37 @@ class SipMessage:
     reason: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # header key -> values in order, built on the first look (a message's headers are never changed
+    # in place: with_header and without_header make a new message); the SIP thread looks a header
+    # up some fifty times per INVITE, so each look is one dict access rather than a scan of them all
+    _index: dict[str, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
+    _top_via: Via | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def parse(cls, data: bytes) -> SipMessage:
         return parse(data)
 
+    def _values(self, name: str) -> list[str]:
+        index = self._index
+        if index is None:
+            index = {}
+            for n, v in self.headers:
+                index.setdefault(_key(n), []).append(v)
+            object.__setattr__(self, "_index", index)
+        return index.get(_key(name), [])
+
     def header(self, name: str) -> str | None:
         """The first header line's value for ``name`` (any case, compact forms too), as written."""
-        key = _key(name)
-        return next((v for n, v in self.headers if _key(n) == key), None)
+        values = self._values(name)
+        return values[0] if values else None
 
     def all(self, name: str) -> list[str]:
         """Every value for ``name`` in order; comma lists split for list headers (Via, Route, Contact...)."""
         key = _key(name)
-        values = [v for n, v in self.headers if _key(n) == key]
+        values = self._values(key)
         if key in LIST_HEADERS and not (key == "contact" and values == ["*"]):
             return [item for v in values for item in split_list(v)]
-        return values
+        return list(values)
 
     def _required(self, name: str) -> str:
         value = self.header(name)
@@ -462,10 +483,14 @@ class SipMessage:
 
     @property
     def top_via(self) -> Via:
+        if self._top_via is not None:
+            return self._top_via
         vias = self.all("Via")
         if not vias:
             raise SipParseError("missing Via header")
-        return Via.parse(vias[0])
+        via = Via.parse(vias[0])
+        object.__setattr__(self, "_top_via", via)
+        return via
 
     @property
     def vias(self) -> list[Via]:
@@ -685,7 +710,7 @@ def response(
         raise ValueError(f"status must be 100..699, got {status}")
     vias = request.all("Via")
     if source is not None and vias:
-        vias[0] = Via.parse(vias[0]).with_received(source)
+        vias[0] = request.top_via.with_received(source)
     out: list[tuple[str, str]] = [("Via", v) for v in vias]
     to = request._required("To")
     if to_tag is not None and request.to_tag is None:

@@ -22,7 +22,10 @@ way out, from any thread, and does the transport layer's part of RFC 3261:
 - a request for UDP larger than 1300 bytes (MTU − 200) goes over TCP, and
   over UDP after all when the TCP connection cannot be made (§18.1.1);
 - a request sent again on the connection that already carried it (the
-  line's timers retransmit whatever the transport) is not: a stream is reliable.
+  line's timers retransmit whatever the transport) is not: a stream is reliable;
+- a datagram for a host *name* (a Contact's) is handed to :mod:`ivr.telephony.name_lookup`,
+  which looks the name up and sends it from its own worker: the sending thread (the
+  media clock, for a BYE) never waits on a resolver.
 
 UDP is written straight from the caller's thread; a stream is written only
 by the reader thread (an ``ssl`` socket is not safe across threads): ``send``
@@ -46,6 +49,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ivr.telephony.name_lookup import NameLookup, is_address
 from ivr.telephony.realtime import SIP_PRIORITY, ask_for_realtime
 from ivr.telephony.sip_message import format_hostport
 from ivr.telephony.sip_stream import SipStream, StreamError
@@ -60,6 +64,7 @@ MAX_STREAMS = 512
 MAX_PENDING = 4096  # stream messages queued for the reader thread
 MAX_BRANCHES = 8192  # requests remembered to send their responses back on their connection
 MAX_ACCEPTS = 16  # connections accepted per readiness event
+MAX_BURST = 64  # datagrams read per readiness event (then the streams get their turn)
 BIND_TRIES = 20
 _VIA = re.compile(
     rb"^(?:via|v)[ \t]*:[ \t]*SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z]+)[ \t]+([^;,\r\n]*?)[ \t]*(?=[;,\r\n])",
@@ -156,6 +161,7 @@ class SipTransport:
             self.tls_address = normal(self._tls.getsockname())
         self._tls_server = tls.context if tls is not None else None
         self._tls_client = tls_client
+        self._names = NameLookup(self.sock.family)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -212,7 +218,10 @@ class SipTransport:
             if via is not None and transport != "UDP":
                 data = self._with_via(data, via, transport)
         if transport == "UDP":
-            self._sendto(data, address)
+            if is_address(address[0]):
+                self._sendto(data, address)
+            else:  # a name (a Contact's host): looked up on the lookup's worker, never on this thread
+                self._names.send(data, address, self._sendto)
             return
         with self._lock:
             if len(self._outbound) >= MAX_PENDING:
@@ -230,6 +239,7 @@ class SipTransport:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self._names.close()
         for stream in list(self._streams.values()):
             self._drop(stream, "the line is closing")
         self._selector.close()
@@ -284,12 +294,19 @@ class SipTransport:
         return stream.last_active + self._idle_s if stream.open else stream.opened + HANDSHAKE_S
 
     def _read_datagram(self) -> None:
-        try:
-            data, source = self.sock.recvfrom(MAX_DATAGRAM)
-        except OSError as exc:  # e.g. ICMP port unreachable reported on the next read
-            log.debug("SIP socket read failed: %s", exc)
-            return
-        self._deliver(data, Source(normal(source)))
+        """Every datagram waiting (up to ``MAX_BURST``): a burst of INVITEs is answered back to back,
+        without a trip through the selector and the stream bookkeeping between two of them."""
+        flags = 0  # the first read: the selector said one is there
+        for _ in range(MAX_BURST):
+            try:
+                data, source = self.sock.recvfrom(MAX_DATAGRAM, flags)
+            except BlockingIOError:  # no more waiting
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable reported on the next read
+                log.debug("SIP socket read failed: %s", exc)
+                return
+            self._deliver(data, Source(normal(source)))
+            flags = socket.MSG_DONTWAIT
 
     def _accept(self, transport: str) -> None:
         listener = self._tcp if transport == "TCP" else self._tls
