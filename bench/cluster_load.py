@@ -1,15 +1,22 @@
 """Calls per second and simultaneous calls: 1, 2 and 3 ``ivr serve`` nodes behind Kamailio's
-dispatcher, and one node dialed directly (the baseline), in one run on this machine.
+dispatcher sharing one PostgreSQL register, and one node on SQLite dialed directly (the baseline),
+in one run on this machine.
 
     python bench/cluster_load.py                              # rates 5,10,20,40/s; 10,30,60,90 at once
     python bench/cluster_load.py --rates 5,10 --calls 10,30 --hold 4 --setups direct,kamailio-3
 
 Setups, each started afresh and stopped before the next:
 
-- ``direct``: one node, the callers dial it (no proxy): the baseline, one SQLite register;
+- ``direct``: one node, the callers dial it (no proxy), its register an SQLite file: the baseline;
 - ``kamailio-N``: Kamailio running the shipped ``deploy/kamailio/kamailio.cfg`` in front of N
-  nodes (the dispatcher's round robin), each node with its own SQLite register until the
-  PostgreSQL store lands (then the same run gives the shared store's figures).
+  nodes (the dispatcher's round robin), all N sharing one PostgreSQL register (``[records] url``):
+  a throwaway server started for the run (``tests/postgres_cluster.py``) with its durability as
+  shipped (fsync on), emptied before each setup;
+- ``kamailio-N-sqlite``: the same with each node's own SQLite register, to tell the proxy's cost
+  from the shared store's (``kamailio-1`` against ``kamailio-1-sqlite``).
+
+After each setup the register is counted: every answered call must be there once (a call the
+bench hung up is a finished call), so a store that falls behind shows as calls missing.
 
 Each node is ``ivr serve`` with the shipped desk flow (answers after one ring, 1 s). The caller
 (``bench/sip_load.py``'s: one thread, one SIP socket, one RTP socket per call) sends no audio.
@@ -51,7 +58,9 @@ sys.path.insert(0, str(REPO))
 
 from sip_load import Caller, SipTarget, pct, proc_cpu_seconds  # noqa: E402  (this folder is on sys.path)
 
+from ivr.records.register import CallRegister  # noqa: E402
 from tests.conftest import REPO as TEST_REPO  # noqa: E402
+from tests.postgres_cluster import PostgresCluster  # noqa: E402
 from tests.telephony.harness.dispatcher import DispatcherSettings, KamailioDispatcher  # noqa: E402
 from tests.telephony.harness.ports import PortRange, RtpPortAllocator  # noqa: E402
 from tests.telephony.harness.serve_node import ServeNode  # noqa: E402
@@ -82,22 +91,46 @@ class Setup:
     name: str
     target: SipTarget
     nodes: list[ServeNode]
+    registers: list[str]  # what the nodes write: one URL shared, or a file each
 
     def cpu_seconds(self) -> float:
         return sum(proc_cpu_seconds(node.pid) for node in self.nodes)
 
+    def calls_recorded(self) -> int:
+        total = 0
+        for where in self.registers:
+            with CallRegister(where, create=False) as register:
+                total += len(register.list_calls(limit=None))
+        return total
+
+
+def shares_postgres(name: str) -> bool:
+    return name.startswith("kamailio-") and not name.endswith("-sqlite")
+
+
+def node_count(name: str) -> int:
+    return 1 if name == "direct" else int(name.removeprefix("kamailio-").removesuffix("-sqlite"))
+
 
 @contextlib.contextmanager
-def started(name: str, directory: Path, max_calls: int, hold_s: float) -> Iterator[Setup]:
-    """``direct`` or ``kamailio-N``: the nodes (and Kamailio) started, all stopped on the way out."""
-    count = 1 if name == "direct" else int(name.removeprefix("kamailio-"))
+def started(
+    name: str, directory: Path, max_calls: int, hold_s: float, postgres: str | None
+) -> Iterator[Setup]:
+    """``direct``, ``kamailio-N`` (``postgres``: the shared register's URL) or ``kamailio-N-sqlite``:
+    the nodes (and Kamailio) started, all stopped on the way out."""
+    count = node_count(name)
     ranges: list[PortRange] = []
     nodes: list[ServeNode] = []
     proxy: KamailioDispatcher | None = None
+    registers = [postgres] if postgres is not None else []
     try:
         for n in range(1, count + 1):
             ranges.append(RTP_PORTS.allocate())
-            records = f'path = "{directory / f"{name}-node{n}.db"}"'
+            if postgres is not None:
+                records = f'url = "{postgres}"'
+            else:
+                registers.append(str(directory / f"{name}-node{n}.db"))
+                records = f'path = "{registers[-1]}"'
             nodes.append(
                 ServeNode(
                     f"{name}-node{n}",
@@ -122,7 +155,7 @@ def started(name: str, directory: Path, max_calls: int, hold_s: float) -> Iterat
             proxy = KamailioDispatcher([n.address for n in nodes], settings=DispatcherSettings(children=4))
             proxy.start()
             target = proxy
-        yield Setup(name, target, nodes)
+        yield Setup(name, target, nodes, registers)
     finally:
         if proxy is not None:
             proxy.close()
@@ -233,7 +266,7 @@ def held(levels: list[Level]) -> float:
 
 
 def closing_note(by_rate: dict[str, list[Level]], by_calls: dict[str, list[Level]]) -> None:
-    print("\n== before the knee, and against one node dialed directly")
+    print("\n== before the knee, and against one node on SQLite dialed directly (the baseline)")
     base_rate, base_calls = held(by_rate.get("direct", [])), held(by_calls.get("direct", []))
     for name in by_rate:
         rate, calls = held(by_rate[name]), held(by_calls[name])
@@ -302,10 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.setups.split(",") if s.strip()]
     for name in names:
-        if name != "direct" and not (
-            name.startswith("kamailio-") and name[9:].isdigit() and int(name[9:]) > 0
-        ):
-            parser.error(f"unknown setup {name!r}: direct or kamailio-N")
+        count = name.removeprefix("kamailio-").removesuffix("-sqlite")
+        if name != "direct" and not (name.startswith("kamailio-") and count.isdigit() and int(count) > 0):
+            parser.error(f"unknown setup {name!r}: direct, kamailio-N or kamailio-N-sqlite")
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     counts = [int(n) for n in args.calls.split(",") if n.strip()]
     print(
@@ -319,20 +351,36 @@ def main(argv: list[str] | None = None) -> int:
     build_locale(TEST_REPO, "zh-CN")  # the nodes play the shipped prompts
     by_rate: dict[str, list[Level]] = {}
     by_calls: dict[str, list[Level]] = {}
-    with tempfile.TemporaryDirectory(prefix="ivr-cluster-load-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ivr-cluster-load-"))
+        postgres: PostgresCluster | None = None
+        if any(shares_postgres(name) for name in names):
+            postgres = stack.enter_context(PostgresCluster.running(fast=False))  # fsync on, as shipped
+            postgres.prepare_register()
         for name in names:
-            with started(name, Path(tmp), args.max_calls, args.hold) as setup:
+            url = postgres.empty_register() if postgres is not None and shares_postgres(name) else None
+            with started(name, Path(tmp), args.max_calls, args.hold, url) as setup:
                 caller = Caller(setup.target)
+                answered = 0
                 try:
                     for r in rates:
                         settle(setup)
                         by_rate.setdefault(name, []).append(at_rate(caller, setup, r, args.offer, args.hold))
+                        answered += by_rate[name][-1].answered
                     for n in counts:
                         settle(setup)
                         by_calls.setdefault(name, []).append(simultaneous(caller, setup, n, args.hold))
+                        answered += by_calls[name][-1].answered
+                    settle(setup)
                 finally:
                     caller.close()
-            print(f"  {name}: done (load average {os.getloadavg()[0]:.2f})", flush=True)
+            recorded = setup.calls_recorded()  # the nodes stopped: every write they made is in
+            store = "one PostgreSQL" if url is not None else "SQLite"
+            print(
+                f"  {name}: done (load average {os.getloadavg()[0]:.2f}); register ({store}): "
+                f"{recorded} calls recorded, {answered} answered",
+                flush=True,
+            )
     print_table("rate", by_rate)
     print_table("calls", by_calls)
     closing_note(by_rate, by_calls)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import ssl
 import tomllib
 from pathlib import Path
@@ -253,6 +254,13 @@ class LineSettings(Strict):
         default="Asia/Shanghai",
         description="the desk's time zone (IANA name): the flow's hours and dates are read in it",
     )
+    node: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="this line's name among lines sharing a register ([records] url): on its calls and "
+        "calls in progress; unset: the host name and the SIP bind port (host:5070)",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -320,6 +328,13 @@ class IvrConfig(Strict):
     records: RecordsSettings = Field(default_factory=RecordsSettings)
     hearing: HearingSettings = Field(default_factory=HearingSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+
+    @property
+    def node(self) -> str:
+        """This line's name in the register: ``[line] node``, or the host name and the SIP bind port."""
+        if self.line.node is not None:
+            return self.line.node
+        return f"{socket.gethostname()}:{self.sip.bind_address[1]}"
 
 
 def load_config(path: Path) -> IvrConfig:

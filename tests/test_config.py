@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,7 @@ def test_the_desk_hours_are_read_in_the_desks_time_zone() -> None:
         ('[sip\nmode = "direct"\n', 1, "TOML:"),
         ('[line]\ntimezone = "Beijing"\n', 2, "unknown time zone 'Beijing': use an IANA name"),
         ('[sip]\nmode = "direct"\nsrtp = "on"\n', 3, "sip.srtp: Input should be 'off', 'offer' or 'require'"),
+        ('[line]\nnode = "node 1"\n', 2, "line.node: String should match pattern"),
     ],
 )
 def test_a_mistake_names_the_key_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
@@ -75,6 +77,14 @@ def test_a_mistake_names_the_key_and_line(tmp_path: Path, text: str, line: int, 
     problems = caught.value.problems
     assert any(message in p.message for p in problems), [str(p) for p in problems]
     assert any(p.line == line and message in p.message for p in problems), [str(p) for p in problems]
+
+
+def test_a_line_is_named_by_its_host_and_sip_port_unless_named_in_the_settings(tmp_path: Path) -> None:
+    path = tmp_path / "ivr.toml"
+    path.write_text('[sip]\nbind = "127.0.0.1:5071"\n', encoding="utf-8")
+    assert load_config(path).node == f"{socket.gethostname()}:5071"
+    path.write_text('[sip]\nbind = "127.0.0.1:5071"\n[line]\nnode = "node1"\n', encoding="utf-8")
+    assert load_config(path).node == "node1"
 
 
 def test_a_shared_register_is_a_postgresql_url_whose_password_is_never_shown(tmp_path: Path) -> None:

@@ -163,6 +163,9 @@ def run_list(args: argparse.Namespace) -> int:
         table.add_column("duration", justify="right", no_wrap=True)
         table.add_column("outcome")
         table.add_column("path", overflow="fold")
+        nodes = any(call.node for call in calls)  # lines sharing the register: which one took each call
+        if nodes:
+            table.add_column("node", no_wrap=True)
         for call in calls:
             table.add_row(
                 Text(call.call_id),
@@ -172,6 +175,7 @@ def run_list(args: argparse.Namespace) -> int:
                 media_time(call.duration_s),
                 "" if call.outcome is None else call.outcome.value,
                 Text(" > ".join(call.path)),
+                *([Text(call.node or "")] if nodes else []),
             )
         console.print(table)
         return 0

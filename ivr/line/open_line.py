@@ -58,6 +58,7 @@ class OpenLine:
         from ivr.hearing.line_classifier import LineClassifier
         from ivr.line.console_feed import ReloadWatch, live_feed
         from ivr.line.desk_line import DeskLine, LineParts
+        from ivr.line.line_beat import LineBeat
         from ivr.line.recent_feed import RecentCallersFeed
         from ivr.prompts.audio_store import PromptAudio
         from ivr.prompts.catalog import catalog_path
@@ -91,11 +92,14 @@ class OpenLine:
             speech = self._vosk_speech
 
         self.register = CallRegister(config.records.target(root))
-        self.writer = RegisterWriter(self.register)
+        self.node = config.node  # the line's name among lines sharing the register
+        self.writer = RegisterWriter(self.register, node=self.node)
         self.root, self.config = root, config
+        self.beat = LineBeat(CallRegister(self.register.path, synchronous="NORMAL"), self.node, wall_clock)
         self.live_board = LiveCallBoard(
             CallRegister(self.register.path, synchronous="NORMAL"),  # live rows need not outlive a power cut
             wall_clock,
+            node=self.node,
             status=self._line_figures,
         )
         self._ask_breaks: Callable[[SeatFloor], object] | None = None  # set by _seat_parts
@@ -286,6 +290,7 @@ class OpenLine:
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         freeze_start_up_heap()
         self.writer.start()
+        self.beat.start()  # alive before its calls in progress are written: no other line clears them
         self.live_board.start()
         self.reloads.start()
         self.recent_feed.start()
@@ -308,8 +313,13 @@ class OpenLine:
             self.reloads.close()
             self.recent_feed.close()
             self.queue_log.close()
-            self.live_board.close()
-            self.writer.close()
+            try:
+                self.live_board.close()
+            finally:
+                try:
+                    self.beat.close()
+                finally:
+                    self.writer.close()
 
 
 def freeze_start_up_heap() -> None:

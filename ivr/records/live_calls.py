@@ -10,6 +10,11 @@ written on each change and deleted when the call ends.
 tick and only queue a job on its own ``WriteQueue`` worker (bounded, never
 blocks, drops counted); ``LiveCalls`` is the console's side, reading the
 table. Caller numbers and words heard are caller data: never in a log.
+
+Several lines may share the register (``[records] url``): each row carries
+the line (``node``) that holds the call. A line starting clears its own rows
+only; the rows of a line killed mid-call are cleared by the lines still alive
+(``ivr.records.line_beats``: a line silent past the bound is lost).
 """
 
 from __future__ import annotations
@@ -49,12 +54,13 @@ class LiveCall:
     heard: str | None = None
     path: tuple[str, ...] = field(default_factory=tuple)
     waiting_since: datetime | None = None
+    node: str = ""  # the line holding the call (set by the line writing the row)
 
 
-_COLUMNS = "call_id, caller, flow, state, step, seat_id, intent, heard, path, started_at, waiting_since"
+_COLUMNS = "call_id, caller, flow, state, step, seat_id, intent, heard, path, started_at, waiting_since, node"
 
 
-def _row(call: LiveCall, at: datetime) -> tuple[object, ...]:
+def _row(call: LiveCall, at: datetime, node: str) -> tuple[object, ...]:
     return (
         call.call_id,
         call.caller,
@@ -67,12 +73,13 @@ def _row(call: LiveCall, at: datetime) -> tuple[object, ...]:
         json.dumps(list(call.path), ensure_ascii=False),
         iso(call.started_at),
         iso(call.waiting_since),
+        node,
         iso(at),
     )
 
 
 def _call(row: tuple[object, ...]) -> LiveCall:
-    call_id, caller, flow, state, step, seat_id, intent, heard, path, started, waiting = row
+    call_id, caller, flow, state, step, seat_id, intent, heard, path, started, waiting, node = row
     started_at = parse_time(str(started))
     assert started_at is not None
     return LiveCall(
@@ -87,28 +94,31 @@ def _call(row: tuple[object, ...]) -> LiveCall:
         heard=None if heard is None else str(heard),
         path=tuple(json.loads(str(path))),
         waiting_since=parse_time(None if waiting is None else str(waiting)),
+        node=str(node),
     )
 
 
 class LiveCalls:
-    """The ``live_calls`` table of a register file: written by the line, read by the console."""
+    """The ``live_calls`` table of a register: written by the line ``node``, read by the console (every line's)."""
 
-    def __init__(self, register: CallRegister) -> None:
+    def __init__(self, register: CallRegister, node: str = "") -> None:
         self.register = register
+        self.node = node
 
     def put(self, call: LiveCall, at: datetime) -> None:
         """Write ``call`` as it is now; a seat already on the row stays when ``call`` names none (the queue
         rings seats on its own: ``seat`` sets and clears that)."""
-        row = _row(call, at)
+        row = _row(call, at, self.node)
 
         def work(conn: Connection) -> None:
             conn.execute(
-                f"INSERT INTO live_calls ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO live_calls ({_COLUMNS}, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (call_id) DO UPDATE SET caller = excluded.caller, flow = excluded.flow, "
                 "state = excluded.state, step = excluded.step, "
                 "seat_id = coalesce(excluded.seat_id, live_calls.seat_id), intent = excluded.intent, "
                 "heard = excluded.heard, path = excluded.path, started_at = excluded.started_at, "
-                "waiting_since = excluded.waiting_since, updated_at = excluded.updated_at",
+                "waiting_since = excluded.waiting_since, node = excluded.node, updated_at = excluded.updated_at",
                 row,
             )
 
@@ -135,8 +145,11 @@ class LiveCalls:
         self.register.write(lambda conn: conn.execute("DELETE FROM live_calls WHERE call_id = ?", (call_id,)))
 
     def clear(self) -> None:
-        """Forget every row: a line starting has no calls in progress (rows left by one that died)."""
-        self.register.write(lambda conn: conn.execute("DELETE FROM live_calls"))
+        """Forget this line's rows: a line starting has no calls in progress (rows it left when it died).
+
+        The rows of other lines sharing the register stay: their calls go on.
+        """
+        self.register.write(lambda conn: conn.execute("DELETE FROM live_calls WHERE node = ?", (self.node,)))
 
     def all(self) -> list[LiveCall]:
         """Every call in progress, oldest first."""
@@ -162,10 +175,11 @@ class LiveCallBoard(QueuedWrites):
     """The line's writer of the live table: every method queues a job and returns at once.
 
     The board takes over ``register`` (give it its own ``CallRegister`` on the
-    register file). ``start()`` empties the table first: nothing is in
-    progress on a line that has just started. ``status`` (optional) is read
-    on the worker after each write and stored in ``line_status`` (e.g. the
-    register writer's queue depth), for ``/metrics``.
+    register file). ``start()`` clears the line's own rows first (``node``):
+    nothing is in progress on a line that has just started; other lines' rows
+    stay. ``status`` (optional) is read on the worker after each write and
+    stored in ``line_status`` under ``node`` (e.g. the register writer's
+    queue depth), for ``/metrics``.
     """
 
     def __init__(
@@ -173,11 +187,13 @@ class LiveCallBoard(QueuedWrites):
         register: CallRegister,
         wall_clock: Callable[[], datetime],
         *,
+        node: str = "",
         status: Callable[[], dict[str, float]] | None = None,
         maxsize: int = DEFAULT_MAXSIZE,
     ) -> None:
         self.register = register
-        self.calls = LiveCalls(register)
+        self.node = node
+        self.calls = LiveCalls(register, node)
         self._wall = wall_clock
         self._status = status
         self.jobs = WriteQueue(
@@ -216,27 +232,42 @@ class LiveCallBoard(QueuedWrites):
         def work() -> None:
             job()
             if status is not None:
-                LineStatus(self.register).put(status(), self._wall())
+                LineStatus(self.register, self.node).put(status(), self._wall())
 
         return self.jobs.submit(label, work)
 
 
 class LineStatus:
-    """A few numbers the running line leaves in the register for ``/metrics`` (queue depths)."""
+    """A few numbers each running line (``node``) leaves in the register for ``/metrics`` (queue depths)."""
 
-    def __init__(self, register: CallRegister) -> None:
+    def __init__(self, register: CallRegister, node: str = "") -> None:
         self.register = register
+        self.node = node
 
     def put(self, values: dict[str, float], at: datetime) -> None:
-        rows = [(key, value, iso(at)) for key, value in values.items()]
+        rows = [(self.node, key, value, iso(at)) for key, value in values.items()]
         self.register.write(
             lambda conn: conn.executemany(
-                "INSERT INTO line_status (key, value, at) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, at = excluded.at",
+                "INSERT INTO line_status (node, key, value, at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (node, key) DO UPDATE SET value = excluded.value, at = excluded.at",
                 rows,
             )
         )
 
+    def by_node(self) -> dict[str, dict[str, float]]:
+        """Each line's numbers, by line."""
+        rows = self.register.read(
+            lambda conn: conn.execute("SELECT node, key, value FROM line_status").fetchall()
+        )
+        out: dict[str, dict[str, float]] = {}
+        for node, key, value in rows:
+            out.setdefault(str(node), {})[str(key)] = float(value)
+        return out
+
     def get(self) -> dict[str, float]:
-        rows = self.register.read(lambda conn: conn.execute("SELECT key, value FROM line_status").fetchall())
-        return {str(k): float(v) for k, v in rows}
+        """The numbers added up over the lines sharing the register (a lost line's are cleared with it)."""
+        total: dict[str, float] = {}
+        for values in self.by_node().values():
+            for key, value in values.items():
+                total[key] = total.get(key, 0.0) + value
+        return total

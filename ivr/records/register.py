@@ -47,7 +47,11 @@ _EVENTS_PER_INSERT = 500  # 3,000 parameters a statement: well inside SQLite's 3
 
 _SUMMARY_COLUMNS = (
     "call_id, flow, caller, started_at, answered_at, ended_at, duration_s, outcome, path, "
-    "(SELECT count(*) FROM events e WHERE e.call_id = calls.call_id)"
+    "(SELECT count(*) FROM events e WHERE e.call_id = calls.call_id), node"
+)
+_CALL_COLUMNS = (
+    "call_id, flow, caller, started_at, answered_at, ended_at, answered_frame, ended_frame, duration_s, "
+    "outcome, path, node"
 )
 
 CSV_HEADER = (
@@ -78,6 +82,7 @@ class CallSummary:
     outcome: Outcome | None
     path: tuple[str, ...]
     events: int  # how many events the call has
+    node: str | None = None  # the line that took it (``[line] node``); None: written before lines had names
 
 
 def _utc(moment: datetime) -> datetime:
@@ -135,8 +140,8 @@ class CallRegister:
 
     # -- writing --------------------------------------------------------------
 
-    def save(self, record: CallRecord) -> None:
-        """Write ``record`` and its events in one committed transaction.
+    def save(self, record: CallRecord, node: str | None = None) -> None:
+        """Write ``record`` and its events in one committed transaction; ``node``: the line that took it.
 
         Saving a call id again replaces the earlier row and events.
         """
@@ -152,6 +157,7 @@ class CallRegister:
             record.duration_s,
             None if record.outcome is None else record.outcome.value,
             json.dumps(record.path, ensure_ascii=False),
+            node,
         )
         events = [
             (
@@ -168,7 +174,9 @@ class CallRegister:
         def work(conn: Connection) -> None:
             conn.execute("DELETE FROM events WHERE call_id = ?", (record.call_id,))
             conn.execute("DELETE FROM calls WHERE call_id = ?", (record.call_id,))
-            conn.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            conn.execute(
+                f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
             for start in range(0, len(events), _EVENTS_PER_INSERT):  # one round trip per 500 events
                 chunk = events[start : start + _EVENTS_PER_INSERT]
                 conn.execute(
@@ -324,7 +332,7 @@ def _detail(text: str) -> dict[str, Detail]:
 
 
 def _summary(row: Iterable[object]) -> CallSummary:
-    call_id, flow, caller, started, answered, ended, duration, outcome, path, events = tuple(row)
+    call_id, flow, caller, started, answered, ended, duration, outcome, path, events, node = tuple(row)
     started_at = _parse_time(str(started))
     assert started_at is not None
     return CallSummary(
@@ -338,6 +346,7 @@ def _summary(row: Iterable[object]) -> CallSummary:
         outcome=None if outcome is None else Outcome(outcome),
         path=tuple(json.loads(str(path))),
         events=int(str(events)),
+        node=None if node is None else str(node),
     )
 
 

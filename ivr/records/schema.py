@@ -10,7 +10,10 @@ into PostgreSQL's (``postgres_ddl``). SQLite keeps the version in
 - 2: the queue: callback tickets, queue figures, the seat board;
 - 3: what the line shares with the console: calls in progress, console users
   and sessions, reload requests, the line's own figures, callback work;
-- 4: calls by the time they ended (the recent-callers look across lines).
+- 4: calls by the time they ended (the recent-callers look across lines);
+- 5: several lines on one register: each line's heartbeat (``line_beats``),
+  the line (node) that took each call and holds each call in progress, the
+  line's own figures per line.
 """
 
 from __future__ import annotations
@@ -143,11 +146,32 @@ _CALLS_BY_END = """
 CREATE INDEX IF NOT EXISTS calls_by_end ON calls (ended_at)
 """
 
+# line_beats is the same table as the one-queue-across-lines migration's (seat claims): whichever comes
+# first creates it. line_status held only figures of a running line, so it is made anew keyed by line.
+_SEVERAL_LINES = """
+CREATE TABLE IF NOT EXISTS line_beats (
+    node    TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+);
+ALTER TABLE calls ADD COLUMN node TEXT;
+ALTER TABLE live_calls ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS live_calls_by_node ON live_calls (node);
+DROP TABLE line_status;
+CREATE TABLE line_status (
+    node  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value REAL NOT NULL,
+    at    TEXT NOT NULL,
+    PRIMARY KEY (node, key)
+)
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, _CALLS),
     (2, _QUEUE),
     (3, _SHARED_WITH_CONSOLE),
     (4, _CALLS_BY_END),
+    (5, _SEVERAL_LINES),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -166,6 +190,7 @@ TABLES = frozenset(
         "console_failed_sign_ins",
         "reload_requests",
         "line_status",
+        "line_beats",
     }
 )
 

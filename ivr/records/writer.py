@@ -29,8 +29,12 @@ class RegisterWriter(QueuedWrites):
     ``start()`` and ``close()`` yourself.
     """
 
-    def __init__(self, register: CallRegister, *, maxsize: int = DEFAULT_MAXSIZE) -> None:
+    def __init__(
+        self, register: CallRegister, *, node: str | None = None, maxsize: int = DEFAULT_MAXSIZE
+    ) -> None:
+        """``node``: the line's name, kept on each call it saves (lines sharing a register)."""
         self.register = register
+        self.node = node
         self.jobs = WriteQueue(
             "call register", "calls", register.where, maxsize=maxsize, thread_name="ivr-register-writer"
         )
@@ -38,7 +42,7 @@ class RegisterWriter(QueuedWrites):
 
     def submit(self, record: CallRecord) -> bool:
         """Queue ``record`` for saving without waiting; False if it was dropped (queue full)."""
-        saved = self.jobs.submit(f"call {record.call_id}", lambda: self.register.save(record))
+        saved = self.jobs.submit(f"call {record.call_id}", lambda: self.register.save(record, self.node))
         if not saved:
             self.dropped_ids.append(record.call_id)
         return saved

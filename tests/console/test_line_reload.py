@@ -124,3 +124,23 @@ def test_a_pause_on_a_page_has_the_line_read_the_breaks_and_load_no_files(
             within(SETTLE_S, lambda: reloads == ["flows/desk.yaml saved in the console by root"])
         finally:
             watch.close()
+
+
+def test_one_save_in_the_console_reaches_every_line_sharing_the_register(store: Path | str) -> None:
+    """A reload request is read by each line, not taken by the first (lines behind one dispatcher)."""
+    heard = {name: threading.Event() for name in ("node1", "node2", "node3")}
+
+    def taken_by(seen: threading.Event) -> Callable[[str], object]:
+        return lambda why: seen.set()
+
+    watches = [ReloadWatch(CallRegister(store), taken_by(seen), poll_s=0.05) for seen in heard.values()]
+    for watch in watches:
+        watch.start()
+    try:
+        with CallRegister(store) as reg:
+            ReloadRequests(reg).add("root", "flows/desk.yaml", datetime.now(UTC))
+        missed = [name for name, seen in heard.items() if not seen.wait(SETTLE_S)]
+        assert not missed, f"lines that never took the save: {missed}"
+    finally:
+        for watch in watches:
+            watch.close()

@@ -7,6 +7,7 @@ import configparser
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from ruamel.yaml import YAML
@@ -59,6 +60,23 @@ def test_each_shipped_node_config_loads_and_is_in_the_dispatcher_list(node: str)
     host, port = config.sip.bind_address
     listed = SHIPPED_LIST.read_text(encoding="utf-8")
     assert f"sip:{host}:{port} " in listed, f"{node} ({host}:{port}) is not in {SHIPPED_LIST.name}"
+
+
+def test_every_node_shares_the_compose_files_postgresql_under_a_name_of_its_own() -> None:
+    compose = YAML(typ="safe").load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    database = services["postgres"]["environment"]
+    configs = {p.stem: load_config(p) for p in sorted((DEPLOY / "nodes").glob("*.toml"))}
+    urls = set()
+    for name, config in configs.items():
+        assert config.records.url is not None, f"{name} keeps a register of its own"
+        url = urlsplit(config.records.url.get_secret_value())
+        assert url.password is None, f"{name}'s settings hold the database password"
+        assert (url.username, url.path) == (database["POSTGRES_USER"], "/" + database["POSTGRES_DB"])
+        urls.add(url.geturl())
+        assert "postgres_password" in services[name]["secrets"]  # where its PGPASSWORD comes from
+    assert len(urls) == 1, f"the nodes name different registers: {sorted(urls)}"
+    assert len({c.node for c in configs.values()}) == len(configs), "two nodes share a name"
 
 
 def test_the_node_unit_restarts_a_node_whose_line_broke() -> None:

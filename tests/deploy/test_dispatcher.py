@@ -5,11 +5,13 @@ dispatcher list of the nodes started here, the timers); three ``ivr serve`` proc
 nodes, in direct mode on 127.0.0.1, taking calls from the proxy. Callers are scripted phones
 (``ivr/demo/phone.py``) dialing the proxy. What a caller would notice is asserted: answered or
 refused, by which node (the Contact of its 200), what it heard, how its BYE was answered; and
-what an admin would: each node's call register.
+what an admin would: the one call register the nodes share.
 
-Records: each node writes its own SQLite register for now; the ``store`` fixture gives each node
-its ``[records]`` table and reads the callers back, so the shared PostgreSQL store replaces it
-in one place.
+Records: the three nodes share one PostgreSQL register (``[records] url``; a throwaway server
+under a temporary folder, ``tests/postgres_cluster.py``), each under its name (``[line] node``).
+The ``store`` fixture reads it back: every finished call once, with the node that took it; the
+calls in progress each node holds; after ``kill -9`` of a node, its calls in progress cleared by
+the others within the heartbeat bound (``ivr.records.line_beats``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import pytest
 
 from ivr.demo.phone import PhoneCall, SipPhone
 from ivr.demo.phone_script import Action, HangUp, Silent
+from ivr.records.line_beats import BEAT_S, LOST_AFTER_S
+from ivr.records.live_calls import LiveCalls
 from ivr.records.register import CallRegister
 from ivr.telephony.sip_message import uri_hostport
+from tests.postgres_cluster import PostgresCluster
 from tests.telephony.conftest import wait_until
 from tests.telephony.harness.dispatcher import DispatcherSettings, KamailioDispatcher
 from tests.telephony.harness.kamailio import kamailio_available
@@ -40,30 +45,44 @@ RING_S = 1.0  # the desk flow answers at the end of the first ring
 GRACE_S = 6.0  # a draining node's live calls say goodbye within this
 BATCH = 30  # callers at once; 3 batches per test: 90 callers (what 2 CPUs carry beside the nodes)
 SHORT: list[Action] = [Silent(2), HangUp()]
+SURVIVORS = ("node1", "node2")  # the nodes alive after node3's kill -9
 
 
-class SqliteStore:
-    """Each node's own SQLite register, until the shared PostgreSQL store replaces it here."""
+class SharedStore:
+    """The one PostgreSQL register of every node, read as an admin would (``ivr calls``, the wallboard)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.register = CallRegister(url, create=False)
 
     def records(self, node: str) -> str:
-        """The ``[records]`` table of ``node``'s ivr.toml."""
-        return f'path = "{self.directory / node}.db"'
+        """The ``[records]`` table of ``node``'s ivr.toml: the same database for every node."""
+        return f'url = "{self.url}"'
+
+    def calls(self) -> dict[str, list[str | None]]:
+        """Caller number → the node of each finished call of that number in the register."""
+        found: dict[str, list[str | None]] = {}
+        for call in self.register.list_calls(limit=None):
+            if call.caller is not None:
+                found.setdefault(call.caller, []).append(call.node)
+        return found
 
     def callers(self, node: str) -> set[str]:
-        """The caller numbers in ``node``'s register (of the calls it finished and wrote)."""
-        path = self.directory / f"{node}.db"
-        if not path.exists():
-            return set()
-        with CallRegister(path, create=False) as register:
-            return {c.caller for c in register.list_calls(limit=None) if c.caller is not None}
+        """The caller numbers of the finished calls ``node`` took."""
+        return {number for number, nodes in self.calls().items() if node in nodes}
+
+    def live(self, node: str) -> set[str]:
+        """The caller numbers of the calls in progress on ``node``, as the wallboard reads them."""
+        return {c.caller or "" for c in LiveCalls(self.register).all() if c.node == node}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(tmp_path)
+def store(postgres_cluster: PostgresCluster) -> Iterator[SharedStore]:
+    shared = SharedStore(postgres_cluster.empty_register())
+    try:
+        yield shared
+    finally:
+        shared.register.close()
 
 
 @dataclass
@@ -96,7 +115,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, rendered_audio: Path, store: SqliteStore) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, rendered_audio: Path, store: SharedStore) -> Iterator[Cluster]:
     """Three ``ivr serve`` nodes and Kamailio with the shipped dispatcher config, all stopped at the end."""
     if not kamailio_available():
         pytest.skip("kamailio is not installed")
@@ -134,6 +153,7 @@ def cluster(tmp_path: Path, rendered_audio: Path, store: SqliteStore) -> Iterato
 class Caller:
     number: str
     call: PhoneCall
+    phone: SipPhone
 
 
 def dial(
@@ -145,7 +165,7 @@ def dial(
     for _ in range(count):
         number = f"137{next(cluster.numbers):08d}"
         phone.user = number  # the From of the next call: each caller is a different person
-        callers.append(Caller(number, phone.call(to or cluster.proxy.address, script)))
+        callers.append(Caller(number, phone.call(to or cluster.proxy.address, script), phone))
     return callers
 
 
@@ -186,17 +206,19 @@ def assert_all_answered(callers: Sequence[Caller]) -> None:
     assert not refused, f"callers not answered (number, status): {refused}"
 
 
-def assert_in_registers(store: SqliteStore, finished: dict[str, set[str]], timeout: float = 15.0) -> None:
-    """Every finished call is in the register of the node that took it (written just after its end)."""
+def assert_in_register(store: SharedStore, finished: dict[str, set[str]], timeout: float = 15.0) -> None:
+    """Every finished call is in the shared register once, with the node that took it (written just after
+    its end)."""
+    wanted = {number: [node] for node, numbers in finished.items() for number in numbers}
     wait_until(
-        lambda: all(numbers <= store.callers(node) for node, numbers in finished.items()),
+        lambda: wanted.items() <= store.calls().items(),
         timeout,
-        "every node's register has the calls it finished",
+        "the register has every finished call once, with the node that took it",
     )
 
 
 def test_callers_are_spread_over_the_nodes_and_a_draining_node_gets_none(
-    cluster: Cluster, store: SqliteStore
+    cluster: Cluster, store: SharedStore
 ) -> None:
     first = dial(cluster, BATCH, SHORT)
     wait_done(first, 30)
@@ -208,7 +230,7 @@ def test_callers_are_spread_over_the_nodes_and_a_draining_node_gets_none(
     }
     for caller in first:  # record-routed: the caller's BYE reached the node holding the call
         assert caller.call.ended_by == "caller" and caller.call.responses[-1] == 200, caller.call.responses
-    assert_in_registers(store, spread)
+    assert_in_register(store, spread)
 
     drained = cluster.nodes["node1"]
     (live,) = dial(cluster, 1, [Silent(60)], to=drained.address)  # keeps node1 in its grace, draining
@@ -223,7 +245,7 @@ def test_callers_are_spread_over_the_nodes_and_a_draining_node_gets_none(
     wait_done([live], GRACE_S + 10)
     assert live.call.ended_by == "bot", "the draining node's live call was not ended with a goodbye"
     assert drained.wait(timeout=15) == 0
-    assert_in_registers(store, after | {"node1": spread["node1"] | {live.number}})
+    assert_in_register(store, after | {"node1": spread["node1"] | {live.number}})
 
     drained.start()  # back: the dispatcher's next OPTIONS finds it, nobody tells Kamailio
     third: list[Caller] = []
@@ -238,19 +260,26 @@ def test_callers_are_spread_over_the_nodes_and_a_draining_node_gets_none(
 
 
 def test_kill_9_of_a_node_loses_its_calls_only_and_new_callers_are_answered_by_the_others(
-    cluster: Cluster, store: SqliteStore
+    cluster: Cluster, store: SharedStore
 ) -> None:
     finished = dial(cluster, BATCH, [Silent(1), HangUp()])
     wait_done(finished, 30)
     assert_all_answered(finished)
     finished_by = by_node(cluster, finished)
-    assert_in_registers(store, finished_by)
+    assert_in_register(store, finished_by)
 
+    # a long call on each node that lives on, straight to it: its row must outlive the sweep of node3's
+    witnesses = {
+        name: dial(cluster, 1, [Silent(60)], to=cluster.nodes[name].address)[0] for name in SURVIVORS
+    }
     live = dial(cluster, BATCH, [Silent(12), HangUp()])
-    wait_answered(live, 20)
-    assert_all_answered(live)
+    wait_answered(live + list(witnesses.values()), 20)
+    assert_all_answered(live + list(witnesses.values()))
     live_by = by_node(cluster, live)
     assert live_by["node3"], "no live call on the node to kill"
+    wait_until(
+        lambda: live_by["node3"] <= store.live("node3"), 10, "node3's calls in progress on the wallboard"
+    )
     killed = cluster.nodes["node3"]
     killed.kill()
     killed_at = time.monotonic()  # the phones' clock
@@ -274,7 +303,7 @@ def test_kill_9_of_a_node_loses_its_calls_only_and_new_callers_are_answered_by_t
     for caller in live:
         if caller not in lost:
             assert caller.call.ended_by == "caller" and caller.call.responses[-1] == 200
-    assert_in_registers(
+    assert_in_register(
         store,
         {
             "node1": finished_by["node1"] | live_by["node1"] | after_by["node1"],
@@ -283,3 +312,18 @@ def test_kill_9_of_a_node_loses_its_calls_only_and_new_callers_are_answered_by_t
         },
     )
     assert not store.callers("node3") & live_by["node3"], "a call live at the kill has a record"
+
+    # the wallboard: node3's calls in progress cleared by the nodes alive, within the heartbeat bound
+    bound = LOST_AFTER_S + 2 * BEAT_S + 5.0  # silent past the bound, then the next beat of a live node
+    wait_until(
+        lambda: not store.live("node3"),
+        max(0.0, killed_at + bound - time.monotonic()),
+        f"node3's calls in progress cleared within {bound:.0f} s of the kill",
+    )
+    for name, witness in witnesses.items():  # the others' calls in progress are still there, still up
+        assert witness.number in store.live(name), f"{name}'s call in progress was cleared with node3's"
+        assert not witness.call.done.is_set(), f"{name}'s long call ended"
+    for witness in witnesses.values():
+        witness.phone.hang_up(witness.call)
+    wait_done(list(witnesses.values()), 10)
+    assert_in_register(store, {name: {w.number} for name, w in witnesses.items()})

@@ -34,6 +34,17 @@ def test_list_shows_calls_newest_first(db: Path | str, capsys: pytest.CaptureFix
     assert "silent-call hang-up" in out and "00:42.50" in out
 
 
+def test_list_names_the_line_that_took_each_call_when_lines_share_the_register(
+    store: Path | str, make_record: MakeRecord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with CallRegister(store) as reg:
+        reg.save(make_record("on-node1", minutes_after=0), "node1")
+        reg.save(make_record("on-node2", minutes_after=5), "node2")
+    assert main(["calls", "list", "--db", str(store)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "on-node" in line]
+    assert [("node2" in row, "node1" in row) for row in rows] == [(True, False), (False, True)]
+
+
 def test_list_filters_by_outcome_and_limit(db: Path | str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calls", "list", "--db", str(db), "--outcome", "silent-call hang-up"]) == 0
     out = capsys.readouterr().out

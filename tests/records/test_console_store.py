@@ -124,8 +124,11 @@ def test_a_schema_2_register_is_upgraded_and_keeps_its_callbacks(tmp_path: Path)
         "console_failed_sign_ins",
         "reload_requests",
         "line_status",
+        "line_beats",
     ):
         conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP INDEX calls_by_end")
+    conn.execute("ALTER TABLE calls DROP COLUMN node")  # what schema 5 added
     conn.execute(
         "CREATE TABLE callbacks2 AS SELECT call_id, number, source, created_at, reason, done, done_at FROM callbacks"
     )
@@ -141,5 +144,5 @@ def test_a_schema_2_register_is_upgraded_and_keeps_its_callbacks(tmp_path: Path)
         latest = ReloadRequests(reg).latest()
         assert latest is not None and (latest.id, latest.what) == (1, "flows/desk.yaml")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (5,)
     conn.close()

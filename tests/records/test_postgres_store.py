@@ -112,14 +112,23 @@ def test_an_older_register_is_upgraded_in_place_and_keeps_its_calls(
     with postgres_cluster.database() as url:
         with CallRegister(url) as reg:
             reg.save(make_record("before-the-upgrade"))
-        with psycopg.connect(url) as conn:  # as schema 3 left it: no index of calls by their end
+        with psycopg.connect(url) as conn:  # as schema 3 left it: no index of calls by their end, no lines
             conn.execute("DROP INDEX calls_by_end")
+            conn.execute("ALTER TABLE calls DROP COLUMN node")
+            conn.execute("ALTER TABLE live_calls DROP COLUMN node")
+            conn.execute("DROP TABLE line_beats")
+            conn.execute("DROP TABLE line_status")
+            conn.execute(
+                "CREATE TABLE line_status (key TEXT PRIMARY KEY, value REAL NOT NULL, at TEXT NOT NULL)"
+            )
             conn.execute("UPDATE ivr_schema SET version = 3")
         with CallRegister(url) as reg:
             assert reg.get("before-the-upgrade") == make_record("before-the-upgrade")
+            assert reg.list_calls()[0].node is None  # taken before lines had names
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT version FROM ivr_schema").fetchall() == [(SCHEMA_VERSION,)]
             found = conn.execute(
-                "SELECT indexname FROM pg_indexes WHERE indexname = 'calls_by_end'"
+                "SELECT indexname FROM pg_indexes WHERE indexname IN ('calls_by_end', 'live_calls_by_node') "
+                "ORDER BY indexname"
             ).fetchall()
-            assert found == [("calls_by_end",)]
+            assert found == [("calls_by_end",), ("live_calls_by_node",)]

@@ -124,8 +124,20 @@ def test_a_schema_1_register_is_upgraded_and_keeps_its_calls(tmp_path: Path, mak
     with CallRegister(path) as reg:
         reg.save(make_record("old-call"))
     conn = sqlite3.connect(path)
-    for table in ("callbacks", "queue_waits", "seat_rings", "seat_talks", "seat_board"):
+    later = (
+        "callbacks",
+        "queue_waits",
+        "seat_rings",
+        "seat_talks",
+        "seat_board",
+        "live_calls",
+        "console_users",
+    )
+    for table in (*later, "console_sessions", "console_failed_sign_ins", "reload_requests", "line_status"):
         conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP TABLE line_beats")
+    conn.execute("DROP INDEX calls_by_end")
+    conn.execute("ALTER TABLE calls DROP COLUMN node")  # as schema 1 made it
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     with CallRegister(path) as reg:
@@ -133,7 +145,7 @@ def test_a_schema_1_register_is_upgraded_and_keeps_its_calls(tmp_path: Path, mak
         QueueFigures(reg).add(ROWS[:1])
         assert QueueFigures(reg).summary().queued == 1
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (5,)
     conn.close()
 
 

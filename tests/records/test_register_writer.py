@@ -23,19 +23,19 @@ class GatedRegister(CallRegister):
         self.gate = threading.Event()
         self.saving = threading.Event()
 
-    def save(self, record: CallRecord) -> None:
+    def save(self, record: CallRecord, node: str | None = None) -> None:
         self.saving.set()
         assert self.gate.wait(timeout=10), "test never opened the gate"
-        super().save(record)
+        super().save(record, node)
 
 
 class FlakyRegister(CallRegister):
     """A register that fails to save one particular call."""
 
-    def save(self, record: CallRecord) -> None:
+    def save(self, record: CallRecord, node: str | None = None) -> None:
         if record.call_id == "bad":
             raise OSError("disk I/O error")
-        super().save(record)
+        super().save(record, node)
 
 
 def writer_threads() -> list[threading.Thread]:

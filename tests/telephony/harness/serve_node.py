@@ -2,7 +2,7 @@
 
 A node runs in direct mode on ``127.0.0.1:<free port>`` (UDP and TCP), takes calls from
 127.0.0.0/8 (where the proxy is), has its own RTP range and writes what ``records`` says
-(the ``[records]`` table of its ivr.toml). It logs to ``<directory>/<name>.log``, a file, so a
+(the ``[records]`` table of its ivr.toml), under its name (``[line] node``). It logs to ``<directory>/<name>.log``, a file, so a
 chatty node can never block on a full pipe. It is ready once it answers OPTIONS with 200.
 
 ``terminate()`` is SIGTERM (the node drains: new calls and OPTIONS get 503, live calls hear
@@ -58,7 +58,7 @@ class ServeNode:
             f"grace = {grace}\n"
             "realtime = false\n"
             + (f"media_timeout = {media_timeout}\n" if media_timeout is not None else "")
-            + f'[line]\nflow = "{flow}"\n'
+            + f'[line]\nflow = "{flow}"\nnode = "{name}"\n'
             f"[records]\n{records}\n",
             encoding="utf-8",
         )
