@@ -26,6 +26,7 @@ from tests.telephony.harness.ports import (
     free_udp_port,
     release_rtp_range,
 )
+from tests.telephony.raw_sip import RawCaller
 
 REPO = Path(__file__).resolve().parents[2]
 DESK_DAY = datetime(2026, 3, 2, 10, 0)  # a Monday morning, in desk hours: hours rules greet the caller
@@ -188,6 +189,19 @@ def caller_number() -> CallerNumbers:
         return f"139{next(counter):08d}"
 
     return fresh
+
+
+@pytest.fixture
+def raw(caller_number: CallerNumbers) -> Iterator[RawCaller]:
+    """A raw caller (exactly the SIP it is told to send) with a number of its own: a number that called
+    minutes ago hears the dropped-call apology."""
+    ports = allocate_rtp_range(4)
+    caller = RawCaller(ports, user=caller_number())
+    try:
+        yield caller
+    finally:
+        caller.close()
+        release_rtp_range(ports)
 
 
 def write_seats(path: Path, *seats: SeatPhone, uri_params: str = "") -> Path:

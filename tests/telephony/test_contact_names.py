@@ -12,25 +12,13 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
 
 from ivr.telephony.name_lookup import LookupResult, NameLookup, is_address
 from tests.telephony.conftest import CallerNumbers, LineMaker, wait_until
-from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
 from tests.telephony.line_probe import place_call
 from tests.telephony.raw_sip import RawCaller
-
-
-@pytest.fixture
-def raw(caller_number: CallerNumbers) -> Iterator[RawCaller]:
-    ports = allocate_rtp_range(4)
-    try:
-        with RawCaller(ports, user=caller_number()) as caller:
-            yield caller
-    finally:
-        release_rtp_range(ports)
 
 
 def test_a_caller_whose_contact_names_localhost_gets_the_bots_bye(

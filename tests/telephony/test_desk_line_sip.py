@@ -37,7 +37,7 @@ from ivr.telephony import g711
 from ivr.telephony.rtp import RtpPacket
 from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_for_record, wait_registered
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available, sip_options_ping
-from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
+from tests.telephony.harness.ports import LOOPBACK
 from tests.telephony.harness.sipp import run_sipp, sipp_available
 from tests.telephony.raw_sip import RawCaller
 
@@ -50,18 +50,6 @@ AUDIO = REPO / "audio" / "zh-CN"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def raw(caller_number: CallerNumbers) -> Iterator[RawCaller]:
-    """A raw caller with a number of its own (a number that called minutes ago hears the dropped-call apology)."""
-    ports = allocate_rtp_range(4)
-    caller = RawCaller(ports, user=caller_number())
-    try:
-        yield caller
-    finally:
-        caller.close()
-        release_rtp_range(ports)
 
 
 def flow_copy(tmp_path: Path, name: str, text: str) -> Path:

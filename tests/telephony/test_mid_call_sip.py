@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,17 +61,6 @@ steps:
     hangup: goodbye
 """
 SILENT_CALLER_S = 4.0  # a silent caller of the quick line has had its BYE by then (1 s without RTP)
-
-
-@pytest.fixture
-def raw(caller_number: CallerNumbers) -> Iterator[RawCaller]:
-    ports = allocate_rtp_range(4)
-    caller = RawCaller(ports, user=caller_number())
-    try:
-        yield caller
-    finally:
-        caller.close()
-        release_rtp_range(ports)
 
 
 def silent_flow(tmp_path: Path, silence: str) -> Path:

@@ -108,17 +108,6 @@ def test_a_rule_refuses_the_other_kind_of_offer_with_488(
 # --- mid-call: a re-INVITE on an SRTP call (RawCaller: exactly the SIP it is told to send) ------
 
 
-@pytest.fixture
-def raw(caller_number: CallerNumbers) -> Iterator[RawCaller]:
-    ports = allocate_rtp_range(4)
-    caller = RawCaller(ports, user=caller_number())
-    try:
-        yield caller
-    finally:
-        caller.close()
-        release_rtp_range(ports)
-
-
 def srtp_offer(port: int, version: int, crypto: sdp.Crypto, direction: str = "sendrecv") -> bytes:
     return sdp.offer(
         LOOPBACK, port, 4242, codecs=("PCMU",), version=version, direction=direction, crypto=(crypto,)

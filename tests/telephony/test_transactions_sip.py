@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from ivr.telephony.sip_message import SipMessage, request
-from tests.telephony.conftest import CallerNumbers, LineMaker
-from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
+from tests.telephony.conftest import LineMaker
 from tests.telephony.raw_sip import RawCaller, RawDialog
 
 TOLERANCE_S = 0.3  # the media clock's 20 ms grid, plus a loaded machine's scheduling
-
-
-@pytest.fixture
-def raw(caller_number: CallerNumbers) -> Iterator[RawCaller]:
-    ports = allocate_rtp_range(4)
-    caller = RawCaller(ports, user=caller_number())
-    try:
-        yield caller
-    finally:
-        caller.close()
-        release_rtp_range(ports)
 
 
 def ack_of_failure(dialog: RawDialog, failure: SipMessage) -> SipMessage:
