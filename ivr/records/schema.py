@@ -10,7 +10,9 @@ into PostgreSQL's (``postgres_ddl``). SQLite keeps the version in
 - 2: the queue: callback tickets, queue figures, the seat board;
 - 3: what the line shares with the console: calls in progress, console users
   and sessions, reload requests, the line's own figures, callback work;
-- 4: calls by the time they ended (the recent-callers look across lines).
+- 4: calls by the time they ended (the recent-callers look across lines);
+- 5: one queue across lines: each line's heartbeat, the seats a line has
+  claimed (rung, talking, wrapping up), the callers waiting on each line.
 """
 
 from __future__ import annotations
@@ -143,11 +145,32 @@ _CALLS_BY_END = """
 CREATE INDEX IF NOT EXISTS calls_by_end ON calls (ended_at)
 """
 
+_ONE_QUEUE = """
+CREATE TABLE IF NOT EXISTS line_beats (
+    node    TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seat_claims (
+    seat_id    TEXT PRIMARY KEY,
+    node       TEXT NOT NULL,
+    call_id    TEXT NOT NULL,
+    claimed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS waiting_callers (
+    call_id   TEXT PRIMARY KEY,
+    node      TEXT NOT NULL,
+    skill     TEXT NOT NULL,
+    joined_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS waiting_callers_by_skill ON waiting_callers (skill, joined_at)
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, _CALLS),
     (2, _QUEUE),
     (3, _SHARED_WITH_CONSOLE),
     (4, _CALLS_BY_END),
+    (5, _ONE_QUEUE),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -166,6 +189,9 @@ TABLES = frozenset(
         "console_failed_sign_ins",
         "reload_requests",
         "line_status",
+        "line_beats",
+        "seat_claims",
+        "waiting_callers",
     }
 )
 
