@@ -47,6 +47,7 @@ from ivr.flows.schema import Flow, Say
 from ivr.hearing.caller_speech import SpeechGate, SpeechInput
 from ivr.line.call_progress import CallProgress, ProgressWatch
 from ivr.line.call_tickets import CallTickets, WriteTicket
+from ivr.line.cross_line import CrossLine
 from ivr.line.inbound_call import CallState, InboundCall
 from ivr.line.seat_floor import SeatDialing, SeatFloor
 from ivr.line.seat_leg import Credentials
@@ -108,6 +109,7 @@ class SeatParts:
     voice: VoiceWorker
     on_action: Callable[[QueueAction], object] = lambda action: None  # records, the board (off the tick)
     ask_breaks: Callable[[SeatFloor], object] | None = None  # read the board's breaks on a worker
+    crossing: CrossLine | None = None  # other lines sharing the seats: claim a seat before ringing it
 
 
 @dataclass
@@ -208,6 +210,7 @@ class DeskLine:
             max_wait_s=flow.hold.max_wait,
             on_action=seats.on_action,
             ask_breaks=None if ask is None else lambda: ask(floor),
+            crossing=seats.crossing,
         )
         return floor
 

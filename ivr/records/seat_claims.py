@@ -47,6 +47,7 @@ class CrossLineView:
 
     busy: frozenset[str] = frozenset()  # seat ids other live lines hold
     ahead: Mapping[str, int] = field(default_factory=dict)  # own call id → earlier callers on other lines
+    mine: Mapping[str, str] = field(default_factory=dict)  # seat id → call id: the claims this line holds
 
 
 class SeatClaims:
@@ -142,10 +143,13 @@ class SeatClaims:
             conn.execute(f"DELETE FROM seat_claims WHERE node NOT IN {live}", (fresh,))
             conn.execute(f"DELETE FROM waiting_callers WHERE node NOT IN {live}", (fresh,))
             conn.execute("DELETE FROM line_beats WHERE seen_at < ?", (fresh,))
-            busy = frozenset(
-                str(r[0])
-                for r in conn.execute("SELECT seat_id FROM seat_claims WHERE node <> ?", (self.node,))
-            )
+            busy: set[str] = set()
+            mine: dict[str, str] = {}
+            for seat_id, node, call_id in conn.execute("SELECT seat_id, node, call_id FROM seat_claims"):
+                if node == self.node:
+                    mine[str(seat_id)] = str(call_id)
+                else:
+                    busy.add(str(seat_id))
             ahead = {
                 str(call_id): int(count)
                 for call_id, count in conn.execute(
@@ -155,7 +159,7 @@ class SeatClaims:
                     (self.node,),
                 )
             }
-            return CrossLineView(busy, ahead)
+            return CrossLineView(frozenset(busy), ahead, mine)
 
         return self.register.write(work)
 

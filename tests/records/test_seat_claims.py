@@ -51,7 +51,8 @@ def test_a_seat_is_free_for_the_others_once_its_line_releases_it(store: Path | s
         assert a.claim("1001", "call-a", seconds(0))
         assert not b.claim("1001", "call-b", seconds(1))
         assert b.look(seconds(1)).busy == {"1001"}
-        assert a.look(seconds(1)).busy == set()  # its own claim is not "elsewhere"
+        mine = a.look(seconds(1))
+        assert mine.busy == set() and mine.mine == {"1001": "call-a"}  # its own claim is not "elsewhere"
         assert not a.release("1001", "call-other")  # a release for another call leaves the claim
         assert a.release("1001", "call-a")
         assert b.look(seconds(2)).busy == set()

@@ -1,0 +1,119 @@
+"""One queue across lines over real SIP (issue #12, part 2): two lines share a PostgreSQL register and
+one seat; a caller on each asks for a person at once. The seat's phone is rung for one caller at a time,
+never both, and the second caller is put through once the first call is over."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from ivr.config import RecordsSettings
+from ivr.demo.phone import PhoneCall, SipPhone
+from ivr.demo.phone_script import HangUp, Press, Tone, WaitForBot
+from ivr.demo.seat_phone import SeatCallState, SeatPhone
+from ivr.line.open_line import OpenLine
+from ivr.seats.queue import Connected
+from ivr.telephony.sip_message import SipMessage
+from tests.postgres_cluster import PostgresCluster
+from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, SeatMaker, wait_until, write_seats
+from tests.telephony.harness.ports import PortRange, allocate_rtp_range, release_rtp_range
+
+pytestmark = pytest.mark.slow
+
+Address = tuple[str, int]
+
+
+class WatchedSeat(SeatPhone):
+    """A real seat phone that also counts the INVITEs reaching it while it is already on a call."""
+
+    def __init__(self, user: str, **kw: object) -> None:
+        super().__init__(user, **kw)  # type: ignore[arg-type]
+        self.invites = 0
+        self.while_busy = 0
+
+    def _on_invite(self, req: SipMessage, source: Address, now: float) -> None:
+        self.invites += 1
+        if any(c.state is not SeatCallState.ENDED for c in self.calls):
+            self.while_busy += 1
+        super()._on_invite(req, source, now)
+
+
+@pytest.fixture
+def callers(caller_number: CallerNumbers) -> Iterator[list[SipPhone]]:
+    """Two started caller phones, each with its own number and RTP range."""
+    opened: list[tuple[SipPhone, PortRange]] = []
+    try:
+        for _ in range(2):
+            ports = allocate_rtp_range(20)
+            phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), user=caller_number())
+            opened.append((phone, ports))
+            phone.start()
+        yield [phone for phone, _ in opened]
+    finally:
+        for phone, ports in opened:
+            try:
+                phone.close()
+            finally:
+                release_rtp_range(ports)
+
+
+def connected_on(line: OpenLine) -> list[Connected]:
+    floor = line.line.floor
+    assert floor is not None
+    return [a for _, a in list(floor.log) if isinstance(a, Connected)]
+
+
+def test_one_seat_shared_by_two_lines_rings_for_one_caller_at_a_time_and_serves_both(
+    open_line: LineMaker,
+    postgres_cluster: PostgresCluster,
+    seat_phone: SeatMaker,
+    callers: list[SipPhone],
+    rendered_audio: Path,
+    tmp_path: Path,
+) -> None:
+    seat = seat_phone("1001", kind=WatchedSeat, answer_after_s=0.5, script=(Tone(12, 1000.0), HangUp()))
+    assert isinstance(seat, WatchedSeat)
+    seats = write_seats(tmp_path / "seats.yaml", seat)
+    shared = RecordsSettings(url=SecretStr(postgres_cluster.empty_register()))
+    lines = [open_line(flow=REPO / "flows" / "desk.yaml", seats=seats, records=shared) for _ in range(2)]
+    assert all(line.cross_line is not None for line in lines)
+    asking = (WaitForBot(), Press("0"), Tone(90, 600.0))  # a person, please; then on the line
+    both_dialled = threading.Barrier(2)
+    calls: list[PhoneCall | None] = [None, None]
+
+    def dial(n: int) -> None:
+        both_dialled.wait(10)
+        calls[n] = callers[n].call(lines[n].line.transport.address, asking)
+
+    dialers = [threading.Thread(target=dial, args=(n,)) for n in range(2)]
+    for t in dialers:
+        t.start()
+    for t in dialers:
+        t.join(15)
+    assert all(c is not None for c in calls)
+
+    wait_until(lambda: len(seat.calls) >= 2 and all(c.done.is_set() for c in seat.calls), 120,
+               "the seat took both callers, one after the other")  # fmt: skip
+    for phone, call in zip(callers, calls, strict=True):
+        assert call is not None
+        if not call.done.is_set():
+            phone.hang_up(call)
+        assert call.done.wait(10)
+
+    assert seat.while_busy == 0, f"the seat was rung {seat.while_busy} time(s) while on a call"
+    assert seat.invites == 2, "each caller's line rang the seat once"
+    first, second = seat.calls
+    assert first.answered_at is not None and second.answered_at is not None
+    assert first.ended_at is not None and second.arrived >= first.ended_at, "one caller at a time"
+    put_through = [connected_on(line) for line in lines]
+    assert [len(c) for c in put_through] == [1, 1], "each line put its own caller through to the seat"
+    assert {c.seat_id for per_line in put_through for c in per_line} == {seat.user}
+    for line in lines:
+        claims = line.cross_line
+        assert claims is not None
+        wait_until(lambda c=claims: c.claims.holder(seat.user) is None, 30,  # type: ignore[misc]
+                   "the seat is free in the register once both calls are over")  # fmt: skip
