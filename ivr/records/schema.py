@@ -157,12 +157,13 @@ CREATE TABLE IF NOT EXISTS seat_claims (
     claimed_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS waiting_callers (
-    call_id   TEXT PRIMARY KEY,
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id   TEXT NOT NULL UNIQUE,
     node      TEXT NOT NULL,
     skill     TEXT NOT NULL,
     joined_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS waiting_callers_by_skill ON waiting_callers (skill, joined_at)
+CREATE INDEX IF NOT EXISTS waiting_callers_by_skill ON waiting_callers (skill, seq)
 """
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (

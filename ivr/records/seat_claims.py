@@ -15,7 +15,8 @@ gives its seats back to the others ``lease_s`` later, without a person.
 ``waiting`` / ``left`` keep this line's waiting callers in ``waiting_callers``;
 ``look`` tells a line which seats other lines hold now and, for each of its
 own waiting callers, how many callers on other lines joined earlier for the
-same skill (their place in the one queue).
+same skill (their place in the one queue). "Earlier" is the register's own
+order of the rows (``seq``), not the lines' clocks, which may differ a little.
 
 On PostgreSQL a claim and a release also ``NOTIFY`` the ``ivr_seat_claims``
 channel (sent when the transaction commits), so other lines look at once
@@ -155,7 +156,7 @@ class SeatClaims:
                 for call_id, count in conn.execute(
                     "SELECT mine.call_id, count(other.call_id) FROM waiting_callers AS mine "
                     "JOIN waiting_callers AS other ON other.skill = mine.skill AND other.node <> mine.node "
-                    "AND other.joined_at < mine.joined_at WHERE mine.node = ? GROUP BY mine.call_id",
+                    "AND other.seq < mine.seq WHERE mine.node = ? GROUP BY mine.call_id",
                     (self.node,),
                 )
             }

@@ -11,15 +11,24 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from ivr.call.events import EventKind
 from ivr.config import RecordsSettings
 from ivr.demo.phone import PhoneCall, SipPhone
 from ivr.demo.phone_script import HangUp, Press, Tone, WaitForBot
 from ivr.demo.seat_phone import SeatCallState, SeatPhone
 from ivr.line.open_line import OpenLine
-from ivr.seats.queue import Connected
+from ivr.seats.queue import Connected, Ring
 from ivr.telephony.sip_message import SipMessage
 from tests.postgres_cluster import PostgresCluster
-from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, SeatMaker, wait_until, write_seats
+from tests.telephony.conftest import (
+    REPO,
+    CallerNumbers,
+    LineMaker,
+    SeatMaker,
+    wait_for_record,
+    wait_until,
+    write_seats,
+)
 from tests.telephony.harness.ports import PortRange, allocate_rtp_range, release_rtp_range
 
 pytestmark = pytest.mark.slow
@@ -117,3 +126,50 @@ def test_one_seat_shared_by_two_lines_rings_for_one_caller_at_a_time_and_serves_
         assert claims is not None
         wait_until(lambda c=claims: c.claims.holder(seat.user) is None, 30,  # type: ignore[misc]
                    "the seat is free in the register once both calls are over")  # fmt: skip
+
+
+def progress_positions(line: OpenLine, caller: str) -> list[object]:
+    record = wait_for_record(line, caller, timeout=10)
+    return [
+        e.detail.get("position")
+        for e in record.events
+        if e.kind is EventKind.PROMPT_STARTED and e.detail.get("prompt") == "hold.progress"
+    ]
+
+
+def test_a_caller_hears_a_place_that_counts_the_caller_waiting_longer_on_the_other_line(
+    open_line: LineMaker,
+    postgres_cluster: PostgresCluster,
+    seat_phone: SeatMaker,
+    callers: list[SipPhone],
+    rendered_audio: Path,
+    tmp_path: Path,
+) -> None:
+    """The one seat rings unanswered for the caller on line A; a caller who asked later on line B
+    hears, at the 15 s update, that they are second (handbook line 95), not first."""
+    seat = seat_phone("1001", answer_after_s=None)
+    seats = write_seats(tmp_path / "seats.yaml", seat)
+    shared = RecordsSettings(url=SecretStr(postgres_cluster.empty_register()))
+    line_a, line_b = (
+        open_line(flow=REPO / "flows" / "desk.yaml", seats=seats, records=shared) for _ in range(2)
+    )
+    asking = (WaitForBot(), Press("0"), Tone(90, 600.0))
+    first = callers[0].call(line_a.line.transport.address, asking)
+    floor_a = line_a.line.floor
+    assert floor_a is not None
+    wait_until(lambda: any(isinstance(a, Ring) for _, a in list(floor_a.log)), 60, "the caller on A asks")
+    later = callers[1].call(line_b.line.transport.address, asking)
+    floor_b = line_b.line.floor
+    assert floor_b is not None
+
+    def b_waited_s() -> float:
+        waiting = floor_b.queue.waiting()
+        return floor_b.queue.waited_s(waiting[0], floor_b.frame) if waiting else 0.0
+
+    wait_until(lambda: b_waited_s() > 16.0, 60, "the caller on B waits past the first 15 s update")
+    assert floor_a.queue.waiting() != [], "the caller on A still waits (the seat never answers)"
+    for phone, call in zip(callers, (first, later), strict=True):
+        phone.hang_up(call)
+        assert call.done.wait(10)
+    assert progress_positions(line_b, callers[1].user)[:1] == [2], "B's caller counts A's, who came first"
+    assert progress_positions(line_a, callers[0].user)[:1] == [1], "A's caller has no one before them"
