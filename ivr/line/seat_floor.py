@@ -161,6 +161,7 @@ class SeatFloor:
         self._crossing = crossing
         self._claiming: dict[str, str] = {}  # seat id → the call a claim was asked for (answer not yet in)
         self._held: dict[str, str] = {}  # seat id → the call this line holds its claim for
+        self._untold: dict[str, list[QueueAction]] = {}  # seat id → its ring, told once the claim is won
         self.desk = QueueDesk(
             queue,
             lambda: self.frame,
@@ -396,10 +397,14 @@ class SeatFloor:
             if self._claiming.get(seat_id) != call_id:  # the ring was called off while the claim was made
                 if won:
                     crossing.release(seat_id, call_id)
+                if seat_id not in self._claiming:
+                    self._untold.pop(seat_id, None)
                 continue
             del self._claiming[seat_id]
             if won:
                 self._held[seat_id] = call_id
+                for action in self._untold.pop(seat_id, []):
+                    self._on_action(action)
                 self._dial(seat_id, call_id)
             else:
                 log.info("seat %s is taken on another line", seat_id)
@@ -413,11 +418,25 @@ class SeatFloor:
             if self._held.get(seat_id) != call_id and self._claiming.get(seat_id) != call_id:
                 crossing.release(seat_id, call_id)
 
+    def _tell(self, action: QueueAction) -> None:
+        """Hand ``action`` to the records and the console, but a seat's ring only once this line holds
+        the seat: a ring another line's claim stopped never started, so the board and the caller's
+        screen pop never show it (the seat's row is the holder's to write)."""
+        if self._crossing is not None and isinstance(action, Ring | SeatChanged):
+            seat_id = action.seat_id
+            if isinstance(action, Ring) or action.state is SeatState.RINGING:
+                if seat_id not in self._held:
+                    self._untold.setdefault(seat_id, []).append(action)
+                    return
+            elif self._untold.pop(seat_id, None) is not None and action.state is SeatState.AVAILABLE:
+                return  # back to available before the ring was told: nothing happened
+        self._on_action(action)
+
     def _on_actions(self, actions: list[QueueAction]) -> None:
         crossing = self._crossing
         for action in actions:
             self.log.append((self.frame, action))
-            self._on_action(action)
+            self._tell(action)
             if isinstance(action, Ring):
                 if crossing is None:
                     self._dial(action.seat_id, action.call_id)

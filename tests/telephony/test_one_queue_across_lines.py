@@ -17,6 +17,7 @@ from ivr.demo.phone import PhoneCall, SipPhone
 from ivr.demo.phone_script import HangUp, Press, Tone, WaitForBot
 from ivr.demo.seat_phone import SeatCallState, SeatPhone
 from ivr.line.open_line import OpenLine
+from ivr.records.live_calls import LiveCalls
 from ivr.seats.queue import Connected, Ring
 from ivr.telephony.sip_message import SipMessage
 from tests.postgres_cluster import PostgresCluster
@@ -104,6 +105,20 @@ def test_one_seat_shared_by_two_lines_rings_for_one_caller_at_a_time_and_serves_
     for t in dialers:
         t.join(15)
     assert all(c is not None for c in calls)
+
+    wait_until(lambda: any(connected_on(line) for line in lines), 60, "the first caller is put through")
+    talking = next(n for n, line in enumerate(lines) if connected_on(line))
+    other = lines[1 - talking]
+    other_floor = other.line.floor
+    assert other_floor is not None
+    tried = sum(1 for _, a in list(other_floor.log) if isinstance(a, Ring))
+    assert all(line.live_board.flush(5) for line in lines)
+    live = {c.caller: c for c in LiveCalls(other.live_board.register).all()}
+    assert live[callers[talking].user].seat_id == seat.user, "the seat's screen shows the caller it talks to"
+    waiting = live.get(callers[1 - talking].user)
+    assert waiting is None or waiting.seat_id is None, (
+        f"the caller on the other line shows the seat ringing for them ({tried} ring(s) asked there)"
+    )
 
     wait_until(lambda: len(seat.calls) >= 2 and all(c.done.is_set() for c in seat.calls), 120,
                "the seat took both callers, one after the other")  # fmt: skip
