@@ -14,13 +14,8 @@ asks for is done here:
   (``bridge``, called by the line for a handed-off caller each tick).
 
 With several lines sharing the seats (a ``CrossLine``, PostgreSQL register),
-a ``Ring`` is first a claim: the seat is rung only once the register says
-this line holds it; held by another line, the queue hears
-``seat_taken_elsewhere`` and the caller keeps its place. The claim is kept
-while the seat rings, talks, wraps up or pauses after a miss here, and is
-released when the seat is available (or on a break) here again. Each look at
-the other lines tells the queue which seats they hold and how many of their
-callers came before each of ours (position and estimated wait).
+a ``Ring`` is first a claim and the seat is rung only once this line holds it
+(``ClaimedSeats``).
 
 A seat hanging up in the whisper puts the caller back at the head of the
 queue; after the bridge it ends the seat's call (``seat_done``) and the line
@@ -44,23 +39,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ivr.line.claimed_seats import ClaimedSeats
 from ivr.line.cross_line import CrossLine
 from ivr.line.seat_leg import Credentials, LegEvent, LegPlan, LegState, SeatLeg
 from ivr.media import SILENT_FRAME, frames_in
 from ivr.prompts.voice_worker import VoiceWorker
 from ivr.seats.desk import QueueDesk
 from ivr.seats.directory import Seat
-from ivr.seats.queue import (
-    Abandoned,
-    Connected,
-    GiveUp,
-    QueueAction,
-    Ring,
-    SeatQueue,
-    StopRinging,
-    Whisper,
-)
-from ivr.seats.state import SeatChanged, SeatState
+from ivr.seats.queue import Connected, QueueAction, Ring, SeatQueue, StopRinging, Whisper
 from ivr.telephony.call_media import CallMedia
 from ivr.telephony.sip_message import SipMessage, format_hostport, uri_hostport, uri_user
 from ivr.telephony.srtp import SrtpMode
@@ -158,17 +144,18 @@ class SeatFloor:
         self.frame = 0
         self._now = 0.0
         self._next_breaks_at = 0.0  # clock seconds: the first tick asks at once
-        self._crossing = crossing
-        self._claiming: dict[str, str] = {}  # seat id → the call a claim was asked for (answer not yet in)
-        self._held: dict[str, str] = {}  # seat id → the call this line holds its claim for
-        self._untold: dict[str, list[QueueAction]] = {}  # seat id → its ring, told once the claim is won
+        self.claimed = (
+            None
+            if crossing is None
+            else ClaimedSeats(crossing, queue, on_action, self._dial, lambda actions: self.desk.take(actions))
+        )
         self.desk = QueueDesk(
             queue,
             lambda: self.frame,
             self._on_actions,
             max_wait_s=max_wait_s,
             ring_timeouts=ring_timeouts,
-            on_join=None if crossing is None else crossing.joined,
+            on_join=None if self.claimed is None else self.claimed.joined,
         )
         self._legs: dict[str, _SeatCall] = {}  # by the leg's SIP Call-ID
         self._ringing: dict[str, _SeatCall] = {}  # seat id → its live leg
@@ -290,8 +277,8 @@ class SeatFloor:
         later, self._pending.later = self._pending.later, []
         for work in later:
             self.desk.take(work())
-        if self._crossing is not None:
-            self._across_lines(self._crossing, frame)
+        if self.claimed is not None:
+            self.claimed.take(frame)
         for key, frames in self.voice.take():
             sc = self._legs.get(key)
             if sc is not None and sc.whispering:
@@ -391,68 +378,19 @@ class SeatFloor:
 
     # --- the queue's actions ----------------------------------------------------------------
 
-    def _across_lines(self, crossing: CrossLine, frame: int) -> None:
-        """Claims answered since the last tick, and the latest look at the other lines."""
-        for seat_id, call_id, won in crossing.answers():
-            if self._claiming.get(seat_id) != call_id:  # the ring was called off while the claim was made
-                if won:
-                    crossing.release(seat_id, call_id)
-                if seat_id not in self._claiming:
-                    self._untold.pop(seat_id, None)
-                continue
-            del self._claiming[seat_id]
-            if won:
-                self._held[seat_id] = call_id
-                for action in self._untold.pop(seat_id, []):
-                    self._on_action(action)
-                self._dial(seat_id, call_id)
-            else:
-                log.info("seat %s is taken on another line", seat_id)
-                self.desk.take(self.queue.seat_taken_elsewhere(seat_id, frame))
-        view = crossing.view()
-        if view is None:
-            return
-        self.queue.callers_ahead_elsewhere(view.ahead)
-        self.desk.take(self.queue.seats_elsewhere(view.busy, frame))
-        for seat_id, call_id in view.mine.items():  # a claim this line no longer knows of (a lost answer)
-            if self._held.get(seat_id) != call_id and self._claiming.get(seat_id) != call_id:
-                crossing.release(seat_id, call_id)
-
-    def _tell(self, action: QueueAction) -> None:
-        """Hand ``action`` to the records and the console, but a seat's ring only once this line holds
-        the seat: a ring another line's claim stopped never started, so the board and the caller's
-        screen pop never show it (the seat's row is the holder's to write)."""
-        if self._crossing is not None and isinstance(action, Ring | SeatChanged):
-            seat_id = action.seat_id
-            if isinstance(action, Ring) or action.state is SeatState.RINGING:
-                if seat_id not in self._held:
-                    self._untold.setdefault(seat_id, []).append(action)
-                    return
-            elif self._untold.pop(seat_id, None) is not None and action.state is SeatState.AVAILABLE:
-                return  # back to available before the ring was told: nothing happened
-        self._on_action(action)
-
     def _on_actions(self, actions: list[QueueAction]) -> None:
-        crossing = self._crossing
+        claimed = self.claimed
         for action in actions:
             self.log.append((self.frame, action))
-            self._tell(action)
+            if claimed is None:
+                self._on_action(action)
+            else:
+                claimed.tell(action)
+                if claimed.saw(action):
+                    continue  # a Ring: dialled once the claim is won
             if isinstance(action, Ring):
-                if crossing is None:
-                    self._dial(action.seat_id, action.call_id)
-                else:
-                    self._claiming[action.seat_id] = action.call_id
-                    crossing.claim(action.seat_id, action.call_id)
-            elif crossing is not None and isinstance(action, SeatChanged):
-                if action.state in (SeatState.AVAILABLE, SeatState.ON_BREAK):
-                    held = self._held.pop(action.seat_id, None)
-                    if held is not None:
-                        crossing.release(action.seat_id, held)
-            elif crossing is not None and isinstance(action, (Abandoned, GiveUp)):
-                crossing.left(action.call_id)
+                self._dial(action.seat_id, action.call_id)
             elif isinstance(action, StopRinging):
-                if self._claiming.get(action.seat_id) == action.call_id:
-                    del self._claiming[action.seat_id]  # not rung yet: its claim is given back when answered
                 sc = self._ringing.get(action.seat_id)
                 if sc is not None and sc.caller == action.call_id:
                     sc.leg.cancel(self._now)
@@ -466,8 +404,6 @@ class SeatFloor:
                     if not self.voice.submit(sc.leg.call_id, action.text):
                         sc.whisper = deque()  # no voice to spare: put the caller through unannounced
             elif isinstance(action, Connected):
-                if crossing is not None:
-                    crossing.left(action.call_id)
                 sc = self._ringing.get(action.seat_id)
                 if sc is not None and sc.caller == action.call_id:
                     sc.connected = True
