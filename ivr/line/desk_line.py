@@ -149,6 +149,7 @@ class DeskLine(CallArrival):
             max_wait_s=flow.hold.max_wait,
             on_action=seats.on_action,
             ask_breaks=None if ask is None else lambda: ask(floor),
+            crossing=seats.crossing,
         )
         return floor
 

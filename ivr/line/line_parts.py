@@ -12,6 +12,7 @@ from ivr.flows.schema import Flow
 from ivr.hearing.caller_speech import SpeechInput
 from ivr.line.call_progress import CallProgress
 from ivr.line.call_tickets import WriteTicket
+from ivr.line.cross_line import CrossLine
 from ivr.line.seat_floor import SeatFloor
 from ivr.prompts.voice_worker import VoiceWorker
 from ivr.seats.directory import Seat
@@ -39,6 +40,7 @@ class SeatParts:
     voice: VoiceWorker
     on_action: Callable[[QueueAction], object] = lambda action: None  # records, the board (off the tick)
     ask_breaks: Callable[[SeatFloor], object] | None = None  # read the board's breaks on a worker
+    crossing: CrossLine | None = None  # other lines sharing the seats: claim a seat before ringing it
 
 
 @dataclass

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ivr.hearing.recognition_workers import RecognitionWorkers
     from ivr.hearing.step_grammar import StepGrammars
     from ivr.line.call_tickets import Done, TicketRequest, WriteTicket
+    from ivr.line.cross_line import CrossLine
     from ivr.line.desk_line import SeatParts
     from ivr.line.seat_floor import SeatFloor
     from ivr.seats.board import BreakAlert
@@ -103,6 +104,7 @@ class OpenLine:
             status=self._line_figures,
         )
         self._ask_breaks: Callable[[SeatFloor], object] | None = None  # set by _seat_parts
+        self.cross_line: CrossLine | None = None  # set by _seat_parts for a register shared with other lines
         self.reloads = ReloadWatch(CallRegister(self.register.path), self.reload, breaks=self._breaks_now)
         self.recent = RecentCallers(now=wall_clock)  # the clock the register's times are read by
         self.recent.seed(self.register)
@@ -196,6 +198,7 @@ class OpenLine:
         from ivr.line.console_feed import queue_feed
         from ivr.line.desk_line import SeatParts
         from ivr.prompts.voice_worker import VoiceWorker, espeak_render
+        from ivr.records.store import is_url
         from ivr.seats.board import SeatBoard
         from ivr.seats.break_alarm import LongBreakAlarm
         from ivr.seats.directory import load_seats
@@ -227,6 +230,11 @@ class OpenLine:
         self._ask_breaks = ask_breaks
 
         live = queue_feed(self.live_board)
+        if is_url(str(self.register.path)):  # lines sharing a PostgreSQL register share the seats: one queue
+            from ivr.line.cross_line import CrossLine
+            from ivr.records.register import CallRegister
+
+            self.cross_line = CrossLine(CallRegister(self.register.path), wall_clock, node=self.node)
 
         def on_action(action: QueueAction) -> None:
             reporter.take(action)
@@ -238,6 +246,7 @@ class OpenLine:
             VoiceWorker(espeak_render(voice, WHISPER_WORDS_PER_MINUTE)),
             on_action,
             ask_breaks,
+            self.cross_line,
         )
 
     def register_figures_recent(self) -> dict[str, list[float]]:
@@ -295,6 +304,8 @@ class OpenLine:
         self.reloads.start()
         self.recent_feed.start()
         self.queue_log.start()
+        if self.cross_line is not None:
+            self.cross_line.start()
         if self.recognition is not None:
             self.recognition.start()
         self.line.start()
@@ -312,7 +323,11 @@ class OpenLine:
                 self.recognition.close()
             self.reloads.close()
             self.recent_feed.close()
-            self.queue_log.close()
+            try:
+                if self.cross_line is not None:
+                    self.cross_line.close()  # after the line: its seats' legs are over
+            finally:
+                self.queue_log.close()
             try:
                 self.live_board.close()
             finally:

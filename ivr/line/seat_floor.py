@@ -13,6 +13,10 @@ asks for is done here:
 - ``Connected``: the caller's call is bridged to the leg frame by frame
   (``bridge``, called by the line for a handed-off caller each tick).
 
+With several lines sharing the seats (a ``CrossLine``, PostgreSQL register),
+a ``Ring`` is first a claim and the seat is rung only once this line holds it
+(``ClaimedSeats``).
+
 A seat hanging up in the whisper puts the caller back at the head of the
 queue; after the bridge it ends the seat's call (``seat_done``) and the line
 says goodbye to the caller (it is no longer ``bridged_to`` a seat). Everything runs under the line's
@@ -35,6 +39,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ivr.line.claimed_seats import ClaimedSeats
+from ivr.line.cross_line import CrossLine
 from ivr.line.seat_leg import Credentials, LegEvent, LegPlan, LegState, SeatLeg
 from ivr.media import SILENT_FRAME, frames_in
 from ivr.prompts.voice_worker import VoiceWorker
@@ -124,7 +130,9 @@ class SeatFloor:
         max_wait_s: float = 120.0,
         on_action: Callable[[QueueAction], object] = lambda action: None,
         ask_breaks: Callable[[], object] | None = None,
+        crossing: CrossLine | None = None,
     ) -> None:
+        """``crossing``: the other lines sharing these seats (claims before rings), or None (this line alone)."""
         self.seats = {s.id: s for s in seats}
         self.queue = queue
         self.dialing = dialing
@@ -136,8 +144,18 @@ class SeatFloor:
         self.frame = 0
         self._now = 0.0
         self._next_breaks_at = 0.0  # clock seconds: the first tick asks at once
+        self.claimed = (
+            None
+            if crossing is None
+            else ClaimedSeats(crossing, queue, on_action, self._dial, lambda actions: self.desk.take(actions))
+        )
         self.desk = QueueDesk(
-            queue, lambda: self.frame, self._on_actions, max_wait_s=max_wait_s, ring_timeouts=ring_timeouts
+            queue,
+            lambda: self.frame,
+            self._on_actions,
+            max_wait_s=max_wait_s,
+            ring_timeouts=ring_timeouts,
+            on_join=None if self.claimed is None else self.claimed.joined,
         )
         self._legs: dict[str, _SeatCall] = {}  # by the leg's SIP Call-ID
         self._ringing: dict[str, _SeatCall] = {}  # seat id → its live leg
@@ -259,6 +277,8 @@ class SeatFloor:
         later, self._pending.later = self._pending.later, []
         for work in later:
             self.desk.take(work())
+        if self.claimed is not None:
+            self.claimed.take(frame)
         for key, frames in self.voice.take():
             sc = self._legs.get(key)
             if sc is not None and sc.whispering:
@@ -359,9 +379,15 @@ class SeatFloor:
     # --- the queue's actions ----------------------------------------------------------------
 
     def _on_actions(self, actions: list[QueueAction]) -> None:
+        claimed = self.claimed
         for action in actions:
             self.log.append((self.frame, action))
-            self._on_action(action)
+            if claimed is None:
+                self._on_action(action)
+            else:
+                claimed.tell(action)
+                if claimed.saw(action):
+                    continue  # a Ring: dialled once the claim is won
             if isinstance(action, Ring):
                 self._dial(action.seat_id, action.call_id)
             elif isinstance(action, StopRinging):

@@ -13,7 +13,9 @@ into PostgreSQL's (``postgres_ddl``). SQLite keeps the version in
 - 4: calls by the time they ended (the recent-callers look across lines);
 - 5: several lines on one register: each line's heartbeat (``line_beats``),
   the line (node) that took each call and holds each call in progress, the
-  line's own figures per line.
+  line's own figures per line;
+- 6: one queue across lines: the seats a line has claimed (rung, talking,
+  wrapping up), the callers waiting on each line.
 """
 
 from __future__ import annotations
@@ -146,8 +148,7 @@ _CALLS_BY_END = """
 CREATE INDEX IF NOT EXISTS calls_by_end ON calls (ended_at)
 """
 
-# line_beats is the same table as the one-queue-across-lines migration's (seat claims): whichever comes
-# first creates it. line_status held only figures of a running line, so it is made anew keyed by line.
+# line_status held only figures of a running line, so it is made anew keyed by line.
 _SEVERAL_LINES = """
 CREATE TABLE IF NOT EXISTS line_beats (
     node    TEXT PRIMARY KEY,
@@ -166,12 +167,31 @@ CREATE TABLE line_status (
 )
 """
 
+# one queue across lines (seat claims); line_beats came with migration 5
+_ONE_QUEUE = """
+CREATE TABLE IF NOT EXISTS seat_claims (
+    seat_id    TEXT PRIMARY KEY,
+    node       TEXT NOT NULL,
+    call_id    TEXT NOT NULL,
+    claimed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS waiting_callers (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id   TEXT NOT NULL UNIQUE,
+    node      TEXT NOT NULL,
+    skill     TEXT NOT NULL,
+    joined_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS waiting_callers_by_skill ON waiting_callers (skill, seq)
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, _CALLS),
     (2, _QUEUE),
     (3, _SHARED_WITH_CONSOLE),
     (4, _CALLS_BY_END),
     (5, _SEVERAL_LINES),
+    (6, _ONE_QUEUE),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -191,6 +211,8 @@ TABLES = frozenset(
         "reload_requests",
         "line_status",
         "line_beats",
+        "seat_claims",
+        "waiting_callers",
     }
 )
 

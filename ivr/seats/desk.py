@@ -46,14 +46,17 @@ class QueueDesk:
         ring_timeout_s: float = 15.0,
         max_wait_s: float = 120.0,
         ring_timeouts: Mapping[str, float] | None = None,
+        on_join: Callable[[str, str], object] | None = None,
     ) -> None:
-        """``ring_timeouts``: skill → seconds to ring each seat (the flow's transfer steps), else ``ring_timeout_s``."""
+        """``ring_timeouts``: skill → seconds to ring each seat (the flow's transfer steps), else ``ring_timeout_s``.
+        ``on_join``: told (call id, skill) of each caller who joins, before the queue's actions."""
         self.queue = queue
         self._clock = clock  # the line's media clock, in frames
         self._on_actions = on_actions
         self.ring_timeout_s = ring_timeout_s
         self.max_wait_s = max_wait_s
         self.ring_timeouts = dict(ring_timeouts or {})
+        self._on_join = on_join
         self._connected: set[str] = set()
         self._gave_up: set[str] = set()
 
@@ -70,6 +73,8 @@ class QueueDesk:
 
     def join(self, call_id: str, skill: str, frame: int, about: dict[str, str]) -> None:
         caller = caller_info(about)
+        if self._on_join is not None:
+            self._on_join(call_id, skill)
         self.take(
             self.queue.join(
                 call_id,

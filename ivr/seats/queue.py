@@ -20,7 +20,11 @@ Rules (compare Asterisk app_queue with ``strategy=leastrecent``, ``timeout=15``,
   whisper is paused a while (``SeatTiming``) and the caller keeps its place:
   the next free seat goes to it before anyone behind it;
 - a caller still waiting ``max_wait_s`` (120 s) after joining is given up
-  (``GiveUp``), exactly on that frame, unless a seat is already talking to it.
+  (``GiveUp``), exactly on that frame, unless a seat is already talking to it;
+- several lines may share the seats (one queue across lines): a seat another
+  line holds is not offered (``seats_elsewhere``, ``seat_taken_elsewhere``),
+  and callers waiting on other lines who came first count in a caller's
+  position and estimated wait (``callers_ahead_elsewhere``).
 
 Actions are of two kinds. Things the lead must *do*: ``Ring``, ``StopRinging``,
 ``Whisper``, ``GiveUp``. Things to *record* (off the media path): ``SeatChanged``
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ivr.media import frames_in, seconds_of
@@ -207,6 +211,8 @@ class SeatQueue:
         }
         self._seq = 0
         self._next_due = _NEVER
+        self._elsewhere: set[str] = set()  # seats another line holds: not offered here
+        self._ahead: dict[str, int] = {}  # call id → callers on other lines who joined before it
 
     # -- reading --------------------------------------------------------------
 
@@ -230,7 +236,7 @@ class SeatQueue:
     def position(self, call_id: str) -> int:
         """The caller's place among callers needing the same skill: 1 is next (or being rung now)."""
         me = self._waiting[call_id]
-        ahead = 0
+        ahead = self._ahead.get(call_id, 0)
         for w in self._line:
             if w is me:
                 return ahead + 1
@@ -255,7 +261,7 @@ class SeatQueue:
         for w in self._line:
             n = ahead.get(w.skill, 0) + 1
             ahead[w.skill] = n
-            out[w.call_id] = n
+            out[w.call_id] = n + self._ahead.get(w.call_id, 0)
         return out
 
     def estimated_wait_s(self, call_id: str, position: int | None = None) -> float:
@@ -403,6 +409,34 @@ class SeatQueue:
                 out.extend(self.resume_seat(seat_id, frame))
         return out
 
+    # -- other lines ----------------------------------------------------------
+
+    def seat_taken_elsewhere(self, seat_id: str, frame: int) -> list[QueueAction]:
+        """Another line holds ``seat_id``: the ring this queue asked for never started. The caller keeps
+        its place (no miss, no pause: the seat did nothing wrong) and the seat is not offered here
+        again until ``seats_elsewhere`` no longer names it."""
+        seat = self._live(seat_id)
+        self._elsewhere.add(seat_id)
+        out: list[QueueAction] = []
+        w = self._ringing_for(seat)
+        if w is not None and not w.answered:
+            w.seat = None
+            out.append(seat.released(frame))
+        return self._settle(frame, out)
+
+    def seats_elsewhere(self, seat_ids: Collection[str], frame: int) -> list[QueueAction]:
+        """The seats other lines hold now (as last read from the register): a seat no longer among
+        them is offered again at once."""
+        held = {seat_id for seat_id in seat_ids if seat_id in self._seats}
+        freed = bool(self._elsewhere - held)
+        self._elsewhere = held
+        return self._settle(frame, []) if freed else []
+
+    def callers_ahead_elsewhere(self, ahead: Mapping[str, int]) -> None:
+        """For this queue's callers, how many callers on other lines joined earlier for the same skill:
+        they count in ``position`` and ``estimated_wait_s`` (the one queue across lines)."""
+        self._ahead = dict(ahead)
+
     # -- the media tick -------------------------------------------------------
 
     def tick(self, frame: int) -> list[QueueAction]:
@@ -471,7 +505,7 @@ class SeatQueue:
 
     def _settle(self, frame: int, out: list[QueueAction]) -> list[QueueAction]:
         """Offer waiting callers to free seats, head first; then work out when the next timer is due."""
-        free = [s for s in self._seats.values() if s.free]
+        free = [s for s in self._seats.values() if s.free and s.seat_id not in self._elsewhere]
         if free and self._line:
             free.sort(key=lambda s: (s.idle_since, self._file_order[s.seat_id]))
             for w in self._line:

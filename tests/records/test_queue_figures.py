@@ -145,7 +145,7 @@ def test_a_schema_1_register_is_upgraded_and_keeps_its_calls(tmp_path: Path, mak
         QueueFigures(reg).add(ROWS[:1])
         assert QueueFigures(reg).summary().queued == 1
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (5,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (6,)
     conn.close()
 
 
