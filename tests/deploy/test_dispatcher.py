@@ -34,10 +34,11 @@ import pytest
 from ivr.call.events import Outcome
 from ivr.demo.phone import PhoneCall, SipPhone
 from ivr.demo.phone_script import Action, HangUp, Press, Silent, Tone, WaitForBot
-from ivr.demo.seat_phone import SeatCallState, SeatPhone
+from ivr.demo.seat_phone import SeatCall, SeatCallState, SeatPhone
 from ivr.records.line_beats import BEAT_S, LOST_AFTER_S
 from ivr.records.live_calls import LiveCalls
 from ivr.records.register import CallRegister
+from ivr.records.seat_claims import LEASE_S
 from ivr.telephony.sip_message import SipMessage, uri_hostport
 from tests.postgres_cluster import PostgresCluster
 from tests.telephony.conftest import wait_until, write_seats
@@ -443,3 +444,42 @@ def test_two_seats_take_callers_of_every_node_one_call_at_a_time(
     assert answered >= ASKERS, f"the seats answered {answered} calls for {ASKERS} callers"
     assert set().union(*served_from.values()) == set(cluster.nodes), served_from
     assert all(served_from.values()), f"a seat took no call: {served_from}"
+
+
+def answered_from(seat: SeatPhone, ports: set[int]) -> list[SeatCall]:
+    """The calls ``seat`` answered that a node listening on one of ``ports`` rang."""
+    return [c for c in list(seat.calls) if c.answered_at is not None and c.dialog.source[1] in ports]
+
+
+def test_a_seat_held_by_a_node_killed_with_9_is_rung_again_by_the_others_without_a_person(
+    seated_cluster: Cluster, store: SharedStore, seats: list[WatchedSeat]
+) -> None:
+    """A seat is on a call of a node that is killed with -9; once the node's seat claims lapse (the
+    lease), a caller waiting on another node is put through to that seat: nobody frees it by hand."""
+    cluster = seated_cluster
+    (first,) = dial(cluster, 1, ASKING)
+    wait_answered([first], 20)
+    victim = cluster.node_of(first.call)
+    killed = cluster.nodes[victim]
+    wait_until(
+        lambda: any(answered_from(s, {killed.port}) for s in seats), 60, f"a seat answers for {victim}"
+    )
+    held = next(s for s in seats if answered_from(s, {killed.port}))
+    killed.kill()
+    later = dial(cluster, 2, ASKING)  # through the proxy: the nodes alive take them
+    survivors = {n.port for name, n in cluster.nodes.items() if name != victim}
+    # the lease, the next beats, the held seat's own end of the dead call, a ring refused meanwhile
+    bound = LEASE_S + 2 * BEAT_S + SEAT_TALK_S + 5.0 + 20.0
+    wait_until(
+        lambda: bool(answered_from(held, survivors)),
+        bound,  # from just after the kill
+        f"seat {held.user}, held by {victim} at its kill, answers a caller of another node",
+    )
+    wait_done(later, 90)
+    assert victim not in {cluster.node_of(c.call) for c in later}, "a later caller on the dead node"
+    wanted = {c.number for c in later}
+    wait_until(lambda: wanted <= outcomes(store).keys(), 15, "the later callers' calls are in the register")
+    heard = {number: outcome for number, outcome in outcomes(store).items() if number in wanted}
+    assert set(heard.values()) == {Outcome.TRANSFERRED}, f"not every later caller was put through: {heard}"
+    first.phone.hang_up(first.call)  # the dead node's caller gives up: the proxy answers its BYE
+    wait_bye_answered([first], FR_TIMER_S + 10)
