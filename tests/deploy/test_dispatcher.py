@@ -12,26 +12,36 @@ under a temporary folder, ``tests/postgres_cluster.py``), each under its name (`
 The ``store`` fixture reads it back: every finished call once, with the node that took it; the
 calls in progress each node holds; after ``kill -9`` of a node, its calls in progress cleared by
 the others within the heartbeat bound (``ivr.records.line_beats``).
+
+Seats: with ``seated_cluster`` every node reads one seats file naming two seat phones on loopback
+(``ivr.demo.seat_phone``), rung by the nodes directly; the nodes share them through the register's
+seat claims (one queue across lines, ``ivr.records.seat_claims``). The nodes keep desk hours in a
+time zone where it is about noon, so a caller pressing 0 is queued for a seat whenever the test runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from ivr.call.events import Outcome
 from ivr.demo.phone import PhoneCall, SipPhone
-from ivr.demo.phone_script import Action, HangUp, Silent
+from ivr.demo.phone_script import Action, HangUp, Press, Silent, Tone, WaitForBot
+from ivr.demo.seat_phone import SeatCall, SeatCallState, SeatPhone
 from ivr.records.line_beats import BEAT_S, LOST_AFTER_S
 from ivr.records.live_calls import LiveCalls
 from ivr.records.register import CallRegister
-from ivr.telephony.sip_message import uri_hostport
+from ivr.records.seat_claims import LEASE_S
+from ivr.telephony.sip_message import SipMessage, uri_hostport
 from tests.postgres_cluster import PostgresCluster
-from tests.telephony.conftest import wait_until
+from tests.telephony.conftest import wait_until, write_seats
 from tests.telephony.harness.dispatcher import DispatcherSettings, KamailioDispatcher
 from tests.telephony.harness.kamailio import kamailio_available
 from tests.telephony.harness.ports import PortRange, allocate_rtp_range, release_rtp_range
@@ -117,8 +127,22 @@ class Cluster:
 @pytest.fixture
 def cluster(tmp_path: Path, rendered_audio: Path, store: SharedStore) -> Iterator[Cluster]:
     """Three ``ivr serve`` nodes and Kamailio with the shipped dispatcher config, all stopped at the end."""
+    with running_cluster(tmp_path, store) as started:
+        yield started
+
+
+def noon_zone() -> str:
+    """A time zone where it is about noon now, well inside the desk flow's hours (08:50 to 17:30)."""
+    offset = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # hours east of UTC, -12 to 11
+    return f"Etc/GMT{-offset:+d}"  # POSIX sign: Etc/GMT-8 is 8 hours east
+
+
+@contextlib.contextmanager
+def running_cluster(tmp_path: Path, store: SharedStore, seats: Path | None = None) -> Iterator[Cluster]:
+    """The nodes (each reading the seats file ``seats``, if given) and the proxy; every one stopped at the end."""
     if not kamailio_available():
         pytest.skip("kamailio is not installed")
+    zone = None if seats is None else noon_zone()  # the seats take calls in desk hours only
     ranges: list[PortRange] = []
     nodes: dict[str, ServeNode] = {}
     proxy: KamailioDispatcher | None = None
@@ -126,7 +150,9 @@ def cluster(tmp_path: Path, rendered_audio: Path, store: SharedStore) -> Iterato
     try:
         for name in ("node1", "node2", "node3"):
             ranges.append(allocate_rtp_range(200))  # RTP and RTCP: 100 calls a node
-            nodes[name] = ServeNode(name, tmp_path, store.records(name), ranges[-1], grace=GRACE_S)
+            nodes[name] = ServeNode(
+                name, tmp_path, store.records(name), ranges[-1], grace=GRACE_S, seats=seats, timezone=zone
+            )
         for node in nodes.values():
             node.launch()
         for node in nodes.values():
@@ -327,3 +353,133 @@ def test_kill_9_of_a_node_loses_its_calls_only_and_new_callers_are_answered_by_t
         witness.phone.hang_up(witness.call)
     wait_done(list(witnesses.values()), 10)
     assert_in_register(store, {name: {w.number} for name, w in witnesses.items()})
+
+
+ASKING: list[Action] = [WaitForBot(), Press("0"), Tone(150, 600.0)]  # a person, please; then on the line
+SEAT_TALK_S = 12.0  # from its answer: the whisper (about 7 s), the talk, its hang-up; then 10 s of wrap-up
+ASKERS = 6  # two per node (round robin), three per seat: every seat is asked for while busy
+
+
+class WatchedSeat(SeatPhone):
+    """A real seat phone that notes where each INVITE came from and whether it was already on a call."""
+
+    def __init__(self, user: str, **kw: object) -> None:
+        super().__init__(user, **kw)  # type: ignore[arg-type]
+        self.invites: list[tuple[int, bool]] = []  # (the node's port, rung while busy)
+
+    def _on_invite(self, req: SipMessage, source: tuple[str, int], now: float) -> None:
+        busy = any(c.state is not SeatCallState.ENDED for c in self.calls)
+        self.invites.append((source[1], busy))
+        super()._on_invite(req, source, now)
+
+
+@pytest.fixture
+def seats() -> Iterator[list[WatchedSeat]]:
+    """Two started seat phones on loopback (the nodes ring them in direct mode), closed at the end."""
+    opened: list[tuple[WatchedSeat, PortRange]] = []
+    try:
+        for user in ("1001", "1002"):
+            ports = allocate_rtp_range(20)
+            seat = WatchedSeat(
+                user,
+                rtp_ports=range(ports.low, ports.high + 1),
+                answer_after_s=0.5,
+                script=(Tone(SEAT_TALK_S, 1000.0), HangUp()),
+            )
+            opened.append((seat, ports))
+            seat.start()
+        yield [seat for seat, _ in opened]
+    finally:
+        for seat, ports in opened:
+            try:
+                seat.close()
+            finally:
+                release_rtp_range(ports)
+
+
+@pytest.fixture
+def seated_cluster(
+    tmp_path: Path, rendered_audio: Path, store: SharedStore, seats: list[WatchedSeat]
+) -> Iterator[Cluster]:
+    """The three nodes, every one reading the same seats file naming the two seat phones."""
+    with running_cluster(tmp_path, store, write_seats(tmp_path / "seats.yaml", *seats)) as started:
+        yield started
+
+
+def outcomes(store: SharedStore) -> dict[str | None, Outcome | None]:
+    """Caller number → how its finished call ended, in the shared register."""
+    return {c.caller: c.outcome for c in store.register.list_calls(limit=None)}
+
+
+def test_two_seats_take_callers_of_every_node_one_call_at_a_time(
+    seated_cluster: Cluster, store: SharedStore, seats: list[WatchedSeat]
+) -> None:
+    """Six callers through the proxy, two on each node, press 0 at once; two seats serve them all, each
+    seat one call at a time (never rung while on a call), and between them callers of every node."""
+    cluster = seated_cluster
+    callers = dial(cluster, ASKERS, ASKING)
+    wait_answered(callers, 20)
+    assert_all_answered(callers)
+    spread = by_node(cluster, callers)
+    assert all(spread.values()), {n: len(s) for n, s in spread.items()}
+    # put through one after the other; the seat hangs up, the caller hears goodbye and the bot's BYE
+    wait_done(callers, 150)
+    assert all(c.call.ended_by == "bot" for c in callers), [c.call.ended_by for c in callers]
+
+    wanted = {c.number for c in callers}
+    wait_until(lambda: wanted <= outcomes(store).keys(), 15, "every caller's call is in the register")
+    heard = {number: outcome for number, outcome in outcomes(store).items() if number in wanted}
+    assert set(heard.values()) == {Outcome.TRANSFERRED}, f"not every caller was put through: {heard}"
+    node_of_port = {node.port: name for name, node in cluster.nodes.items()}
+    served_from: dict[str, set[str]] = {}
+    for seat in seats:
+        rung_while_busy = [node_of_port.get(port, port) for port, busy in seat.invites if busy]
+        assert not rung_while_busy, f"seat {seat.user} was rung on a call by {rung_while_busy}"
+        talked = [(c.answered_at, c.ended_at) for c in seat.calls if c.answered_at is not None]
+        assert all(end is not None for _, end in talked)
+        for (_, ended), (began, _) in itertools.pairwise(sorted(talked)):
+            assert ended is not None and began >= ended, f"seat {seat.user} had two calls at once"
+        served_from[seat.user] = {node_of_port[port] for port, _ in seat.invites}
+    answered = sum(1 for seat in seats for call in seat.calls if call.answered_at is not None)
+    assert answered >= ASKERS, f"the seats answered {answered} calls for {ASKERS} callers"
+    assert set().union(*served_from.values()) == set(cluster.nodes), served_from
+    assert all(served_from.values()), f"a seat took no call: {served_from}"
+
+
+def answered_from(seat: SeatPhone, ports: set[int]) -> list[SeatCall]:
+    """The calls ``seat`` answered that a node listening on one of ``ports`` rang."""
+    return [c for c in list(seat.calls) if c.answered_at is not None and c.dialog.source[1] in ports]
+
+
+def test_a_seat_held_by_a_node_killed_with_9_is_rung_again_by_the_others_without_a_person(
+    seated_cluster: Cluster, store: SharedStore, seats: list[WatchedSeat]
+) -> None:
+    """A seat is on a call of a node that is killed with -9; once the node's seat claims lapse (the
+    lease), a caller waiting on another node is put through to that seat: nobody frees it by hand."""
+    cluster = seated_cluster
+    (first,) = dial(cluster, 1, ASKING)
+    wait_answered([first], 20)
+    victim = cluster.node_of(first.call)
+    killed = cluster.nodes[victim]
+    wait_until(
+        lambda: any(answered_from(s, {killed.port}) for s in seats), 60, f"a seat answers for {victim}"
+    )
+    held = next(s for s in seats if answered_from(s, {killed.port}))
+    killed.kill()
+    later = dial(cluster, 2, ASKING)  # through the proxy: the nodes alive take them
+    survivors = {n.port for name, n in cluster.nodes.items() if name != victim}
+    # the lease, the next beats, the held seat's own end of the dead call, a ring refused meanwhile
+    bound = LEASE_S + 2 * BEAT_S + SEAT_TALK_S + 5.0 + 20.0
+    wait_until(
+        lambda: bool(answered_from(held, survivors)),
+        bound,  # from just after the kill
+        f"seat {held.user}, held by {victim} at its kill, answers a caller of another node",
+    )
+    wait_done(later, 90)
+    assert victim not in {cluster.node_of(c.call) for c in later}, "a later caller on the dead node"
+    wanted = {c.number for c in later}
+    wait_until(lambda: wanted <= outcomes(store).keys(), 15, "the later callers' calls are in the register")
+    heard = {number: outcome for number, outcome in outcomes(store).items() if number in wanted}
+    assert set(heard.values()) == {Outcome.TRANSFERRED}, f"not every later caller was put through: {heard}"
+    first.phone.hang_up(first.call)  # the dead node's caller gives up: the proxy answers its BYE
+    wait_bye_answered([first], FR_TIMER_S + 10)

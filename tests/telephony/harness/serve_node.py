@@ -2,7 +2,8 @@
 
 A node runs in direct mode on ``127.0.0.1:<free port>`` (UDP and TCP), takes calls from
 127.0.0.0/8 (where the proxy is), has its own RTP range and writes what ``records`` says
-(the ``[records]`` table of its ivr.toml), under its name (``[line] node``). It logs to ``<directory>/<name>.log``, a file, so a
+(the ``[records]`` table of its ivr.toml), under its name (``[line] node``), with the seats file
+``seats`` and the desk hours' ``timezone`` if given. It logs to ``<directory>/<name>.log``, a file, so a
 chatty node can never block on a full pipe. It is ready once it answers OPTIONS with 200.
 
 ``terminate()`` is SIGTERM (the node drains: new calls and OPTIONS get 503, live calls hear
@@ -42,6 +43,8 @@ class ServeNode:
         max_calls: int = 100,
         flow: str = "flows/desk.yaml",
         media_timeout: float | None = None,
+        seats: Path | None = None,
+        timezone: str | None = None,
     ) -> None:
         self.name = name
         self.port = free_udp_port()
@@ -59,7 +62,9 @@ class ServeNode:
             "realtime = false\n"
             + (f"media_timeout = {media_timeout}\n" if media_timeout is not None else "")
             + f'[line]\nflow = "{flow}"\nnode = "{name}"\n'
-            f"[records]\n{records}\n",
+            + (f'seats = "{seats}"\n' if seats is not None else "")
+            + (f'timezone = "{timezone}"\n' if timezone is not None else "")
+            + f"[records]\n{records}\n",
             encoding="utf-8",
         )
         self.process: subprocess.Popen[bytes] | None = None
