@@ -64,6 +64,26 @@ def kamailio_available() -> bool:
     return shutil.which(KAMAILIO_BINARY) is not None
 
 
+def stop_service(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """A service started in its own process group (Kamailio, ``ivr serve``) stopped as its init system
+    would: SIGTERM to the service alone (so it drains), up to ``timeout`` s, then SIGKILL to the group;
+    children that outlived it (they share its group) are killed too. Its exit status."""
+    try:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode
+
+
 def sip_options_ping(host: str, port: int, timeout: float = 0.5) -> int | None:
     """Send one OPTIONS to ``sip:host:port`` from a fresh UDP socket; the reply's status code, or None.
 
@@ -319,21 +339,7 @@ class Kamailio:
         if process is None:
             return None
         self._process = None
-        try:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=timeout)
-        finally:
-            # children that outlived the main process (they share its group)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-        return process.returncode
+        return stop_service(process, timeout)
 
     def restart(self, timeout: float = 10.0) -> None:
         """Stop and start again on the same port; registrations (in memory) are gone afterwards."""

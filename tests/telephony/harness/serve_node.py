@@ -13,7 +13,6 @@ goodbye within ``grace``); ``kill()`` is SIGKILL; ``stop()`` ends it whatever st
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -21,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.telephony.harness.kamailio import sip_options_ping
+from tests.telephony.harness.kamailio import sip_options_ping, stop_service
 from tests.telephony.harness.ports import LOOPBACK, PortRange, free_udp_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -142,19 +141,9 @@ class ServeNode:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, a bounded wait, then SIGKILL of its process group; the exit status."""
-        process = self.process
-        if process is None:
+        if self.process is None:
             return None
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        return process.returncode
+        return stop_service(self.process, timeout)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
