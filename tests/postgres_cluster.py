@@ -19,13 +19,14 @@ import contextlib
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+
+from tests.telephony.harness import ports
 
 USER = "ivr"
 PASSWORD = "not-the-real-pw-7Q"  # tests check that it never shows in a message
@@ -44,9 +45,8 @@ def server_bin() -> Path:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port for the server, outside the ephemeral range (see ``harness.ports.free_port``)."""
+    return ports.free_port()
 
 
 class PostgresCluster:

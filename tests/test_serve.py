@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +14,11 @@ from ivr.call.events import EventKind, Outcome
 from ivr.demo.phone import SipPhone
 from ivr.demo.phone_script import Silent
 from ivr.records.register import CallRegister
+from tests.telephony.harness.ports import free_port
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_port()
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 from ivr.config import load_config
 from ivr.records.console_users import ConsoleUser, ConsoleUsers
 from ivr.records.register import CallRegister
+from tests.telephony.harness import ports
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -47,10 +48,8 @@ expect.set_options(timeout=10_000)
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """The console's port, outside the ephemeral range (see ``harness.ports.free_port``)."""
+    return ports.free_port()
 
 
 @dataclass(frozen=True)

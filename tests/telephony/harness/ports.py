@@ -14,41 +14,69 @@ from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
 
-# RTP ranges are carved from here, away from Linux's ephemeral range (32768-60999)
-# that bind(port 0) hands out for SIP sockets.
+# Ports handed to another process (a SIP peer, Kamailio, PostgreSQL, a web console) come from
+# SIP_FLOOR-SIP_CEILING, and RTP ranges are carved from RTP_FLOOR-RTP_CEILING: both lie below
+# Linux's ephemeral range (32768-60999). A port picked there with a port-0 bind can be taken,
+# before the peer binds it, as the source port of any outgoing connection (a node's PostgreSQL
+# pool connecting, a softphone's TCP): CI lost a whole run to exactly that.
+SIP_FLOOR = 10000
+SIP_CEILING = 20000
 RTP_FLOOR = 20000
 RTP_CEILING = 32000
 
 
-def free_udp_port(host: str = LOOPBACK, tries: int = 20) -> int:
-    """A UDP port on ``host`` that the kernel just handed out for a port-0 bind, free for TCP too
-    (a SIP peer listens on both: a port whose TCP side is taken would fail its start)."""
-    for _ in range(tries):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, socket.socket() as tcp:
-            sock.bind((host, 0))
-            port: int = sock.getsockname()[1]
-            try:
-                tcp.bind((host, port))
-            except OSError:
-                continue
+class _PortCursor:
+    """Walks SIP_FLOOR-SIP_CEILING from a place set by the process id, never handing out a port
+    twice until the window is used up (so a port one peer just closed is not given to the next)."""
+
+    def __init__(self, floor: int, ceiling: int) -> None:
+        self._floor = floor
+        self._size = ceiling - floor
+        self._next = os.getpid() * 7919 % self._size
+        self._lock = threading.Lock()
+
+    def take(self) -> int:
+        with self._lock:
+            port = self._floor + self._next
+            self._next = (self._next + 1) % self._size
             return port
-    raise RuntimeError(f"no port on {host} free for both UDP and TCP in {tries} tries")
+
+
+_SIP_PORTS = _PortCursor(SIP_FLOOR, SIP_CEILING)
+
+
+def _binds_udp_and_tcp(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+        try:
+            udp.bind((host, port))
+            tcp.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(host: str = LOOPBACK, tries: int = 200) -> int:
+    """A port on ``host``, outside the ephemeral range, that binds right now for UDP and TCP
+    alike (a SIP peer listens on both; a server may take either)."""
+    for _ in range(tries):
+        port = _SIP_PORTS.take()
+        if _binds_udp_and_tcp(host, port):
+            return port
+    raise RuntimeError(
+        f"no port in {SIP_FLOOR}-{SIP_CEILING} on {host} free for UDP and TCP in {tries} tries"
+    )
+
+
+def free_udp_port(host: str = LOOPBACK, tries: int = 200) -> int:
+    """A port for a SIP peer: free for UDP and TCP, outside the ephemeral range (see ``free_port``)."""
+    return free_port(host, tries)
 
 
 def free_udp_ports(count: int, host: str = LOOPBACK) -> list[int]:
-    """``count`` distinct free UDP ports (all sockets are held until every port is picked)."""
+    """``count`` distinct free ports (see ``free_port``)."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            socks.append(sock)
-            sock.bind((host, 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+    return [free_port(host) for _ in range(count)]
 
 
 def udp_port_is_free(port: int, host: str = LOOPBACK) -> bool:
