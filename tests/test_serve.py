@@ -14,7 +14,7 @@ from ivr.call.events import EventKind, Outcome
 from ivr.demo.phone import SipPhone
 from ivr.demo.phone_script import Silent
 from ivr.records.register import CallRegister
-from tests.telephony.harness.ports import free_port
+from tests.telephony.harness.ports import allocate_rtp_range, free_port, release_rtp_range
 
 
 def _free_port() -> int:
@@ -26,9 +26,10 @@ def test_sigterm_refuses_new_calls_ends_live_ones_and_keeps_their_records(
     repo: Path, rendered_audio: Path, tmp_path: Path
 ) -> None:
     port = _free_port()
+    line_rtp, phone_rtp = allocate_rtp_range(100), allocate_rtp_range(100)
     config = tmp_path / "ivr.toml"
     config.write_text(
-        f'[sip]\nbind = "127.0.0.1:{port}"\nrtp_ports = "23000-23099"\ngrace = 5\n'
+        f'[sip]\nbind = "127.0.0.1:{port}"\nrtp_ports = "{line_rtp}"\ngrace = 5\n'
         f'[records]\npath = "{tmp_path / "calls.db"}"\n',
         encoding="utf-8",
     )
@@ -39,7 +40,7 @@ def test_sigterm_refuses_new_calls_ends_live_ones_and_keeps_their_records(
         stderr=subprocess.PIPE,
         text=True,
     )
-    phone = SipPhone(rtp_ports=range(23200, 23300))
+    phone = SipPhone(rtp_ports=range(phone_rtp.low, phone_rtp.high + 1))
     try:
         assert server.stdout is not None
         assert "serving" in server.stdout.readline()
@@ -70,6 +71,8 @@ def test_sigterm_refuses_new_calls_ends_live_ones_and_keeps_their_records(
             server.stdout.close()
         if server.stderr:
             server.stderr.close()
+        release_rtp_range(line_rtp)
+        release_rtp_range(phone_rtp)
     with CallRegister(tmp_path / "calls.db", create=False) as register:
         calls = register.list_calls(limit=None)
         assert len(calls) == 1 and calls[0].caller == phone.user

@@ -18,12 +18,14 @@ that a later build would mistake for a recording.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,7 @@ from ivr.prompts.numerals import DIGIT_WORDS, chinese_number
 from ivr.prompts.render import CEILING_DBFS, RENDERER_VERSION, TARGET_DBFS, Speaker
 
 MANIFEST = ".rendered.json"
+BUILD_LOCK = ".build.lock"  # held by the one build running in the folder
 MANIFEST_VERSION = 1
 
 Status = Literal["rendered", "up to date", "recorded"]
@@ -180,6 +183,32 @@ def build(
     it happens. Recorded files in the wrong format are listed in the report's
     ``bad_recordings``; they are never touched.
     """
+    directory.mkdir(parents=True, exist_ok=True)
+    with _only_build(directory):
+        return _build(catalog, directory, shown_root, on_plan, on_done, workers)
+
+
+@contextlib.contextmanager
+def _only_build(directory: Path) -> Iterator[None]:
+    """The one build of ``directory`` at a time: another (a second ``ivr prompts build``, the
+    console rendering a changed prompt) waits here. Without it the second could take the first's
+    fresh file for a person's recording, since the manifest it read does not list it yet."""
+    with open(directory / BUILD_LOCK, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build(
+    catalog: Catalog,
+    directory: Path,
+    shown_root: Path | None,
+    on_plan: Callable[[list[Job]], None] | None,
+    on_done: Callable[[Outcome], None] | None,
+    workers: int,
+) -> BuildReport:
     jobs = plan(catalog)
     if on_plan is not None:
         on_plan(jobs)

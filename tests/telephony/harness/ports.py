@@ -18,31 +18,50 @@ LOOPBACK = "127.0.0.1"
 # SIP_FLOOR-SIP_CEILING, and RTP ranges are carved from RTP_FLOOR-RTP_CEILING: both lie below
 # Linux's ephemeral range (32768-60999). A port picked there with a port-0 bind can be taken,
 # before the peer binds it, as the source port of any outgoing connection (a node's PostgreSQL
-# pool connecting, a softphone's TCP): CI lost a whole run to exactly that.
+# pool connecting, a softphone's TCP): CI lost a whole run to exactly that. 20000-22999 is left
+# to the product's own fixed ranges (the default ``rtp_ports`` and ``ivr demo``'s).
 SIP_FLOOR = 10000
 SIP_CEILING = 20000
-RTP_FLOOR = 20000
+RTP_FLOOR = 23000
 RTP_CEILING = 32000
 
 
+def worker_share(floor: int, ceiling: int) -> tuple[int, int]:
+    """This test process's own slice of ``floor``-``ceiling``: under pytest-xdist each worker
+    (``PYTEST_XDIST_WORKER`` gwN of ``PYTEST_XDIST_WORKER_COUNT``) gets a part no other worker
+    hands out, so two workers never give one port to two peers; otherwise the whole window."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count < 2:
+        return floor, ceiling
+    index = int(worker[2:]) % count
+    size = (ceiling - floor) // count
+    return floor + index * size, floor + (index + 1) * size
+
+
 class _PortCursor:
-    """Walks SIP_FLOOR-SIP_CEILING from a place set by the process id, never handing out a port
-    twice until the window is used up (so a port one peer just closed is not given to the next)."""
+    """Walks the even ports of SIP_FLOOR-SIP_CEILING from a place set by the process id, never
+    handing out a port twice until the window is used up (so a port one peer just closed is not
+    given to the next). The odd port above each stays the peer's own: baresip listens for TLS
+    one port above its UDP and TCP."""
 
     def __init__(self, floor: int, ceiling: int) -> None:
         self._floor = floor
-        self._size = ceiling - floor
-        self._next = os.getpid() * 7919 % self._size
+        self._pairs = (ceiling - floor) // 2
+        self._next = os.getpid() * 7919 % self._pairs
         self._lock = threading.Lock()
+
+    def __str__(self) -> str:
+        return f"{self._floor}-{self._floor + 2 * self._pairs - 1}"
 
     def take(self) -> int:
         with self._lock:
-            port = self._floor + self._next
-            self._next = (self._next + 1) % self._size
+            port = self._floor + 2 * self._next
+            self._next = (self._next + 1) % self._pairs
             return port
 
 
-_SIP_PORTS = _PortCursor(SIP_FLOOR, SIP_CEILING)
+_SIP_PORTS = _PortCursor(*worker_share(SIP_FLOOR, SIP_CEILING))
 
 
 def _binds_udp_and_tcp(host: str, port: int) -> bool:
@@ -161,7 +180,7 @@ class RtpPortAllocator:
             self._taken.discard((ports.low - self._floor) // self._block)
 
 
-_DEFAULT_ALLOCATOR = RtpPortAllocator()
+_DEFAULT_ALLOCATOR = RtpPortAllocator(*worker_share(RTP_FLOOR, RTP_CEILING))
 
 
 def allocate_rtp_range(size: int = 100) -> PortRange:
