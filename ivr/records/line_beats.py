@@ -34,8 +34,25 @@ from ivr.records.store import Connection
 BEAT_S = 1.0  # how often a line beats (and looks for lost lines)
 LOST_AFTER_S = 10.0  # a line silent this long is lost: its calls in progress are cleared by the others
 
-# the rows of lines that have no beat at or after the cut-off (a line never seen, too: rows from before names)
-_LOST = "node <> ? AND node NOT IN (SELECT node FROM line_beats WHERE seen_at >= ?)"
+
+def write_beat(conn: Connection, node: str, now: datetime) -> None:
+    """``node`` is alive at ``now``: its row in ``line_beats``, in the caller's transaction. The one
+    place a beat is written (the seat claims beat on each look too: a claim is void once its line's
+    beat is older than the lease)."""
+    conn.execute(
+        "INSERT INTO line_beats (node, seen_at) VALUES (?, ?) "
+        "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at",
+        (node, iso(now)),
+    )
+
+
+def alive_since(column: str) -> str:
+    """SQL: ``column`` names a line that has beaten at or after the one parameter (``?``) it takes."""
+    return f"{column} IN (SELECT node FROM line_beats WHERE seen_at >= ?)"
+
+
+# the rows of other lines with no beat at or after the cut-off (a line never seen, too: rows from before names)
+_LOST = f"node <> ? AND NOT {alive_since('node')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +85,7 @@ class LineBeats:
         """This line is alive at ``now``; what lines lost by ``now`` left is cleared in the same transaction."""
 
         def work(conn: Connection) -> Swept:
-            conn.execute(
-                "INSERT INTO line_beats (node, seen_at) VALUES (?, ?) "
-                "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at",
-                (self.node, iso(now)),
-            )
+            write_beat(conn, self.node, now)
             return self._sweep(conn, now)
 
         return self.register.write(work)

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ivr.records.line_beats import alive_since, write_beat
 from ivr.records.register import CallRegister, iso
 from ivr.records.store import Connection, is_url
 
@@ -63,7 +64,7 @@ class SeatClaims:
 
     def beat(self, now: datetime) -> None:
         """This line is alive at ``now``."""
-        self.register.write(lambda conn: self._beat(conn, now))
+        self.register.write(lambda conn: write_beat(conn, self.node, now))
 
     def claim(self, seat_id: str, call_id: str, now: datetime) -> bool:
         """Take ``seat_id`` for ``call_id``; False when another live line holds it.
@@ -72,10 +73,9 @@ class SeatClaims:
         """
 
         def work(conn: Connection) -> bool:
-            self._beat(conn, now)
+            write_beat(conn, self.node, now)
             conn.execute(
-                "DELETE FROM seat_claims WHERE seat_id = ? AND node <> ? AND node NOT IN "
-                "(SELECT node FROM line_beats WHERE seen_at >= ?)",
+                f"DELETE FROM seat_claims WHERE seat_id = ? AND node <> ? AND NOT {alive_since('node')}",
                 (seat_id, self.node, iso(now - self.lease)),
             )
             got = conn.execute(
@@ -117,7 +117,7 @@ class SeatClaims:
         """A caller joined this line's queue for ``skill`` (now: the line beats too)."""
 
         def work(conn: Connection) -> None:
-            self._beat(conn, joined_at)
+            write_beat(conn, self.node, joined_at)
             conn.execute(
                 "INSERT INTO waiting_callers (call_id, node, skill, joined_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (call_id) DO NOTHING",
@@ -138,11 +138,10 @@ class SeatClaims:
         """Beat, clear away what dead lines left, and read what other lines hold and who waits there."""
 
         def work(conn: Connection) -> CrossLineView:
-            self._beat(conn, now)
+            write_beat(conn, self.node, now)
             fresh = iso(now - self.lease)
-            live = "(SELECT node FROM line_beats WHERE seen_at >= ?)"
-            conn.execute(f"DELETE FROM seat_claims WHERE node NOT IN {live}", (fresh,))
-            conn.execute(f"DELETE FROM waiting_callers WHERE node NOT IN {live}", (fresh,))
+            conn.execute(f"DELETE FROM seat_claims WHERE NOT {alive_since('node')}", (fresh,))
+            conn.execute(f"DELETE FROM waiting_callers WHERE NOT {alive_since('node')}", (fresh,))
             conn.execute("DELETE FROM line_beats WHERE seen_at < ?", (fresh,))
             busy: set[str] = set()
             mine: dict[str, str] = {}
@@ -174,13 +173,6 @@ class SeatClaims:
             self._signal(conn, "")
 
         self.register.write(work)
-
-    def _beat(self, conn: Connection, now: datetime) -> None:
-        conn.execute(
-            "INSERT INTO line_beats (node, seen_at) VALUES (?, ?) "
-            "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at",
-            (self.node, iso(now)),
-        )
 
     def _signal(self, conn: Connection, seat_id: str) -> None:
         if self._notify:
