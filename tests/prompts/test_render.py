@@ -6,6 +6,7 @@ import hashlib
 import math
 import shutil
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,17 @@ def test_second_run_renders_nothing(static_copy: Path) -> None:
     report = build_locale(static_copy, LOCALE)
     assert report.summary == f"rendered 0, up to date {len(STATIC_PROMPTS)}, recorded 0"
     assert snapshot(audio_dir(static_copy, LOCALE)) == before
+
+
+def test_two_builds_at_once_render_each_clip_once_and_take_none_for_a_recording(tmp_path: Path) -> None:
+    # two admins (or the console and a terminal) building the same folder at the same moment
+    write_catalog(tmp_path, STATIC_PROMPTS)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = list(pool.map(lambda _: build_locale(tmp_path, LOCALE), range(2)))
+    assert sorted(r.count("rendered") for r in reports) == [0, len(STATIC_PROMPTS)]
+    assert all(r.count("recorded") == 0 for r in reports)
+    after = build_locale(tmp_path, LOCALE)
+    assert after.summary == f"rendered 0, up to date {len(STATIC_PROMPTS)}, recorded 0"
 
 
 def test_rendering_is_deterministic(static_root: Path, tmp_path: Path) -> None:
