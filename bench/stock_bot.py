@@ -18,9 +18,7 @@ event are blocking waits on a condition, bounded by their timeout.
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +26,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.telephony.harness.kamailio import Kamailio
+from tests.telephony.harness.kamailio import Kamailio, stop_service
 from tests.telephony.harness.ports import (
     LOOPBACK,
     PortRange,
@@ -185,15 +183,7 @@ class StockBot:
             return None
         self._process = None
         try:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=timeout)
+            stop_service(process, timeout)
         finally:
             if self._reader is not None:
                 self._reader.join(timeout=timeout)

@@ -64,7 +64,7 @@ def kamailio_available() -> bool:
     return shutil.which(KAMAILIO_BINARY) is not None
 
 
-def stop_service(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+def stop_service(process: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float) -> int | None:
     """A service started in its own process group (Kamailio, ``ivr serve``) stopped as its init system
     would: SIGTERM to the service alone (so it drains), up to ``timeout`` s, then SIGKILL to the group;
     children that outlived it (they share its group) are killed too. Its exit status."""
