@@ -21,6 +21,7 @@ from ivr.telephony.transport import Source
 from ivr.telephony.uas_refusals import cannot_serve
 
 log = logging.getLogger(__name__)
+SUPPORTED_TAGS = tuple(tag.strip() for tag in SUPPORTED.split(","))
 KNOWN_METHODS = {"REGISTER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"}
 
 
@@ -79,7 +80,7 @@ class CallArrival(LineTick):
             self.stats.refused_forbidden += 1
             self._reply(req, source, 403, "Forbidden")
             return
-        refused = refusal(req, [tag.strip() for tag in SUPPORTED.split(",")])
+        refused = refusal(req, SUPPORTED_TAGS)
         if refused is not None:  # a header no dialog could use, no hops left, an option we lack
             self.stats.refused_on_arrival += 1
             log.info("%s refused on arrival: %d %s", method, refused.status, refused.reason)

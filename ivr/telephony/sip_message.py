@@ -82,6 +82,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _DISPLAY_WORD = re.compile(r"[A-Za-z0-9.!%*_+`'~\u0080-\U0010ffff-]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _SPACE = re.compile(r"\s")
+_URI_PARAMS = re.compile(r"[;?]")
 # RFC 3261 §20.17: rfc1123-date, always in GMT
 _DATE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
@@ -202,7 +203,7 @@ def uri_hostport(uri: str) -> tuple[str, int]:
     if scheme not in ("sip", "sips"):
         raise SipParseError(f"URI scheme {scheme!r} has no host (expected sip or sips)")
     at = rest.rfind("@", 0, len(rest.split("?", 1)[0]))
-    hostport = re.split(r"[;?]", rest[at + 1 :], maxsplit=1)[0]
+    hostport = _URI_PARAMS.split(rest[at + 1 :], maxsplit=1)[0]
     host, port = _split_hostport(hostport, "URI")
     return host, port if port is not None else (5061 if scheme == "sips" else 5060)
 
@@ -431,19 +432,27 @@ class SipMessage:
     # up some fifty times per INVITE, so each look is one dict access rather than a scan of them all
     _index: dict[str, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
     _top_via: Via | None = field(default=None, init=False, repr=False, compare=False)
+    # From and To as parse_name_addr reads them, on the first look: parsed once per message, not on
+    # every from_tag, to_tag and arrival check (the tuple's dict is never changed by its readers)
+    _addrs: dict[str, tuple[str, str, dict[str, str | None]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def parse(cls, data: bytes) -> SipMessage:
         return parse(data)
 
-    def _values(self, name: str) -> list[str]:
+    def _lookup(self) -> dict[str, list[str]]:
         index = self._index
         if index is None:
             index = {}
             for n, v in self.headers:
                 index.setdefault(_key(n), []).append(v)
             object.__setattr__(self, "_index", index)
-        return index.get(_key(name), [])
+        return index
+
+    def _values(self, name: str) -> list[str]:
+        return self._lookup().get(_key(name), [])
 
     def header(self, name: str) -> str | None:
         """The first header line's value for ``name`` (any case, compact forms too), as written."""
@@ -453,7 +462,7 @@ class SipMessage:
     def all(self, name: str) -> list[str]:
         """Every value for ``name`` in order; comma lists split for list headers (Via, Route, Contact...)."""
         key = _key(name)
-        values = self._values(key)
+        values = self._lookup().get(key, [])
         if key in LIST_HEADERS and not (key == "contact" and values == ["*"]):
             return [item for v in values for item in split_list(v)]
         return list(values)
@@ -475,11 +484,23 @@ class SipMessage:
 
     @property
     def from_tag(self) -> str | None:
-        return parse_name_addr(self._required("From"))[2].get("tag")
+        return self.name_addr("From")[2].get("tag")
 
     @property
     def to_tag(self) -> str | None:
-        return parse_name_addr(self._required("To"))[2].get("tag")
+        return self.name_addr("To")[2].get("tag")
+
+    def name_addr(self, name: str) -> tuple[str, str, dict[str, str | None]]:
+        """``parse_name_addr`` of the first ``name`` header (From, To), read once per message."""
+        addrs = self._addrs
+        if addrs is None:
+            addrs = {}
+            object.__setattr__(self, "_addrs", addrs)
+        key = _key(name)
+        found = addrs.get(key)
+        if found is None:
+            found = addrs[key] = parse_name_addr(self._required(name))
+        return found
 
     @property
     def top_via(self) -> Via:
@@ -603,11 +624,12 @@ def parse(data: bytes) -> SipMessage:
     message = SipMessage(
         is_request=is_request, method=method, uri=uri, status=status, reason=reason, headers=headers
     )
-    missing = [h for h in REQUIRED if message.header(h) is None]
+    index = message._lookup()
+    missing = [h for h in REQUIRED if _key(h) not in index]
     if missing:
         raise SipParseError(f"missing required header{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
-    for name in SINGLE:
-        if len(message.all(name)) > 1:
+    for name in SINGLE:  # none of them is a list header: each line is one value
+        if len(index.get(_key(name), ())) > 1:
             raise SipParseError(f"more than one {name} header")
     _, cseq_method = message.cseq
     if is_request and cseq_method != method:
@@ -615,7 +637,7 @@ def parse(data: bytes) -> SipMessage:
     message.top_via  # noqa: B018 - validates the top Via
     for name in ("From", "To"):
         try:
-            parse_name_addr(message._required(name))
+            message.name_addr(name)
         except SipParseError as exc:
             raise SipParseError(f"{name}: {exc}") from None
     max_forwards = message.header("Max-Forwards")
@@ -633,19 +655,10 @@ def parse(data: bytes) -> SipMessage:
         if length > len(rest):
             raise SipParseError(f"Content-Length is {length} but the body has {len(rest)} bytes")
         body = rest[:length]  # RFC 3261 §18.3: bytes beyond Content-Length are discarded
-    return _with_body(message, body)
-
-
-def _with_body(message: SipMessage, body: bytes) -> SipMessage:
-    return SipMessage(
-        is_request=message.is_request,
-        method=message.method,
-        uri=message.uri,
-        status=message.status,
-        reason=message.reason,
-        headers=message.headers,
-        body=body,
-    )
+    # the body set in place on the message just made (no reader has it yet): what was read of its
+    # headers while checking them (index, top Via, From and To) stays with it
+    object.__setattr__(message, "body", body)
+    return message
 
 
 def _parse_start_line(start: str) -> tuple[bool, str, str, int, str]:

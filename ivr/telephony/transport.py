@@ -36,6 +36,7 @@ why and ``on_failure`` tells the owner at once.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import logging
 import os
@@ -114,12 +115,16 @@ class _Outbound:
 def normal(address: Iterable[object]) -> Address:
     """``(host, port)`` from a socket address (IPv6's are 4-tuples), the host in its compressed form."""
     host, port = list(address)[:2]
-    text = str(host)
+    return _normal(str(host), int(str(port)))
+
+
+@functools.lru_cache(maxsize=1024)  # every datagram's source: the same few peers again and again
+def _normal(text: str, port: int) -> Address:
     try:
         text = ipaddress.ip_address(text).compressed
     except ValueError:
         text = text.lower()
-    return text, int(str(port))
+    return text, port
 
 
 def family_of(host: str) -> socket.AddressFamily:
@@ -201,15 +206,17 @@ class SipTransport:
     def send(self, data: bytes, address: Address) -> None:
         """Send a message (any thread): a response back the way its request came, a request over
         the transport its top Via names (see the module's docstring)."""
-        via = _top_via(data)
         connection: int | None = None
         fallback: bytes | None = None
         if data.startswith(b"SIP/2.0 "):
-            branch = _branch(data, via)
-            with self._lock:
-                hit = self._branches.get(branch) if branch else None
+            hit = None
+            if self._branches:  # requests came over a connection (filled before they are handled)
+                branch = _branch(data, _top_via(data))
+                with self._lock:
+                    hit = self._branches.get(branch) if branch else None
             connection, transport = hit if hit is not None else (None, "UDP")
         else:
+            via = _top_via(data)
             named = via.group(1).decode("ascii").upper() if via is not None else "UDP"
             transport = named if named in ("TCP", "TLS") else "UDP"
             if transport == "UDP" and len(data) > UDP_LIMIT and "TCP" in self.transports:
