@@ -67,6 +67,14 @@ def _check_addr_header(message: SipMessage, name: str) -> None:
     _check_uri(message.name_addr(name)[1], sip_only=False)
 
 
+def _check_contact(message: SipMessage, value: str, *, sip_only: bool) -> None:
+    """One Contact: a name-addr with a URI (a sip or sips one with a host where ``sip_only``)."""
+    if value == message.header("Contact"):  # the one Contact line: parsed once, the dialog reads it too
+        _check_uri(message.name_addr("Contact")[1], sip_only=sip_only)
+    else:
+        _check_name_addr(value, angle=False, sip_only=sip_only)
+
+
 def dialog_header_problem(message: SipMessage) -> str | None:
     """What is wrong with a header a dialog uses later, as a reason phrase; ``None`` when all is well.
 
@@ -88,7 +96,7 @@ def dialog_header_problem(message: SipMessage) -> str | None:
         ("Route", message.all("Route"), lambda v: _check_name_addr(v, angle=True, sip_only=True)),
     ]
     if contacts != ["*"] or message.method != "REGISTER":
-        checks.append(("Contact", contacts, lambda v: _check_name_addr(v, angle=False, sip_only=dialog)))
+        checks.append(("Contact", contacts, lambda v: _check_contact(message, v, sip_only=dialog)))
     if message.all("Via"):
         try:
             message.top_via  # noqa: B018 - parsed once per message, and checked so

@@ -110,6 +110,15 @@ def _key(name: str) -> str:
     return COMPACT.get(name.lower(), name).lower()
 
 
+@functools.lru_cache(maxsize=512)  # the same few dozen names, as each sender writes them
+def _header_name(text: str) -> str | None:
+    """A header line's name as the message keeps it (compact forms expanded), None if no token."""
+    name = text.strip()
+    if not _TOKEN.fullmatch(name):
+        return None
+    return COMPACT.get(name.lower(), name) if len(name) == 1 else name
+
+
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, respecting quoted strings and ``<...>``."""
     if "," not in value:  # one item: the common case, and no character-by-character walk
@@ -197,6 +206,7 @@ def uri_user(uri: str) -> str | None:
     return rest[:at].split(":", 1)[0] or None
 
 
+@functools.lru_cache(maxsize=1024)  # each INVITE's From, To and Contact: the same peers' URIs again and again
 def uri_hostport(uri: str) -> tuple[str, int]:
     """Host and port of a sip/sips URI; the port defaults to 5060 (5061 for sips). IPv6 without brackets."""
     scheme, rest = _split_uri(uri)
@@ -400,13 +410,19 @@ class Via:
         host, and always when ``rport`` was requested (RFC 3581 §4).
         """
         src_ip, src_port = source
-        via = self
         requested = self.has_param("rport")
-        if requested or src_ip != self.host:
-            via = via.with_param("received", src_ip)
-        if requested:
-            via = via.with_param("rport", str(src_port))
-        return str(via)
+        if not requested and src_ip == self.host:
+            return str(self)
+        params = list(self.params)
+        filled = [("received", src_ip), ("rport", str(src_port))] if requested else [("received", src_ip)]
+        for name, value in filled:
+            for i, (n, _) in enumerate(params):  # replaced in place when present, else appended
+                if n.lower() == name:
+                    params[i] = (n, value)
+                    break
+            else:
+                params.append((name, value))
+        return str(Via(self.transport, self.host, self.port, tuple(params), self.protocol))
 
 
 # --- messages -----------------------------------------------------------------------------------
@@ -491,7 +507,7 @@ class SipMessage:
         return self.name_addr("To")[2].get("tag")
 
     def name_addr(self, name: str) -> tuple[str, str, dict[str, str | None]]:
-        """``parse_name_addr`` of the first ``name`` header (From, To), read once per message."""
+        """``parse_name_addr`` of the first ``name`` header line (From, To, Contact), read once per message."""
         addrs = self._addrs
         if addrs is None:
             addrs = {}
@@ -569,6 +585,11 @@ def _copy(message: SipMessage, headers: list[tuple[str, str]]) -> SipMessage:
     )
 
 
+def _first(index: dict[str, list[str]], key: str) -> str | None:
+    values = index.get(key)
+    return values[0] if values else None
+
+
 def _parse_cseq(value: str) -> tuple[int, str]:
     parts = value.split()
     if len(parts) != 2 or not parts[0].isdigit() or not _TOKEN.fullmatch(parts[1]):
@@ -615,12 +636,12 @@ def parse(data: bytes) -> SipMessage:
             headers[-1] = (name, f"{value} {line.strip()}".strip())
             continue
         name, colon, value = line.partition(":")
-        name = name.strip()
         if not colon:
             raise SipParseError(f"line {number}: header line has no ':'")
-        if not _TOKEN.fullmatch(name):
-            raise SipParseError(f"line {number}: bad header name {name[:30]!r}")
-        headers.append((COMPACT.get(name.lower(), name) if len(name) == 1 else name, value.strip()))
+        written = _header_name(name)
+        if written is None:
+            raise SipParseError(f"line {number}: bad header name {name.strip()[:30]!r}")
+        headers.append((written, value.strip()))
     message = SipMessage(
         is_request=is_request, method=method, uri=uri, status=status, reason=reason, headers=headers
     )
@@ -631,7 +652,7 @@ def parse(data: bytes) -> SipMessage:
     for name in SINGLE:  # none of them is a list header: each line is one value
         if len(index.get(_key(name), ())) > 1:
             raise SipParseError(f"more than one {name} header")
-    _, cseq_method = message.cseq
+    _, cseq_method = _parse_cseq(index["cseq"][0])
     if is_request and cseq_method != method:
         raise SipParseError(f"CSeq method {cseq_method} does not match the request method {method}")
     message.top_via  # noqa: B018 - validates the top Via
@@ -640,13 +661,13 @@ def parse(data: bytes) -> SipMessage:
             message.name_addr(name)
         except SipParseError as exc:
             raise SipParseError(f"{name}: {exc}") from None
-    max_forwards = message.header("Max-Forwards")
+    max_forwards = _first(index, "max-forwards")
     if max_forwards is not None and not (max_forwards.isdigit() and int(max_forwards) <= 255):
         raise SipParseError(f"Max-Forwards {max_forwards[:20]!r} is not 0..255")
-    date = message.header("Date")
+    date = _first(index, "date")
     if date is not None and not _DATE.fullmatch(date):
         raise SipParseError("Date is not an RFC 1123 date in GMT")
-    length_text = message.header("Content-Length")
+    length_text = _first(index, "content-length")
     body = rest
     if length_text is not None:
         if not length_text.isdigit():

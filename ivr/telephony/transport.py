@@ -27,6 +27,11 @@ way out, from any thread, and does the transport layer's part of RFC 3261:
   which looks the name up and sends it from its own worker: the sending thread (the
   media clock, for a BYE) never waits on a resolver.
 
+After each wake-up's messages (a burst of datagrams read back to back, a
+connection's messages) the owner's ``on_read`` is called once, on the reader
+thread: what the burst set in motion (the line's media clock) starts after the
+burst, not in the middle of it.
+
 UDP is written straight from the caller's thread; a stream is written only
 by the reader thread (an ``ssl`` socket is not safe across threads): ``send``
 queues and wakes it. Should the thread itself die anyway, ``failure`` keeps
@@ -144,8 +149,10 @@ class SipTransport:
         idle_s: float = IDLE_S,
         max_streams: int = MAX_STREAMS,
         on_failure: Callable[[BaseException], None] = lambda exc: None,
+        on_read: Callable[[], None] = lambda: None,
     ) -> None:
         self._on_message = on_message
+        self._on_read = on_read
         self._on_failure = on_failure
         self.failure: BaseException | None = None
         self._realtime = realtime
@@ -287,6 +294,7 @@ class SipTransport:
             for stream in list(self._streams.values()):
                 if stream.has_buffered():
                     self._service(stream, 0)
+            self._on_read()  # every message this wake-up brought is handled: a burst, once
             self._close_idle(now)
             self._update_interest()
 
