@@ -119,6 +119,11 @@ def _header_name(text: str) -> str | None:
     return COMPACT.get(name.lower(), name) if len(name) == 1 else name
 
 
+_LENGTH_INITIALS = ("C", "c", "L", "l", " ", "\t")  # what a Content-Length name may start with (as written)
+_REQUIRED_KEYS = tuple((name, _key(name)) for name in REQUIRED)
+_SINGLE_KEYS = tuple((name, _key(name)) for name in SINGLE)
+
+
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, respecting quoted strings and ``<...>``."""
     if "," not in value:  # one item: the common case, and no character-by-character walk
@@ -562,7 +567,7 @@ class SipMessage:
         lines = [self.start_line]
         has_length = False
         for name, value in self.headers:
-            if _key(name) == "content-length":
+            if name[:1] in _LENGTH_INITIALS and _key(name) == "content-length":  # Content-Length, l
                 if has_length:
                     continue
                 has_length = True
@@ -646,11 +651,11 @@ def parse(data: bytes) -> SipMessage:
         is_request=is_request, method=method, uri=uri, status=status, reason=reason, headers=headers
     )
     index = message._lookup()
-    missing = [h for h in REQUIRED if _key(h) not in index]
+    missing = [h for h, key in _REQUIRED_KEYS if key not in index]
     if missing:
         raise SipParseError(f"missing required header{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
-    for name in SINGLE:  # none of them is a list header: each line is one value
-        if len(index.get(_key(name), ())) > 1:
+    for name, key in _SINGLE_KEYS:  # none of them is a list header: each line is one value
+        if len(index.get(key, ())) > 1:
             raise SipParseError(f"more than one {name} header")
     _, cseq_method = _parse_cseq(index["cseq"][0])
     if is_request and cseq_method != method:
