@@ -378,9 +378,8 @@ def _line_of_key(path: Path, loc: tuple[int | str, ...]) -> int:
     return 0
 
 
-@functools.lru_cache(
-    maxsize=1024
-)  # asked on every request in direct mode; the same few peers again and again
+# asked on every request in direct mode: the same few peers again and again
+@functools.lru_cache(maxsize=1024)
 def _allowed(ip: str, allow: tuple[str, ...]) -> bool:
     address = ipaddress.ip_address(ip)
     return any(address in ipaddress.ip_network(net, strict=False) for net in allow)

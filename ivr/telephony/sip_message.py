@@ -453,8 +453,8 @@ class SipMessage:
     # up some fifty times per INVITE, so each look is one dict access rather than a scan of them all
     _index: dict[str, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
     _top_via: Via | None = field(default=None, init=False, repr=False, compare=False)
-    # From and To as parse_name_addr reads them, on the first look: parsed once per message, not on
-    # every from_tag, to_tag and arrival check (the tuple's dict is never changed by its readers)
+    # From, To and Contact as parse_name_addr reads them, on the first look: parsed once per message, not
+    # on every from_tag, to_tag, arrival check and dialog (the tuple's dict is never changed by its readers)
     _addrs: dict[str, tuple[str, str, dict[str, str | None]]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
