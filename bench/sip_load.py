@@ -189,41 +189,67 @@ class StockBaseline(Bot):
 class RegistrarFloor(Bot):
     """What the registrar alone costs: sipp (C++) as the called phone, registered as ``seat1001``
     (``tests/telephony/sipp/uas_answer.xml``): 180 the moment an INVITE arrives, 200 after ``answer_ms``,
-    no RTP. Its INVITE→180 is the registrar's relaying of the burst both ways and little else."""
+    no RTP. Its INVITE→180 is the registrar's relaying of the burst both ways and little else. sipp runs
+    only while its own calls are measured (``answering``): idle, it still wakes every millisecond."""
 
     name = "floor"
     user = FLOOR_USER
 
     def __init__(self, registrar: Kamailio, answer_ms: int) -> None:
-        port = free_udp_port()
+        self.registrar = registrar
+        self.answer_ms = answer_ms
+        self.port = free_udp_port()
         registered = run_sipp(
             "uac_register_auth",
             registrar.address,
             from_user=FLOOR_USER,
             password=registrar.users[FLOOR_USER],
-            local_port=port,
+            local_port=self.port,
             expires=3600,
             timeout_s=5,
         )
         if not registered.ok:
             raise RuntimeError(f"sipp did not register as {FLOOR_USER}: {registered.report()}")
-        self._sipp: SippProcess = start_sipp(
-            "uas_answer",
-            registrar.address,
-            from_user=FLOOR_USER,
-            local_port=port,
-            calls=FLOOR_CALLS,
-            pause_ms=answer_ms,
-            timeout_s=3600,
-            trace_messages=False,  # a message log per call would slow the floor itself
-        )
+        self._sipp: SippProcess | None = None
 
     @property
     def pid(self) -> int:
+        assert self._sipp is not None, "sipp answers only inside answering()"
         return self._sipp.pid
 
-    def stop(self) -> None:
-        self._sipp.stop()
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[RegistrarFloor]:
+        """sipp answering at the registered port, stopped on the way out."""
+        self._sipp = start_sipp(
+            "uas_answer",
+            self.registrar.address,
+            from_user=FLOOR_USER,
+            local_port=self.port,
+            calls=FLOOR_CALLS,
+            pause_ms=self.answer_ms,
+            timeout_s=3600,
+            trace_messages=False,  # a message log per call would slow the floor itself
+        )
+        try:
+            wait_bound(self.port)  # an INVITE before sipp has its socket would wait for a retransmission
+            time.sleep(1.0)  # and its first calls would meet it still starting up
+            yield self
+        finally:
+            self._sipp.stop()
+            self._sipp = None
+
+
+def wait_bound(port: int, timeout: float = 5.0) -> None:
+    """Until a process has bound UDP ``port`` on loopback (binding it ourselves fails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing bound UDP port {port} within {timeout:g} s")
 
 
 def options_status(registrar: Kamailio, user: str, timeout: float = 0.5) -> int | None:
@@ -662,7 +688,8 @@ def main(argv: list[str] | None = None) -> int:
                 print_level(count, args.seconds, mine, theirs)
                 time.sleep(1.0)
                 if floor is not None:
-                    least = measure(caller, floor, count, args.seconds)
+                    with floor.answering():
+                        least = measure(caller, floor, count, args.seconds)
                     print("  registrar floor (sipp answering through the same Kamailio):")
                     for name, value in rows(least).items():
                         if name.startswith("INVITE→180"):
@@ -679,8 +706,6 @@ def main(argv: list[str] | None = None) -> int:
             caller.close()
             if straight is not None:
                 straight.close()
-            if floor is not None:
-                floor.stop()
     return 0
 
 
