@@ -14,6 +14,11 @@ call's length and hangs up; first to ours, then to the baseline. The caller
 sends no audio of its own: the bots hear silence (ours: a silent caller, whose
 first nudge comes after 10 s of silence past the greeting).
 
+When sipp is installed (Debian's sip-tester), each level also measures the registrar's own floor: the
+same burst through the same Kamailio to sipp answering as ``seat1001`` (180 at once, C++), so
+INVITE→180 reads "registrar floor X ms, ours Y ms, stock Z ms". ``--registrar-log quiet`` runs
+Kamailio with warnings only instead of the test harness's line per request.
+
 With ``--direct`` ours is also called straight, the registrar out of the way: through
 Kamailio a burst's 180s wait in the registrar's one socket behind the INVITEs it has
 not relayed yet, so INVITE→180 there measures the registrar as much as the bot.
@@ -70,14 +75,17 @@ from ivr.telephony.sip_message import (  # noqa: E402
     request,
     response,
 )
-from tests.telephony.harness.kamailio import Kamailio  # noqa: E402
+from tests.telephony.harness.kamailio import Kamailio, KamailioSettings  # noqa: E402
 from tests.telephony.harness.ports import LOOPBACK, PortRange, free_udp_port  # noqa: E402
+from tests.telephony.harness.sipp import SippProcess, run_sipp, sipp_available, start_sipp  # noqa: E402
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux: SO_TIMESTAMPNS_OLD
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 TIMESPEC = struct.Struct("@qq")
 OURS_USER = "ivr"
 STOCK_USER = "seat1002"
+FLOOR_USER = "seat1001"
+FLOOR_CALLS = 100_000  # sipp stops after this many calls: never, in one run of this bench
 ANSWER_WAIT_S = 10.0  # a call not answered by then is counted as not answered
 
 
@@ -176,6 +184,72 @@ class StockBaseline(Bot):
         process = self.bot._process
         assert process is not None
         return process.pid
+
+
+class RegistrarFloor(Bot):
+    """What the registrar alone costs: sipp (C++) as the called phone, registered as ``seat1001``
+    (``tests/telephony/sipp/uas_answer.xml``): 180 the moment an INVITE arrives, 200 after ``answer_ms``,
+    no RTP. Its INVITE→180 is the registrar's relaying of the burst both ways and little else. sipp runs
+    only while its own calls are measured (``answering``): idle, it still wakes every millisecond."""
+
+    name = "floor"
+    user = FLOOR_USER
+
+    def __init__(self, registrar: Kamailio, answer_ms: int) -> None:
+        self.registrar = registrar
+        self.answer_ms = answer_ms
+        self.port = free_udp_port()
+        registered = run_sipp(
+            "uac_register_auth",
+            registrar.address,
+            from_user=FLOOR_USER,
+            password=registrar.users[FLOOR_USER],
+            local_port=self.port,
+            expires=3600,
+            timeout_s=5,
+        )
+        if not registered.ok:
+            raise RuntimeError(f"sipp did not register as {FLOOR_USER}: {registered.report()}")
+        self._sipp: SippProcess | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._sipp is not None, "sipp answers only inside answering()"
+        return self._sipp.pid
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[RegistrarFloor]:
+        """sipp answering at the registered port, stopped on the way out."""
+        self._sipp = start_sipp(
+            "uas_answer",
+            self.registrar.address,
+            from_user=FLOOR_USER,
+            local_port=self.port,
+            calls=FLOOR_CALLS,
+            pause_ms=self.answer_ms,
+            timeout_s=3600,
+            trace_messages=False,  # a message log per call would slow the floor itself
+        )
+        try:
+            wait_bound(self.port)  # an INVITE before sipp has its socket would wait for a retransmission
+            time.sleep(1.0)  # and its first calls would meet it still starting up
+            yield self
+        finally:
+            self._sipp.stop()
+            self._sipp = None
+
+
+def wait_bound(port: int, timeout: float = 5.0) -> None:
+    """Until a process has bound UDP ``port`` on loopback (binding it ourselves fails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing bound UDP port {port} within {timeout:g} s")
 
 
 def options_status(registrar: Kamailio, user: str, timeout: float = 0.5) -> int | None:
@@ -579,6 +653,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also call ours straight, without the registrar (stock pyVoIP cannot be: it answers its server)",
     )
+    parser.add_argument(
+        "--registrar-log",
+        choices=("info", "quiet"),
+        default="info",
+        help="Kamailio's log: info (the harness's default, a line per request) or quiet (warnings only)",
+    )
     args = parser.parse_args(argv)
     levels = [int(n) for n in args.calls.split(",") if n.strip()]
     print(
@@ -586,13 +666,20 @@ def main(argv: list[str] | None = None) -> int:
         f"ours = ivr serve (desk flow, answers after 1 ring = 1 s), stock = pyVoIP 1.6.8; "
         f"{os.cpu_count()} CPUs"
     )
+    quiet = args.registrar_log == "quiet"
+    settings = KamailioSettings(debug=0, log_requests=False) if quiet else KamailioSettings()
+    print(
+        f"registrar log: {'warnings only' if quiet else 'info, a line per request'}; "
+        f"registrar floor: {'sipp as the called phone' if sipp_available() else 'none (sipp is not installed)'}"
+    )
     with (
         tempfile.TemporaryDirectory(prefix="ivr-sip-load-") as tmp,
-        Kamailio() as registrar,
+        Kamailio(settings=settings) as registrar,
         bots(registrar, Path(tmp), args.seconds + 15) as (ours, stock),
     ):
         caller = Caller(registrar)
         straight = Caller(DirectLine(ours.address)) if args.direct else None
+        floor = RegistrarFloor(registrar, answer_ms=1000) if sipp_available() else None
         try:
             for count in levels:
                 mine = measure(caller, ours, count, args.seconds)
@@ -600,6 +687,14 @@ def main(argv: list[str] | None = None) -> int:
                 theirs = measure(caller, stock, count, args.seconds)
                 print_level(count, args.seconds, mine, theirs)
                 time.sleep(1.0)
+                if floor is not None:
+                    with floor.answering():
+                        least = measure(caller, floor, count, args.seconds)
+                    print("  registrar floor (sipp answering through the same Kamailio):")
+                    for name, value in rows(least).items():
+                        if name.startswith("INVITE→180"):
+                            print(f"  {name:24} {value:10.2f}")
+                    time.sleep(1.0)
                 if straight is not None:
                     alone = measure(straight, ours, count, args.seconds)
                     print("  ours called straight (no registrar in the way):")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -242,8 +243,7 @@ class SipSettings(Strict):
         return range(int(low), int(high) + 1)
 
     def allows(self, ip: str) -> bool:
-        address = ipaddress.ip_address(ip)
-        return any(address in ipaddress.ip_network(net, strict=False) for net in self.allow)
+        return _allowed(ip, tuple(self.allow))
 
 
 class LineSettings(Strict):
@@ -376,3 +376,10 @@ def _line_of_key(path: Path, loc: tuple[int | str, ...]) -> int:
         elif current == table and line.split("=", 1)[0].strip() == key:
             return n
     return 0
+
+
+# asked on every request in direct mode: the same few peers again and again
+@functools.lru_cache(maxsize=1024)
+def _allowed(ip: str, allow: tuple[str, ...]) -> bool:
+    address = ipaddress.ip_address(ip)
+    return any(address in ipaddress.ip_network(net, strict=False) for net in allow)

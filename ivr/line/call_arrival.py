@@ -21,6 +21,7 @@ from ivr.telephony.transport import Source
 from ivr.telephony.uas_refusals import cannot_serve
 
 log = logging.getLogger(__name__)
+SUPPORTED_TAGS = tuple(tag.strip() for tag in SUPPORTED.split(","))
 KNOWN_METHODS = {"REGISTER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"}
 
 
@@ -56,6 +57,12 @@ class CallArrival(LineTick):
                     self._on_response(msg)
             except Exception as exc:  # one call's fault: that call ends, the line goes on
                 self._sip_fault(msg, source, exc)
+
+    def _after_burst(self) -> None:
+        """The SIP reader has handled what one wake-up brought (a burst of INVITEs: every 180 sent):
+        now the media clock looks at what changed. Woken per message, an idle clock would tick
+        in the middle of a burst (each new call's first tick, its console row) and hold the line's
+        lock while the rest of the burst waits for its 180."""
         self.clock.wake()
 
     def _sip_fault(self, msg: SipMessage, source: Address, exc: Exception) -> None:
@@ -79,7 +86,7 @@ class CallArrival(LineTick):
             self.stats.refused_forbidden += 1
             self._reply(req, source, 403, "Forbidden")
             return
-        refused = refusal(req, [tag.strip() for tag in SUPPORTED.split(",")])
+        refused = refusal(req, SUPPORTED_TAGS)
         if refused is not None:  # a header no dialog could use, no hops left, an option we lack
             self.stats.refused_on_arrival += 1
             log.info("%s refused on arrival: %d %s", method, refused.status, refused.reason)
@@ -204,7 +211,8 @@ class CallArrival(LineTick):
             call.reliable_180 = ClientTransaction.start(
                 ringing_data, call.dialog.reply_to, now, invite=True, transport="UDP"
             )
-        log.debug("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
+        if log.isEnabledFor(logging.DEBUG):  # not even its arguments on the way through a burst
+            log.debug("call %s ringing; answering in %.2f s", call.call_id[:8], self.parts.flow.answer.at_s)
 
     @staticmethod
     def _merged(req: SipMessage, call: InboundCall) -> bool:

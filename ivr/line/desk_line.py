@@ -86,6 +86,7 @@ class DeskLine(CallArrival):
             self._on_datagram,
             realtime=settings.realtime,
             on_failure=lambda exc: self._thread_died("the SIP transport", exc),
+            on_read=self._after_burst,
             transports=settings.transports,
             tls=None if tls is None else TlsListen(*tls),
             tls_client=settings.tls_client(),
@@ -119,6 +120,7 @@ class DeskLine(CallArrival):
         self.frame = 0  # the line's media clock in 20 ms frames (the seat queue's time)
         self._t0 = now()
         self.floor: SeatFloor | None = None
+        self._new_rows = 0
         self.progress = (
             None if parts.progress is None else ProgressWatch(parts.progress, self._flow, parts.wall_clock)
         )

@@ -45,8 +45,10 @@ class InboundCall:
     speech: SpeechGate | None = None  # the caller's words to the recogniser
     answered_tick: int = 0  # media-clock ticks from arrival to answer
     ticks_since_arrival: int = 0
+    on_console: bool = False  # its ringing row was handed to the console (a few new calls a tick)
     caller_hung_up: bool = False
     ended_at: float | None = None
+    quiet_until: float = 0.0  # ended: the media clock has nothing to do for it before then (its timers)
     recorded: bool = False
     farewell: deque[bytes] | None = None  # the goodbye to a put-through caller (seat gone, line closing)
     farewell_wait: int = 0  # frames after the goodbye in which the caller may hang up first (line 35)

@@ -58,6 +58,7 @@ class LineReplies:
     _t0: float
     floor: SeatFloor | None
     progress: ProgressWatch | None
+    _new_rows: int  # ringing calls the console may still be told of on this tick
 
     def _reply(
         self,

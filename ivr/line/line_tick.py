@@ -21,6 +21,10 @@ from ivr.telephony.media_clock import PERIOD_S
 
 log = logging.getLogger(__name__)
 KEEP_ENDED_S = 32.0  # an ended call's transaction stays to absorb retransmissions
+# new ringing calls shown on the console per tick: a burst of 60 INVITEs reaches the console within
+# 300 ms rather than in one tick, whose 60 console rows (each waking the live board's writer) would
+# hold the line's lock and the interpreter while the SIP thread is still sending the burst's 180s
+NEW_ROWS_PER_TICK = 4
 
 
 class LineTick(MidCallRequests):
@@ -42,7 +46,11 @@ class LineTick(MidCallRequests):
                 (c.ended_at if c.ended_at is not None else c.arrived) + KEEP_ENDED_S + PERIOD_S
                 for c in self._calls.values()
             ]
-            deadlines += [tx.next_deadline() for c in self._calls.values() for tx in c.transactions()]
+            for c in self._calls.values():
+                if c.state is CallState.ENDED and c.quiet_until:  # the tick looks at it then, not before
+                    deadlines.append(c.quiet_until)
+                else:
+                    deadlines += [tx.next_deadline() for tx in c.transactions()]
             deadlines += [tx.next_deadline() for tx in self._refused.values()]
             if self.registration is not None:
                 deadlines.append(self.registration.next_deadline())  # inf: nothing pending
@@ -52,6 +60,7 @@ class LineTick(MidCallRequests):
 
     def _on_tick(self, now: float) -> None:
         with self._lock:
+            self._new_rows = NEW_ROWS_PER_TICK
             # first, last tick's frames for every call, in one tight loop: on the 20 ms grid
             for live in list(self._calls.values()):
                 if live.media is not None and live.state is CallState.ANSWERED and not live.caller_hung_up:
@@ -78,6 +87,8 @@ class LineTick(MidCallRequests):
                     self._fail(call, now, exc)
 
     def _tick_call(self, call: InboundCall, now: float) -> None:
+        if call.state is CallState.ENDED and now < call.quiet_until:
+            return  # an ended call (a busy line keeps thousands): nothing of it is due before then
         if call.state is not CallState.RINGING:
             call.reliable_180 = None  # a final response went: the 180 needs no PRACK any more
         for tx in (call.invite_tx, call.reinvite_tx):
@@ -89,6 +100,13 @@ class LineTick(MidCallRequests):
         if call.state is CallState.ENDED:
             if now - (call.ended_at or now) > KEEP_ENDED_S and (call.bye is None or call.bye.terminated):
                 del self._calls[call.call_id]
+                return
+            # its transactions are all an ended call has left (none is added after its end, and an
+            # ACK or a response only moves a deadline later): the tick looks at it again at the next
+            call.quiet_until = min(
+                [tx.next_deadline() for tx in (call.invite_tx, call.reinvite_tx, call.bye) if tx is not None]
+                + [(call.ended_at or now) + KEEP_ENDED_S + PERIOD_S]  # then forgotten (see _next_deadline)
+            )
             return
         call.ticks_since_arrival += 1
         if (
@@ -98,7 +116,10 @@ class LineTick(MidCallRequests):
         ):
             return
         if call.state is CallState.RINGING:
-            if call.ticks_since_arrival == 1:  # the console hears of the call here, not on the way to its 180
+            # the console hears of the call on the tick, not on the way to its 180; a few new calls a tick
+            if not call.on_console and self._new_rows > 0:
+                self._new_rows -= 1
+                call.on_console = True
                 self._saw(call)
             # the tick nearest the answer moment: the 20 ms grid puts the answer within ±10 ms of it
             if now >= call.answer_at - PERIOD_S / 2:

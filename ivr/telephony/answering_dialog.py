@@ -11,6 +11,7 @@ with its own CSeq count (§12.2.1.1, §15).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,7 +42,7 @@ class AnsweringDialog:
     def __post_init__(self) -> None:
         if not self.remote_target:
             contact = self.invite.header("Contact")
-            self.remote_target = parse_name_addr(contact)[1] if contact else self.invite.uri
+            self.remote_target = self.invite.name_addr("Contact")[1] if contact else self.invite.uri
         if not self.route_set:
             self.route_set = [v.strip() for v in self.invite.all("Record-Route")]
 
@@ -56,7 +57,7 @@ class AnsweringDialog:
         hop = parse_name_addr(self.route_set[0])[1] if self.route_set else self.remote_target
         return uri_transport(hop) or self.invite.top_via.transport
 
-    @property
+    @functools.cached_property  # the INVITE and where it came from are the dialog's for good
     def reply_to(self) -> Address:
         """Where responses to the INVITE go: its top Via, with received/rport (RFC 3261 §18.2.2)."""
         return self.invite.top_via.response_address(self.source)

@@ -60,6 +60,21 @@ def _check_name_addr(value: str, *, angle: bool, sip_only: bool) -> None:
     _check_uri(uri, sip_only=sip_only)
 
 
+def _check_addr_header(message: SipMessage, name: str) -> None:
+    """From or To: a name-addr whose URI has a scheme (a sip or sips one with a host and a port)."""
+    if message.header(name) is None:
+        _check_name_addr("", angle=False, sip_only=False)  # raises, as an empty value does
+    _check_uri(message.name_addr(name)[1], sip_only=False)
+
+
+def _check_contact(message: SipMessage, value: str, *, sip_only: bool) -> None:
+    """One Contact: a name-addr with a URI (a sip or sips one with a host where ``sip_only``)."""
+    if value == message.header("Contact"):  # the one Contact line: parsed once, the dialog reads it too
+        _check_uri(message.name_addr("Contact")[1], sip_only=sip_only)
+    else:
+        _check_name_addr(value, angle=False, sip_only=sip_only)
+
+
 def dialog_header_problem(message: SipMessage) -> str | None:
     """What is wrong with a header a dialog uses later, as a reason phrase; ``None`` when all is well.
 
@@ -70,9 +85,9 @@ def dialog_header_problem(message: SipMessage) -> str | None:
     contacts = message.all("Contact")
     dialog = message.method == "INVITE" or not message.is_request  # its Contact is the remote target
     checks: list[tuple[str, list[str], Callable[[str], object]]] = [
-        ("Via", message.all("Via"), Via.parse),
-        ("From", [message.header("From") or ""], lambda v: _check_name_addr(v, angle=False, sip_only=False)),
-        ("To", [message.header("To") or ""], lambda v: _check_name_addr(v, angle=False, sip_only=False)),
+        ("Via", message.all("Via")[1:], Via.parse),  # the top one: parsed by the message, below
+        ("From", ["From"], lambda name: _check_addr_header(message, name)),
+        ("To", ["To"], lambda name: _check_addr_header(message, name)),
         (
             "Record-Route",
             message.all("Record-Route"),
@@ -81,7 +96,12 @@ def dialog_header_problem(message: SipMessage) -> str | None:
         ("Route", message.all("Route"), lambda v: _check_name_addr(v, angle=True, sip_only=True)),
     ]
     if contacts != ["*"] or message.method != "REGISTER":
-        checks.append(("Contact", contacts, lambda v: _check_name_addr(v, angle=False, sip_only=dialog)))
+        checks.append(("Contact", contacts, lambda v: _check_contact(message, v, sip_only=dialog)))
+    if message.all("Via"):
+        try:
+            message.top_via  # noqa: B018 - parsed once per message, and checked so
+        except SipParseError as exc:
+            return f"Bad Via: {_without_prefix(str(exc), 'Via: ')}"[:MAX_REASON]
     for name, values, check in checks:
         for value in values:
             try:
@@ -111,9 +131,9 @@ def refusal(request: SipMessage, supported: Collection[str] = ()) -> Refusal | N
             return Refusal(400, "Bad Max-Forwards: not a number 0..255")
         if int(hops) == 0 and request.method != "OPTIONS":
             return Refusal(483, "Too Many Hops")
-    if request.method != "CANCEL":
+    if request.method != "CANCEL" and (required := request.all("Require")):
         known = {option.lower() for option in supported}
-        unsupported = [tag for tag in request.all("Require") if tag.lower() not in known]
+        unsupported = [tag for tag in required if tag.lower() not in known]
         if unsupported:
             return Refusal(420, "Bad Extension", (("Unsupported", ", ".join(unsupported)),))
     return None

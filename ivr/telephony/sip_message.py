@@ -82,6 +82,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _DISPLAY_WORD = re.compile(r"[A-Za-z0-9.!%*_+`'~\u0080-\U0010ffff-]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _SPACE = re.compile(r"\s")
+_URI_PARAMS = re.compile(r"[;?]")
 # RFC 3261 §20.17: rfc1123-date, always in GMT
 _DATE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
@@ -107,6 +108,20 @@ def _key(name: str) -> str:
     """A header name for comparison: lower case, compact form expanded."""
     name = name.strip()
     return COMPACT.get(name.lower(), name).lower()
+
+
+@functools.lru_cache(maxsize=512)  # the same few dozen names, as each sender writes them
+def _header_name(text: str) -> str | None:
+    """A header line's name as the message keeps it (compact forms expanded), None if no token."""
+    name = text.strip()
+    if not _TOKEN.fullmatch(name):
+        return None
+    return COMPACT.get(name.lower(), name) if len(name) == 1 else name
+
+
+_LENGTH_INITIALS = ("C", "c", "L", "l", " ", "\t")  # what a Content-Length name may start with (as written)
+_REQUIRED_KEYS = tuple((name, _key(name)) for name in REQUIRED)
+_SINGLE_KEYS = tuple((name, _key(name)) for name in SINGLE)
 
 
 def split_list(value: str) -> list[str]:
@@ -196,13 +211,14 @@ def uri_user(uri: str) -> str | None:
     return rest[:at].split(":", 1)[0] or None
 
 
+@functools.lru_cache(maxsize=1024)  # each INVITE's From, To and Contact: the same peers' URIs again and again
 def uri_hostport(uri: str) -> tuple[str, int]:
     """Host and port of a sip/sips URI; the port defaults to 5060 (5061 for sips). IPv6 without brackets."""
     scheme, rest = _split_uri(uri)
     if scheme not in ("sip", "sips"):
         raise SipParseError(f"URI scheme {scheme!r} has no host (expected sip or sips)")
     at = rest.rfind("@", 0, len(rest.split("?", 1)[0]))
-    hostport = re.split(r"[;?]", rest[at + 1 :], maxsplit=1)[0]
+    hostport = _URI_PARAMS.split(rest[at + 1 :], maxsplit=1)[0]
     host, port = _split_hostport(hostport, "URI")
     return host, port if port is not None else (5061 if scheme == "sips" else 5060)
 
@@ -399,13 +415,19 @@ class Via:
         host, and always when ``rport`` was requested (RFC 3581 §4).
         """
         src_ip, src_port = source
-        via = self
         requested = self.has_param("rport")
-        if requested or src_ip != self.host:
-            via = via.with_param("received", src_ip)
-        if requested:
-            via = via.with_param("rport", str(src_port))
-        return str(via)
+        if not requested and src_ip == self.host:
+            return str(self)
+        params = list(self.params)
+        filled = [("received", src_ip), ("rport", str(src_port))] if requested else [("received", src_ip)]
+        for name, value in filled:
+            for i, (n, _) in enumerate(params):  # replaced in place when present, else appended
+                if n.lower() == name:
+                    params[i] = (n, value)
+                    break
+            else:
+                params.append((name, value))
+        return str(Via(self.transport, self.host, self.port, tuple(params), self.protocol))
 
 
 # --- messages -----------------------------------------------------------------------------------
@@ -431,19 +453,27 @@ class SipMessage:
     # up some fifty times per INVITE, so each look is one dict access rather than a scan of them all
     _index: dict[str, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
     _top_via: Via | None = field(default=None, init=False, repr=False, compare=False)
+    # From, To and Contact as parse_name_addr reads them, on the first look: parsed once per message, not
+    # on every from_tag, to_tag, arrival check and dialog (the tuple's dict is never changed by its readers)
+    _addrs: dict[str, tuple[str, str, dict[str, str | None]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def parse(cls, data: bytes) -> SipMessage:
         return parse(data)
 
-    def _values(self, name: str) -> list[str]:
+    def _lookup(self) -> dict[str, list[str]]:
         index = self._index
         if index is None:
             index = {}
             for n, v in self.headers:
                 index.setdefault(_key(n), []).append(v)
             object.__setattr__(self, "_index", index)
-        return index.get(_key(name), [])
+        return index
+
+    def _values(self, name: str) -> list[str]:
+        return self._lookup().get(_key(name), [])
 
     def header(self, name: str) -> str | None:
         """The first header line's value for ``name`` (any case, compact forms too), as written."""
@@ -453,7 +483,7 @@ class SipMessage:
     def all(self, name: str) -> list[str]:
         """Every value for ``name`` in order; comma lists split for list headers (Via, Route, Contact...)."""
         key = _key(name)
-        values = self._values(key)
+        values = self._lookup().get(key, [])
         if key in LIST_HEADERS and not (key == "contact" and values == ["*"]):
             return [item for v in values for item in split_list(v)]
         return list(values)
@@ -475,11 +505,23 @@ class SipMessage:
 
     @property
     def from_tag(self) -> str | None:
-        return parse_name_addr(self._required("From"))[2].get("tag")
+        return self.name_addr("From")[2].get("tag")
 
     @property
     def to_tag(self) -> str | None:
-        return parse_name_addr(self._required("To"))[2].get("tag")
+        return self.name_addr("To")[2].get("tag")
+
+    def name_addr(self, name: str) -> tuple[str, str, dict[str, str | None]]:
+        """``parse_name_addr`` of the first ``name`` header line (From, To, Contact), read once per message."""
+        addrs = self._addrs
+        if addrs is None:
+            addrs = {}
+            object.__setattr__(self, "_addrs", addrs)
+        key = _key(name)
+        found = addrs.get(key)
+        if found is None:
+            found = addrs[key] = parse_name_addr(self._required(name))
+        return found
 
     @property
     def top_via(self) -> Via:
@@ -525,7 +567,7 @@ class SipMessage:
         lines = [self.start_line]
         has_length = False
         for name, value in self.headers:
-            if _key(name) == "content-length":
+            if name[:1] in _LENGTH_INITIALS and _key(name) == "content-length":  # Content-Length, l
                 if has_length:
                     continue
                 has_length = True
@@ -546,6 +588,11 @@ def _copy(message: SipMessage, headers: list[tuple[str, str]]) -> SipMessage:
         headers=headers,
         body=message.body,
     )
+
+
+def _first(index: dict[str, list[str]], key: str) -> str | None:
+    values = index.get(key)
+    return values[0] if values else None
 
 
 def _parse_cseq(value: str) -> tuple[int, str]:
@@ -594,37 +641,38 @@ def parse(data: bytes) -> SipMessage:
             headers[-1] = (name, f"{value} {line.strip()}".strip())
             continue
         name, colon, value = line.partition(":")
-        name = name.strip()
         if not colon:
             raise SipParseError(f"line {number}: header line has no ':'")
-        if not _TOKEN.fullmatch(name):
-            raise SipParseError(f"line {number}: bad header name {name[:30]!r}")
-        headers.append((COMPACT.get(name.lower(), name) if len(name) == 1 else name, value.strip()))
+        written = _header_name(name)
+        if written is None:
+            raise SipParseError(f"line {number}: bad header name {name.strip()[:30]!r}")
+        headers.append((written, value.strip()))
     message = SipMessage(
         is_request=is_request, method=method, uri=uri, status=status, reason=reason, headers=headers
     )
-    missing = [h for h in REQUIRED if message.header(h) is None]
+    index = message._lookup()
+    missing = [h for h, key in _REQUIRED_KEYS if key not in index]
     if missing:
         raise SipParseError(f"missing required header{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
-    for name in SINGLE:
-        if len(message.all(name)) > 1:
+    for name, key in _SINGLE_KEYS:  # none of them is a list header: each line is one value
+        if len(index.get(key, ())) > 1:
             raise SipParseError(f"more than one {name} header")
-    _, cseq_method = message.cseq
+    _, cseq_method = _parse_cseq(index["cseq"][0])
     if is_request and cseq_method != method:
         raise SipParseError(f"CSeq method {cseq_method} does not match the request method {method}")
     message.top_via  # noqa: B018 - validates the top Via
     for name in ("From", "To"):
         try:
-            parse_name_addr(message._required(name))
+            message.name_addr(name)
         except SipParseError as exc:
             raise SipParseError(f"{name}: {exc}") from None
-    max_forwards = message.header("Max-Forwards")
+    max_forwards = _first(index, "max-forwards")
     if max_forwards is not None and not (max_forwards.isdigit() and int(max_forwards) <= 255):
         raise SipParseError(f"Max-Forwards {max_forwards[:20]!r} is not 0..255")
-    date = message.header("Date")
+    date = _first(index, "date")
     if date is not None and not _DATE.fullmatch(date):
         raise SipParseError("Date is not an RFC 1123 date in GMT")
-    length_text = message.header("Content-Length")
+    length_text = _first(index, "content-length")
     body = rest
     if length_text is not None:
         if not length_text.isdigit():
@@ -633,19 +681,10 @@ def parse(data: bytes) -> SipMessage:
         if length > len(rest):
             raise SipParseError(f"Content-Length is {length} but the body has {len(rest)} bytes")
         body = rest[:length]  # RFC 3261 §18.3: bytes beyond Content-Length are discarded
-    return _with_body(message, body)
-
-
-def _with_body(message: SipMessage, body: bytes) -> SipMessage:
-    return SipMessage(
-        is_request=message.is_request,
-        method=message.method,
-        uri=message.uri,
-        status=message.status,
-        reason=message.reason,
-        headers=message.headers,
-        body=body,
-    )
+    # the body set in place on the message just made (no reader has it yet): what was read of its
+    # headers while checking them (index, top Via, From and To) stays with it
+    object.__setattr__(message, "body", body)
+    return message
 
 
 def _parse_start_line(start: str) -> tuple[bool, str, str, int, str]:

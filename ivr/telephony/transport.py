@@ -27,6 +27,11 @@ way out, from any thread, and does the transport layer's part of RFC 3261:
   which looks the name up and sends it from its own worker: the sending thread (the
   media clock, for a BYE) never waits on a resolver.
 
+After each wake-up's messages (a burst of datagrams read back to back, a
+connection's messages) the owner's ``on_read`` is called once, on the reader
+thread: what the burst set in motion (the line's media clock) starts after the
+burst, not in the middle of it.
+
 UDP is written straight from the caller's thread; a stream is written only
 by the reader thread (an ``ssl`` socket is not safe across threads): ``send``
 queues and wakes it. Should the thread itself die anyway, ``failure`` keeps
@@ -36,6 +41,7 @@ why and ``on_failure`` tells the owner at once.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import logging
 import os
@@ -114,12 +120,16 @@ class _Outbound:
 def normal(address: Iterable[object]) -> Address:
     """``(host, port)`` from a socket address (IPv6's are 4-tuples), the host in its compressed form."""
     host, port = list(address)[:2]
-    text = str(host)
+    return _normal(str(host), int(str(port)))
+
+
+@functools.lru_cache(maxsize=1024)  # every datagram's source: the same few peers again and again
+def _normal(text: str, port: int) -> Address:
     try:
         text = ipaddress.ip_address(text).compressed
     except ValueError:
         text = text.lower()
-    return text, int(str(port))
+    return text, port
 
 
 def family_of(host: str) -> socket.AddressFamily:
@@ -139,8 +149,10 @@ class SipTransport:
         idle_s: float = IDLE_S,
         max_streams: int = MAX_STREAMS,
         on_failure: Callable[[BaseException], None] = lambda exc: None,
+        on_read: Callable[[], None] = lambda: None,
     ) -> None:
         self._on_message = on_message
+        self._on_read = on_read
         self._on_failure = on_failure
         self.failure: BaseException | None = None
         self._realtime = realtime
@@ -201,15 +213,17 @@ class SipTransport:
     def send(self, data: bytes, address: Address) -> None:
         """Send a message (any thread): a response back the way its request came, a request over
         the transport its top Via names (see the module's docstring)."""
-        via = _top_via(data)
         connection: int | None = None
         fallback: bytes | None = None
         if data.startswith(b"SIP/2.0 "):
-            branch = _branch(data, via)
-            with self._lock:
-                hit = self._branches.get(branch) if branch else None
+            hit = None
+            if self._branches:  # requests came over a connection (filled before they are handled)
+                branch = _branch(data, _top_via(data))
+                with self._lock:
+                    hit = self._branches.get(branch) if branch else None
             connection, transport = hit if hit is not None else (None, "UDP")
         else:
+            via = _top_via(data)
             named = via.group(1).decode("ascii").upper() if via is not None else "UDP"
             transport = named if named in ("TCP", "TLS") else "UDP"
             if transport == "UDP" and len(data) > UDP_LIMIT and "TCP" in self.transports:
@@ -280,6 +294,7 @@ class SipTransport:
             for stream in list(self._streams.values()):
                 if stream.has_buffered():
                     self._service(stream, 0)
+            self._on_read()  # every message this wake-up brought is handled: a burst, once
             self._close_idle(now)
             self._update_interest()
 
