@@ -15,7 +15,7 @@ from ivr.demo.phone import SipPhone
 from ivr.demo.phone_script import Press, Tone, WaitForBot
 from ivr.demo.seat_phone import SeatPhone
 from tests.console.conftest import add_users, free_port, make_root, running_console, sign_in
-from tests.telephony.conftest import REPO, LineMaker
+from tests.telephony.conftest import REPO, LineMaker, started_phone
 from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
 
 pytestmark = pytest.mark.slow
@@ -39,15 +39,8 @@ def seat_1001() -> Iterator[SeatPhone]:
 
 @pytest.fixture
 def caller_phone() -> Iterator[SipPhone]:
-    ports = allocate_rtp_range(20)
-    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1))
-    phone.user = CALLER
-    try:
-        phone.start()
+    with started_phone(user=CALLER) as phone:
         yield phone
-    finally:
-        phone.close()
-        release_rtp_range(ports)
 
 
 def test_a_caller_over_sip_is_on_the_wallboard_and_pops_on_the_rung_seats_page(

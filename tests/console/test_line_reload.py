@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from ivr.demo.phone import SipPhone
 from ivr.demo.phone_script import HangUp, Silent, WaitForBot
 from ivr.line.console_feed import ReloadWatch
 from ivr.line.open_line import OpenLine
 from ivr.records.register import CallRegister
 from ivr.records.reload_requests import SEAT_BREAKS, ReloadRequests
-from tests.telephony.conftest import REPO, LineMaker
-from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
+from tests.telephony.conftest import REPO, LineMaker, started_phone
 
 pytestmark = pytest.mark.slow
 
@@ -84,29 +82,25 @@ def test_a_call_in_progress_finishes_on_its_flow_and_the_next_call_takes_the_new
     text = (REPO / "flows" / "desk.yaml").read_text(encoding="utf-8")
     flow.write_text(text, encoding="utf-8")
     maker = LineMaker(tmp_path)
-    ports = allocate_rtp_range(40)
-    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1))
     try:
-        phone.start()
-        line = maker(flow=flow)
-        phone.user = "13500000001"
-        phone.call(line.line.transport.address, (WaitForBot(), Silent(4.0), HangUp()))
-        within(5.0, lambda: line.line.live_calls() == 1 and line.line.frame > 100)  # answered, in the flow
-        flow.write_text(text.replace("flow: desk\n", "flow: desk-v2\n", 1), encoding="utf-8")
-        ask_reload(line)
-        within(SETTLE_S, lambda: line.line.parts.flow.flow == "desk-v2")
-        assert line.records == [] and line.line.live_calls() == 1  # the first call goes on meanwhile
-        phone.user = "13500000002"
-        phone.call(line.line.transport.address, (WaitForBot(), HangUp()))
-        within(15.0, lambda: len(line.records) == 2)
-        by_caller = {r.caller: r.flow for r in line.records}
-        assert by_caller == {"13500000001": "desk", "13500000002": "desk-v2"}
+        with started_phone(40) as phone:
+            line = maker(flow=flow)
+            phone.user = "13500000001"
+            phone.call(line.line.transport.address, (WaitForBot(), Silent(4.0), HangUp()))
+            within(
+                5.0, lambda: line.line.live_calls() == 1 and line.line.frame > 100
+            )  # answered, in the flow
+            flow.write_text(text.replace("flow: desk\n", "flow: desk-v2\n", 1), encoding="utf-8")
+            ask_reload(line)
+            within(SETTLE_S, lambda: line.line.parts.flow.flow == "desk-v2")
+            assert line.records == [] and line.line.live_calls() == 1  # the first call goes on meanwhile
+            phone.user = "13500000002"
+            phone.call(line.line.transport.address, (WaitForBot(), HangUp()))
+            within(15.0, lambda: len(line.records) == 2)
+            by_caller = {r.caller: r.flow for r in line.records}
+            assert by_caller == {"13500000001": "desk", "13500000002": "desk-v2"}
     finally:
-        try:
-            phone.close()
-        finally:
-            release_rtp_range(ports)
-            maker.close()
+        maker.close()
 
 
 def test_a_pause_on_a_page_has_the_line_read_the_breaks_and_load_no_files(

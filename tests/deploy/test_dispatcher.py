@@ -41,7 +41,7 @@ from ivr.records.register import CallRegister
 from ivr.records.seat_claims import LEASE_S
 from ivr.telephony.sip_message import SipMessage, uri_hostport
 from tests.postgres_cluster import PostgresCluster
-from tests.telephony.conftest import wait_until, write_seats
+from tests.telephony.conftest import started_phone, wait_until, write_seats
 from tests.telephony.harness.dispatcher import DispatcherSettings, KamailioDispatcher
 from tests.telephony.harness.kamailio import kamailio_available
 from tests.telephony.harness.ports import PortRange, allocate_rtp_range, release_rtp_range
@@ -99,24 +99,15 @@ def store(postgres_cluster: PostgresCluster) -> Iterator[SharedStore]:
 class Cluster:
     proxy: KamailioDispatcher
     nodes: dict[str, ServeNode]
-    phones: list[tuple[SipPhone, PortRange]] = field(default_factory=list)
+    phones: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     numbers: Iterator[int] = field(default_factory=itertools.count)
 
     def phone(self) -> SipPhone:
         """A started phone with RTP ports of its own (a phone keeps its calls' sockets until closed)."""
-        ports = allocate_rtp_range(200)
-        phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1))
-        self.phones.append((phone, ports))
-        phone.start()
-        return phone
+        return self.phones.enter_context(started_phone(200))
 
     def close_phones(self) -> None:
-        while self.phones:
-            phone, ports = self.phones.pop()
-            try:
-                phone.close()
-            finally:
-                release_rtp_range(ports)
+        self.phones.close()
 
     def node_of(self, call: PhoneCall) -> str:
         """Which node answered: the port in the Contact of its 200 (the node's own address)."""

@@ -6,10 +6,12 @@ Every line, phone, registrar and RTP range a fixture opens is closed by it in a
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,17 +166,27 @@ def register_line(
         maker.close()
 
 
+@contextlib.contextmanager
+def started_phone(rtp_size: int = 20, **options: Any) -> Iterator[SipPhone]:
+    """A started caller phone (``SipPhone(**options)``) with an RTP range of its own; on leaving it is
+    closed and its range given back."""
+    ports = allocate_rtp_range(rtp_size)
+    try:
+        phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), **options)
+        try:
+            phone.start()
+            yield phone
+        finally:
+            phone.close()
+    finally:
+        release_rtp_range(ports)
+
+
 @pytest.fixture
 def phone() -> Iterator[SipPhone]:
     """A started caller phone with its own RTP range."""
-    ports = allocate_rtp_range(200)
-    sip_phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1))
-    try:
-        sip_phone.start()
+    with started_phone(200) as sip_phone:
         yield sip_phone
-    finally:
-        sip_phone.close()
-        release_rtp_range(ports)
 
 
 CallerNumbers = Callable[[], str]

@@ -10,11 +10,9 @@ from pydantic import SecretStr
 
 from ivr.call.events import EventKind, Outcome
 from ivr.config import RecordsSettings
-from ivr.demo.phone import SipPhone
 from ivr.demo.phone_script import HangUp, WaitForBot
 from tests.postgres_cluster import PostgresCluster
-from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record
-from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
+from tests.telephony.conftest import CallerNumbers, LineMaker, started_phone, wait_for_record
 
 
 @pytest.mark.slow
@@ -23,10 +21,7 @@ def test_a_caller_cut_off_on_line_a_hears_the_apology_on_line_b(
 ) -> None:
     shared = RecordsSettings(url=SecretStr(postgres_cluster.empty_register()))
     line_a, line_b = open_line(records=shared), open_line(records=shared)
-    ports = allocate_rtp_range(20)
-    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), user=caller_number())
-    try:
-        phone.start()
+    with started_phone(user=caller_number()) as phone:
         first = phone.call(line_a.line.transport.address, [WaitForBot(), HangUp()])  # gone mid-menu
         assert first.done.wait(30), "the first call did not end"
         dropped = wait_for_record(line_a, phone.user)
@@ -38,9 +33,6 @@ def test_a_caller_cut_off_on_line_a_hears_the_apology_on_line_b(
         assert line_b.recent.dropped_path(phone.user), "line B never learnt of the call cut off on line A"
         again = phone.call(line_b.line.transport.address, [WaitForBot(), HangUp()])
         assert again.done.wait(30), "the second call did not end"
-    finally:
-        phone.close()
-        release_rtp_range(ports)
     record = wait_for_record(line_b, phone.user)
     said = [e.detail.get("prompt") for e in record.events if e.kind is EventKind.PROMPT_STARTED]
     assert said[:1] == ["dropped_call.apology"], said

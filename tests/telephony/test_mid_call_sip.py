@@ -25,13 +25,12 @@ from rich.console import Console
 
 from ivr.call.events import EventKind
 from ivr.commands.calls import render_call
-from ivr.demo.phone import SipPhone
 from ivr.demo.phone_script import HangUp, Silent
 from ivr.line.open_line import OpenLine
 from ivr.telephony import sdp
 from ivr.telephony.rtp import RtpPacket
 from ivr.telephony.sip_message import SipMessage
-from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record, wait_until
+from tests.telephony.conftest import CallerNumbers, LineMaker, started_phone, wait_for_record, wait_until
 from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
 from tests.telephony.raw_sip import RawCaller, RawDialog
 
@@ -241,10 +240,7 @@ def test_the_record_of_a_phone_that_loses_one_packet_in_twenty_shows_five_percen
     """The phone drops every 20th packet it sends: the line's RTCP reception stats (RFC 3550 A.3)
     put about 5 % loss and a loopback's jitter (under a frame) in the call's record; the phone's reports say
     the bot's stream lost nothing, and the line's reports tell the phone of its 5 %."""
-    ports = allocate_rtp_range(20)
-    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), user=caller_number(), drop_every=20)
-    try:
-        phone.start()
+    with started_phone(user=caller_number(), drop_every=20) as phone:
         call = phone.call(line.line.transport.address, [Silent(6.0), HangUp()])
         assert call.done.wait(10.0), "the call did not end"
         media = call.media
@@ -254,9 +250,6 @@ def test_the_record_of_a_phone_that_loses_one_packet_in_twenty_shows_five_percen
         )
         told = media.rtcp.far
         assert told is not None and 0.03 <= told.fraction_lost / 256 <= 0.07, told
-    finally:
-        phone.close()
-        release_rtp_range(ports)
     record = wait_for_record(line, phone.user)
     quality = next(e.detail for e in record.events if e.kind is EventKind.MEDIA)
     assert isinstance(quality["loss_pct"], float) and 4.0 <= quality["loss_pct"] <= 6.0, quality
@@ -379,15 +372,9 @@ def test_the_record_of_a_phone_whose_every_other_packet_is_20_ms_late_shows_20_m
 ) -> None:
     """Every other packet arrives one frame late (after the next): RFC 3550 A.8's estimate
     converges on |D| = 20 ms; nothing is lost, the jitter buffer puts them back in order."""
-    ports = allocate_rtp_range(20)
-    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), user=caller_number(), delay_every=2)
-    try:
-        phone.start()
+    with started_phone(user=caller_number(), delay_every=2) as phone:
         call = phone.call(line.line.transport.address, [Silent(3.0), HangUp()])
         assert call.done.wait(8.0), "the call did not end"
-    finally:
-        phone.close()
-        release_rtp_range(ports)
     record = wait_for_record(line, phone.user)
     quality = next(e.detail for e in record.events if e.kind is EventKind.MEDIA)
     # 20.1 ms measured when idle; a busy machine's scheduling adds its own (see the loss test)

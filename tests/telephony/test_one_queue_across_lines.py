@@ -4,6 +4,7 @@ never both, and the second caller is put through once the first call is over."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +27,11 @@ from tests.telephony.conftest import (
     CallerNumbers,
     LineMaker,
     SeatMaker,
+    started_phone,
     wait_for_record,
     wait_until,
     write_seats,
 )
-from tests.telephony.harness.ports import PortRange, allocate_rtp_range, release_rtp_range
 
 pytestmark = pytest.mark.slow
 
@@ -55,20 +56,8 @@ class WatchedSeat(SeatPhone):
 @pytest.fixture
 def callers(caller_number: CallerNumbers) -> Iterator[list[SipPhone]]:
     """Two started caller phones, each with its own number and RTP range."""
-    opened: list[tuple[SipPhone, PortRange]] = []
-    try:
-        for _ in range(2):
-            ports = allocate_rtp_range(20)
-            phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), user=caller_number())
-            opened.append((phone, ports))
-            phone.start()
-        yield [phone for phone, _ in opened]
-    finally:
-        for phone, ports in opened:
-            try:
-                phone.close()
-            finally:
-                release_rtp_range(ports)
+    with contextlib.ExitStack() as opened:
+        yield [opened.enter_context(started_phone(user=caller_number())) for _ in range(2)]
 
 
 def connected_on(line: OpenLine) -> list[Connected]:

@@ -17,8 +17,8 @@ from ivr.demo.phone_script import Press, Tone, WaitForBot
 from ivr.telephony import g711, sdp
 from ivr.telephony.rtp import RtpPacket
 from ivr.telephony.srtp import SrtpStreams, answered_keys
-from tests.telephony.conftest import CallerNumbers, LineMaker, wait_for_record
-from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
+from tests.telephony.conftest import CallerNumbers, LineMaker, started_phone, wait_for_record
+from tests.telephony.harness.ports import LOOPBACK
 from tests.telephony.harness.rtp_tap import RtpTap
 from tests.telephony.raw_sip import RawCaller
 from tests.telephony.test_interop import CALLER_FLOW
@@ -32,14 +32,8 @@ SCRIPT = (WaitForBot(limit_s=10), Tone(1.0, CALLER_HZ), Press("1"), WaitForBot(l
 
 @pytest.fixture
 def srtp_phone() -> Iterator[SipPhone]:
-    ports = allocate_rtp_range(20)
-    phone = SipPhone(rtp_ports=range(ports.low, ports.high + 1), srtp=True)
-    try:
-        phone.start()
+    with started_phone(srtp=True) as phone:
         yield phone
-    finally:
-        phone.close()
-        release_rtp_range(ports)
 
 
 @pytest.mark.parametrize("mode", ["offer", "require"])

@@ -9,6 +9,7 @@ the test's run.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import ssl
@@ -35,6 +36,7 @@ from tests.telephony.conftest import (
     REPO,
     CallerNumbers,
     LineMaker,
+    started_phone,
     wait_for_record,
     wait_registered,
     write_seats,
@@ -43,7 +45,6 @@ from tests.telephony.harness.certificate import self_signed_certificate
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_tls_available
 from tests.telephony.harness.ports import (
     LOOPBACK,
-    PortRange,
     allocate_rtp_range,
     release_rtp_range,
 )
@@ -122,30 +123,17 @@ class Phones:
     """Started phones for one test, each with its own RTP range; all closed by ``close``."""
 
     def __init__(self) -> None:
-        self._made: list[tuple[SipPhone, PortRange]] = []
+        self._made = contextlib.ExitStack()
 
     def __call__(
         self, host: str, user: str, transport: str = "udp", tls_client: ssl.SSLContext | None = None
     ) -> SipPhone:
-        ports = allocate_rtp_range(20)
-        try:
-            phone = SipPhone(
-                host, user, range(ports.low, ports.high + 1), transport=transport, tls_client=tls_client
-            )
-        except BaseException:
-            release_rtp_range(ports)
-            raise
-        self._made.append((phone, ports))
-        phone.start()
-        return phone
+        return self._made.enter_context(
+            started_phone(host=host, user=user, transport=transport, tls_client=tls_client)
+        )
 
     def close(self) -> None:
-        while self._made:
-            phone, ports = self._made.pop()
-            try:
-                phone.close()
-            finally:
-                release_rtp_range(ports)
+        self._made.close()
 
 
 @pytest.fixture
