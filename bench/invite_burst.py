@@ -60,7 +60,7 @@ from tests.telephony.harness.ports import LOOPBACK, free_udp_port  # noqa: E402
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 TIMESPEC = struct.Struct("@qq")
-RTP_PORTS = "28000-28499"  # beside bench/sip_load.py's, outside the tests' 10000-19999
+RTP_PORTS = "28000-28499"  # beside bench/sip_load.py's 26000-27999; inside the tests' RTP window (23000-31999): not run beside them
 
 
 def invites(line_address: tuple[str, int], caller_port: int, count: int, first: int) -> list[SipMessage]:
