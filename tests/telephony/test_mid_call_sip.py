@@ -375,10 +375,14 @@ def test_the_record_of_a_phone_whose_every_other_packet_is_20_ms_late_shows_20_m
     with started_phone(user=caller_number(), delay_every=2) as phone:
         call = phone.call(line.line.transport.address, [Silent(3.0), HangUp()])
         assert call.done.wait(8.0), "the call did not end"
+        phone_late_ms = phone.clock.stats.max_lateness_s * 1000
     record = wait_for_record(line, phone.user)
     quality = next(e.detail for e in record.events if e.kind is EventKind.MEDIA)
-    # 20.1 ms measured when idle; a busy machine's scheduling adds its own (see the loss test)
-    assert isinstance(quality["jitter_ms"], float) and 15.0 <= quality["jitter_ms"] <= 35.0, quality
+    # 20.1 ms measured when idle, and at most 35 ms from a phone whose clock kept time. A phone whose own
+    # clock ran late (a busy machine: CI runs two workers) sent some packets late by that much on top;
+    # one |D| can grow by twice it (the packet late, its neighbour on time), so the bound grows by that.
+    high = 35.0 + 2 * phone_late_ms
+    assert isinstance(quality["jitter_ms"], float) and 15.0 <= quality["jitter_ms"] <= high, (quality, high)
     assert quality["lost"] == 0, quality
 
 
