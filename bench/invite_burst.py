@@ -251,6 +251,8 @@ def wire_rounds(address: tuple[str, int], calls: int, rounds: int) -> None:
         f"  last 180 of a burst  p50 {pct(last, 50):7.3f}  p90 {pct(last, 90):7.3f}  max {max(last):7.3f}"
         f"  (over 10 ms: {sum(x > 10 for x in last)} of {len(last)})"
     )
+    # a fresh line's first burst (bench/sip_load.py sends one burst to a line just started)
+    print(f"  first bursts' last 180 ms  {'  '.join(f'{x:.2f}' for x in last[:5])}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from uuid import uuid4
 
 from ivr.call.engine import CallEngine
 from ivr.hearing.caller_speech import SpeechGate
@@ -56,7 +56,9 @@ class InboundCall:
     seat: str | None = None  # the seat the call was put through to
     closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
     tickets: CallTickets | None = None  # the callback tickets the call asked for, and their outcome
-    record_id: str = field(default_factory=lambda: uuid4().hex)  # its id in the register (and tickets)
+    record_id: str = field(
+        default_factory=lambda: secrets.token_hex(16)
+    )  # its id in the register (and tickets)
     failure: str | None = None  # the fault that ended the call, in one line
     sdp_sent: bytes = b""  # our last SDP (answer or offer): the next differs in version only if it changed
     sdp_version: int | None = None  # its o= version (RFC 3264 §8: +1 for each changed description)

@@ -18,7 +18,7 @@ from ivr.telephony import sdp
 from ivr.telephony.media_clock import MediaClock
 from ivr.telephony.registration import Registration
 from ivr.telephony.rtp_ports import RtpPorts
-from ivr.telephony.sip_message import SipMessage, format_hostport, response
+from ivr.telephony.sip_message import SipMessage, format_hostport, response_wire
 from ivr.telephony.transactions import ClientTransaction, ServerTransaction, server_key
 from ivr.telephony.transport import SipTransport
 
@@ -75,7 +75,7 @@ class LineReplies:
     ) -> bytes:
         """A response sent where the request's Via says; a failure to an INVITE outside a call (and
         ``remember``) is resent until its ACK (timer G), its INVITE's copies answered with it again."""
-        resp = response(
+        data = response_wire(
             req,
             status,
             reason,
@@ -85,7 +85,6 @@ class LineReplies:
             content_type=content_type,
             source=source,  # RFC 3581 §4: the top Via comes back with received and the rport filled
         )
-        data = resp.serialize()
         to = req.top_via.response_address(source)
         self.transport.send(data, to)
         if remember and req.method == "INVITE" and status >= 300:

@@ -22,7 +22,7 @@ from ivr.telephony.sip_message import (
     new_tag,
     parse_name_addr,
     request,
-    response,
+    response_wire,
     uri_hostport,
     uri_transport,
 )
@@ -64,13 +64,13 @@ class AnsweringDialog:
 
     def answer(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()) -> bytes:
         """A response to the INVITE without a body (180, 486, 487, 480, 503...), in this dialog."""
-        return response(
+        return response_wire(
             self.invite, status, reason, to_tag=self.to_tag, headers=headers, source=self.source
-        ).serialize()
+        )
 
     def ok(self, contact: str, sdp_body: bytes, headers: Sequence[tuple[str, str]] = ()) -> bytes:
         """The 200 OK with the SDP answer: Contact, the route set copied back (§12.1.1), then ``headers``."""
-        return response(
+        return response_wire(
             self.invite,
             200,
             "OK",
@@ -83,7 +83,7 @@ class AnsweringDialog:
             body=sdp_body,
             content_type="application/sdp",
             source=self.source,
-        ).serialize()
+        )
 
     def bye(self, local: Address) -> tuple[bytes, Address]:
         """A BYE from the answering side, and the first hop it goes to (the first route, else the

@@ -19,7 +19,7 @@ Reason phrases name headers and what is wrong, never a URI's user part.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ivr.telephony.sip_message import SipMessage, SipParseError, Via, parse_name_addr, uri_hostport
@@ -81,37 +81,40 @@ def dialog_header_problem(message: SipMessage) -> str | None:
     Every Via; From and To (a name-addr whose URI has a scheme); every Contact (a name-addr,
     one sip/sips URI with a host in an INVITE or a response; ``*`` only in REGISTER); every
     Record-Route and Route (``<sip:...>`` with a host). ``"Bad Record-Route: '<' without a closing '>'"``.
+    Checked in that order (the top Via first), and the first problem is the one told.
     """
-    contacts = message.all("Contact")
-    dialog = message.method == "INVITE" or not message.is_request  # its Contact is the remote target
-    checks: list[tuple[str, list[str], Callable[[str], object]]] = [
-        ("Via", message.all("Via")[1:], Via.parse),  # the top one: parsed by the message, below
-        ("From", ["From"], lambda name: _check_addr_header(message, name)),
-        ("To", ["To"], lambda name: _check_addr_header(message, name)),
-        (
-            "Record-Route",
-            message.all("Record-Route"),
-            lambda v: _check_name_addr(v, angle=True, sip_only=True),
-        ),
-        ("Route", message.all("Route"), lambda v: _check_name_addr(v, angle=True, sip_only=True)),
-    ]
-    if contacts != ["*"] or message.method != "REGISTER":
-        checks.append(("Contact", contacts, lambda v: _check_contact(message, v, sip_only=dialog)))
-    if message.all("Via"):
+    vias = message.all("Via")
+    if vias:
         try:
             message.top_via  # noqa: B018 - parsed once per message, and checked so
         except SipParseError as exc:
-            return f"Bad Via: {_without_prefix(str(exc), 'Via: ')}"[:MAX_REASON]
-    for name, values, check in checks:
-        for value in values:
-            try:
-                check(value)
-            except SipParseError as exc:
-                what = _without_prefix(str(exc), "name-addr: ", "Via: ", "URI: ")
-                return f"Bad {name}: {what}"[:MAX_REASON]
+            return _bad("Via", exc)
+    name = "Via"
+    try:
+        for value in vias[1:]:  # the top one: parsed by the message, above
+            Via.parse(value)
+        for name in ("From", "To"):
+            _check_addr_header(message, name)
+        for name in ("Record-Route", "Route"):
+            for value in message.all(name):
+                _check_name_addr(value, angle=True, sip_only=True)
+        name = "Contact"
+        contacts = message.all("Contact")
+        if contacts != ["*"] or message.method != "REGISTER":
+            dialog = message.method == "INVITE" or not message.is_request  # its Contact is the remote target
+            for value in contacts:
+                _check_contact(message, value, sip_only=dialog)
+    except SipParseError as exc:
+        return _bad(name, exc)
     if message.method == "INVITE" and len(contacts) > 1:
         return "Bad Contact: more than one in an INVITE"
     return None
+
+
+def _bad(name: str, exc: SipParseError) -> str:
+    """The reason phrase for a header that failed its check: ``Bad <name>: <what is wrong>``."""
+    what = _without_prefix(str(exc), "name-addr: ", "Via: ", "URI: ")
+    return f"Bad {name}: {what}"[:MAX_REASON]
 
 
 def refusal(request: SipMessage, supported: Collection[str] = ()) -> Refusal | None:

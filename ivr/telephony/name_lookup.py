@@ -34,6 +34,7 @@ Lookup = Callable[[str, int, socket.AddressFamily, socket.SocketKind], LookupRes
 
 
 @functools.lru_cache(maxsize=1024)  # asked on every datagram sent; the same few hosts again and again
+@functools.lru_cache(maxsize=1024)  # every send asks it of the same few peers' addresses
 def is_address(host: str) -> bool:
     """Whether ``host`` is an IP address (sent to as it is) rather than a name."""
     try:

@@ -201,27 +201,33 @@ def parse_offer(body: bytes) -> Offer:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SdpError(f"SDP is not valid UTF-8 (byte {exc.start})") from None
-    lines = [ln.rstrip("\r") for ln in text.split("\n")]
-    lines = [ln for ln in lines if ln.strip()]
-    if not lines:
-        raise SdpError("SDP body is empty")
-    if lines[0] != "v=0":
-        raise SdpError(f"SDP must start with v=0, got {lines[0][:20]!r}")
     session: dict[str, str] = {}
     session_attrs: list[str] = []
     media: list[tuple[str, list[tuple[str, str, int]]]] = []  # (m= value, [(type, value, line)])
-    for number, line in enumerate(lines, start=1):
+    fields: list[tuple[str, str, int]] | None = None  # the latest m= line's
+    number = 0  # lines counted without the blank ones
+    for line in text.split("\n"):
+        if line[-1:] == "\r":
+            line = line.rstrip("\r")
+        if not line or line.isspace():
+            continue
+        number += 1
+        if number == 1 and line != "v=0":
+            raise SdpError(f"SDP must start with v=0, got {line[:20]!r}")
         if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
             raise SdpError(f"SDP line {number} is not <type>=<value>: {line[:20]!r}")
-        kind, value = line[0], line[2:]
+        kind = line[0]
         if kind == "m":
-            media.append((value, []))
-        elif media:
-            media[-1][1].append((kind, value, number))
+            fields = []
+            media.append((line[2:], fields))
+        elif fields is not None:
+            fields.append((kind, line[2:], number))
         elif kind == "a":
-            session_attrs.append(value)
-        else:
-            session.setdefault(kind, value)
+            session_attrs.append(line[2:])
+        elif kind not in session:
+            session[kind] = line[2:]
+    if not number:
+        raise SdpError("SDP body is empty")
     audio = [i for i, (m, _) in enumerate(media) if m.split(" ", 1)[0] == "audio"]
     if not audio:
         raise SdpError("SDP has no m=audio line")

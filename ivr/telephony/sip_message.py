@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -117,6 +117,13 @@ def _header_name(text: str) -> str | None:
     if not _TOKEN.fullmatch(name):
         return None
     return COMPACT.get(name.lower(), name) if len(name) == 1 else name
+
+
+@functools.lru_cache(maxsize=512)
+def _name_and_key(text: str) -> tuple[str, str] | None:
+    """:func:`_header_name` and :func:`_key` of a header line's name in one look (the parser's loop)."""
+    written = _header_name(text)
+    return None if written is None else (written, _key(written))
 
 
 _LENGTH_INITIALS = ("C", "c", "L", "l", " ", "\t")  # what a Content-Length name may start with (as written)
@@ -252,12 +259,14 @@ def _parse_params(text: str, what: str) -> dict[str, str | None]:
     return params
 
 
-def parse_name_addr(value: str) -> tuple[str, str, dict[str, str | None]]:
+@functools.lru_cache(maxsize=2048)  # a peer's Contact and To, the registrar's Record-Route: again and again
+def parse_name_addr(value: str) -> tuple[str, str, Mapping[str, str | None]]:
     """``"Alice" <sip:a@h>;tag=1`` into ``("Alice", "sip:a@h", {"tag": "1"})``.
 
     Accepts quoted or token display names and bare addr-specs (whose
     ``;`` parameters belong to the header, RFC 3261 §20.10). Parameter names
-    are lower-cased; a parameter without ``=`` maps to ``None``.
+    are lower-cased; a parameter without ``=`` maps to ``None``. The answer for
+    one value is kept and shared: its parameters are read, never changed.
     """
     text = value.strip()
     display = ""
@@ -328,7 +337,7 @@ class Via:
         if m is None:
             raise SipParseError("Via: expected 'SIP/2.0/<transport> <host>[:port]'")
         name, version, transport, rest = m.groups()
-        if f"{name.upper()}/{version}" != SIP_VERSION:
+        if name.upper() != "SIP" or version != "2.0":  # SIP/2.0
             raise SipParseError(f"Via: protocol {name}/{version} is not SIP/2.0")
         if "(" in rest:
             rest = re.sub(r"\(.*?\)", "", rest)  # comments
@@ -346,10 +355,7 @@ class Via:
         return cls(transport=transport.upper(), host=host, port=port, params=tuple(params))
 
     def __str__(self) -> str:
-        out = f"{self.protocol}/{self.transport} {self.sent_by}"
-        for name, value in self.params:
-            out += f";{name}" if value is None else f";{name}={value}"
-        return out
+        return self._written(self.params)
 
     @property
     def sent_by(self) -> str:
@@ -427,7 +433,13 @@ class Via:
                     break
             else:
                 params.append((name, value))
-        return str(Via(self.transport, self.host, self.port, tuple(params), self.protocol))
+        return self._written(params)
+
+    def _written(self, params: Iterable[tuple[str, str | None]]) -> str:
+        """This Via as written, with ``params`` for its parameters."""
+        return f"{self.protocol}/{self.transport} {self.sent_by}" + "".join(
+            f";{name}" if value is None else f";{name}={value}" for name, value in params
+        )
 
 
 # --- messages -----------------------------------------------------------------------------------
@@ -455,7 +467,7 @@ class SipMessage:
     _top_via: Via | None = field(default=None, init=False, repr=False, compare=False)
     # From, To and Contact as parse_name_addr reads them, on the first look: parsed once per message, not
     # on every from_tag, to_tag, arrival check and dialog (the tuple's dict is never changed by its readers)
-    _addrs: dict[str, tuple[str, str, dict[str, str | None]]] | None = field(
+    _addrs: dict[str, tuple[str, str, Mapping[str, str | None]]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -483,7 +495,9 @@ class SipMessage:
     def all(self, name: str) -> list[str]:
         """Every value for ``name`` in order; comma lists split for list headers (Via, Route, Contact...)."""
         key = _key(name)
-        values = self._lookup().get(key, [])
+        values = self._lookup().get(key)
+        if not values:  # most headers asked for on arrival (Route, Record-Route, Require) are not there
+            return []
         if key in LIST_HEADERS and not (key == "contact" and values == ["*"]):
             return [item for v in values for item in split_list(v)]
         return list(values)
@@ -511,7 +525,7 @@ class SipMessage:
     def to_tag(self) -> str | None:
         return self.name_addr("To")[2].get("tag")
 
-    def name_addr(self, name: str) -> tuple[str, str, dict[str, str | None]]:
+    def name_addr(self, name: str) -> tuple[str, str, Mapping[str, str | None]]:
         """``parse_name_addr`` of the first ``name`` header line (From, To, Contact), read once per message."""
         addrs = self._addrs
         if addrs is None:
@@ -633,24 +647,38 @@ def parse(data: bytes) -> SipMessage:
     start = lines[0]
     is_request, method, uri, status, reason = _parse_start_line(start)
     headers: list[tuple[str, str]] = []
+    keys: list[str] = []  # each line's key, for the index
+    folded = False
     for number, line in enumerate(lines[1:], start=2):
         if line[:1] in (" ", "\t"):
             if not headers:
                 raise SipParseError(f"line {number}: continuation line before any header")
             name, value = headers[-1]
             headers[-1] = (name, f"{value} {line.strip()}".strip())
+            folded = True
             continue
         name, colon, value = line.partition(":")
         if not colon:
             raise SipParseError(f"line {number}: header line has no ':'")
-        written = _header_name(name)
-        if written is None:
+        named = _name_and_key(name)
+        if named is None:
             raise SipParseError(f"line {number}: bad header name {name.strip()[:30]!r}")
-        headers.append((written, value.strip()))
+        headers.append((named[0], value.strip()))
+        keys.append(named[1])
     message = SipMessage(
         is_request=is_request, method=method, uri=uri, status=status, reason=reason, headers=headers
     )
-    index = message._lookup()
+    if folded:  # a continuation changed a value already listed: the index is read from the final lines
+        index = message._lookup()
+    else:  # the index in one pass over the lines just read, each name's key found once
+        index = {}
+        for key, (_, value) in zip(keys, headers, strict=True):
+            values = index.get(key)
+            if values is None:
+                index[key] = [value]
+            else:
+                values.append(value)
+        object.__setattr__(message, "_index", index)
     missing = [h for h, key in _REQUIRED_KEYS if key not in index]
     if missing:
         raise SipParseError(f"missing required header{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
@@ -743,6 +771,37 @@ def response(
     Contact, and Record-Route for dialog-creating responses, RFC 3261
     §12.1.1), Content-Type, Content-Length.
     """
+    out = _response_headers(request, status, to_tag, headers, body, content_type, source)
+    return SipMessage(is_request=False, status=status, reason=reason, headers=out, body=body)
+
+
+def response_wire(
+    request: SipMessage,
+    status: int,
+    reason: str,
+    *,
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+    source: tuple[str, int] | None = None,
+) -> bytes:
+    """:func:`response`'s wire bytes, written straight from its lines: the same bytes as
+    ``response(...).serialize()``, without the message between (every INVITE's 180 is one)."""
+    out = _response_headers(request, status, to_tag, headers, body, content_type, source)
+    head = "\r\n".join([f"{SIP_VERSION} {status} {reason}", *[f"{name}: {value}" for name, value in out]])
+    return (head + "\r\n\r\n").encode("utf-8") + body
+
+
+def _response_headers(
+    request: SipMessage,
+    status: int,
+    to_tag: str | None,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    content_type: str | None,
+    source: tuple[str, int] | None,
+) -> list[tuple[str, str]]:
     if not request.is_request:
         raise ValueError("can only respond to a request")
     if not 100 <= status <= 699:
@@ -760,11 +819,12 @@ def response(
         ("Call-ID", request.call_id),
         ("CSeq", request._required("CSeq")),
     ]
-    out += list(headers)
+    # Content-Length is the body's, written last: one passed in would be a second, and wrong
+    out += [(name, value) for name, value in headers if _key(name) != "content-length"]
     if content_type is not None:
         out.append(("Content-Type", content_type))
     out.append(("Content-Length", str(len(body))))
-    return SipMessage(is_request=False, status=status, reason=reason, headers=out, body=body)
+    return out
 
 
 def request(
