@@ -21,6 +21,7 @@ from ivr.telephony.sip_message import (
     parse_name_addr,
     request,
     response,
+    response_wire,
     uri_hostport,
     uri_user,
 )
@@ -377,6 +378,51 @@ def test_trying_has_no_to_tag_and_response_can_record_the_source() -> None:
         "2001:db8::99",
         41000,
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "to_tag", "body"),
+    [
+        ("invite_linphone_compact.sip", ("192.0.2.1", 5060), "b0b", b""),  # two Vias, the top one filled
+        ("invite_pyvoip.sip", ("203.0.113.9", 41000), "t1", b"v=0\r\n"),  # NAT: received and rport
+        ("bye_lf_only.sip", ("2001:db8::99", 41000), "other", b""),  # a To tag already: kept
+        ("invite_pyvoip.sip", None, None, b""),
+    ],
+)
+def test_response_wire_writes_the_same_bytes_as_the_response_serialized(
+    name: str, source: tuple[str, int] | None, to_tag: str | None, body: bytes
+) -> None:
+    req = parse(load(name))
+    headers = [("Server", "ivr"), ("Contact", "<sip:ivr@192.0.2.7:5060>")]
+    content_type = "application/sdp" if body else None
+    made = response(
+        req,
+        180,
+        "Ringing",
+        to_tag=to_tag,
+        headers=headers,
+        body=body,
+        content_type=content_type,
+        source=source,
+    )
+    wire = response_wire(
+        req,
+        180,
+        "Ringing",
+        to_tag=to_tag,
+        headers=headers,
+        body=body,
+        content_type=content_type,
+        source=source,
+    )
+    assert wire == made.serialize()
+    assert parse(wire) == made
+
+
+def test_a_content_length_passed_to_a_response_is_never_a_second_one() -> None:
+    wire = response_wire(parse(INVITE), 200, "OK", headers=[("Content-Length", "99")], body=b"v=0\r\n")
+    assert wire.count(b"Content-Length") == 1
+    assert parse(wire).body == b"v=0\r\n"
 
 
 @pytest.mark.parametrize(("status", "message"), [(99, "status must be 100..699"), (700, "status must be")])
