@@ -13,7 +13,12 @@ shares its seats with other lines (a ``CrossLine``). What it keeps:
   board and the caller's screen pop never show it (the holder writes the seat);
 - callers joining and leaving this line's queue go to ``waiting_callers``;
 - each look at the other lines (``CrossLine.view``) tells the queue which
-  seats they hold and how many of their callers came before each of ours.
+  seats they hold and how many of their callers came before each of ours;
+- a claim is first asked "first come" (``SeatClaims.claim``): refused while a
+  caller on another line has waited longer for the seat's skill. The seat is
+  offered again after the next look; once such claims of a seat that no line
+  holds have been refused for ``FIRST_COME_S``, the claim is asked without that
+  rule: the other line had its turn and let the seat go by.
 
 Nothing here waits: every write is a job on the ``CrossLine``'s worker.
 """
@@ -24,10 +29,14 @@ import logging
 from collections.abc import Callable
 
 from ivr.line.cross_line import CrossLine
+from ivr.media import frames_in
 from ivr.seats.queue import Abandoned, Connected, GiveUp, QueueAction, Ring, SeatQueue, StopRinging
 from ivr.seats.state import SeatChanged, SeatState
 
 log = logging.getLogger(__name__)
+
+FIRST_COME_S = 3.0  # three looks (CrossLine.LOOK_S) for the line of an earlier caller to take a free seat
+FIRST_COME_FRAMES = frames_in(FIRST_COME_S)
 
 
 class ClaimedSeats:
@@ -49,6 +58,8 @@ class ClaimedSeats:
         self._claiming: dict[str, str] = {}  # seat id → the call a claim was asked for (answer not yet in)
         self._held: dict[str, str] = {}  # seat id → the call this line holds its claim for
         self._untold: dict[str, list[QueueAction]] = {}  # seat id → its ring, told once the claim is won
+        self._lost_since: dict[str, int] = {}  # seat id → the frame a claim of it, free, was first refused
+        self._frame = 0  # the latest tick's
 
     def joined(self, call_id: str, skill: str) -> None:
         self.crossing.joined(call_id, skill)
@@ -70,7 +81,9 @@ class ClaimedSeats:
         crossing = self.crossing
         if isinstance(action, Ring):
             self._claiming[action.seat_id] = action.call_id
-            crossing.claim(action.seat_id, action.call_id)
+            lost_since = self._lost_since.get(action.seat_id)
+            first_come = lost_since is None or self._frame - lost_since < FIRST_COME_FRAMES
+            crossing.claim(action.seat_id, action.call_id, first_come=first_come)
             return True
         if isinstance(action, SeatChanged):
             if action.state in (SeatState.AVAILABLE, SeatState.ON_BREAK):
@@ -87,6 +100,7 @@ class ClaimedSeats:
     def take(self, frame: int) -> None:
         """On the tick: claims answered since the last one, and the latest look at the other lines."""
         crossing = self.crossing
+        self._frame = frame
         for seat_id, call_id, won in crossing.answers():
             if self._claiming.get(seat_id) != call_id:  # the ring was called off while the claim was made
                 if won:
@@ -96,16 +110,20 @@ class ClaimedSeats:
                 continue
             del self._claiming[seat_id]
             if won:
+                self._lost_since.pop(seat_id, None)
                 self._held[seat_id] = call_id
                 for action in self._untold.pop(seat_id, []):
                     self._tell(action)
                 self._dial(seat_id, call_id)
             else:
-                log.info("seat %s is taken on another line", seat_id)
+                log.info("seat %s is held by another line, or left to a caller waiting longer there", seat_id)
+                self._lost_since.setdefault(seat_id, frame)
                 self._take(self.queue.seat_taken_elsewhere(seat_id, frame))
         view = crossing.view()
         if view is None:
             return
+        for seat_id in view.busy:  # another line holds it now: whoever it was left to has it
+            self._lost_since.pop(seat_id, None)
         self.queue.callers_ahead_elsewhere(view.ahead)
         self._take(self.queue.seats_elsewhere(view.busy, frame))
         for seat_id, call_id in view.mine.items():  # a claim this line no longer knows of (a lost answer)

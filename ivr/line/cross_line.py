@@ -91,12 +91,13 @@ class CrossLine:
 
     # -- the tick's side --------------------------------------------------------------
 
-    def claim(self, seat_id: str, call_id: str) -> None:
-        """Claim ``seat_id`` for ``call_id``; the answer comes back through ``answers()``."""
+    def claim(self, seat_id: str, call_id: str, *, first_come: bool = True) -> None:
+        """Claim ``seat_id`` for ``call_id`` (``first_come``: not while a caller who came earlier waits
+        on another line, see ``SeatClaims.claim``); the answer comes back through ``answers()``."""
 
         def work() -> None:
             try:
-                won = self.claims.claim(seat_id, call_id, self._wall())
+                won = self.claims.claim(seat_id, call_id, self._wall(), first_come=first_come)
             except Exception:
                 self._answers.append((seat_id, call_id, False))
                 raise  # the worker logs and counts it

@@ -12,6 +12,14 @@ A line's claims count only while the line is alive: every line ``beat``\\ s
 beat is older than ``lease_s`` is void — a line killed with ``kill -9``
 gives its seats back to the others ``lease_s`` later, without a person.
 
+A seat goes to the caller who has waited longest for its skill on any line: a
+claim for one of this line's callers is refused while a caller on another live
+line joined earlier for the same skill and has no seat claimed yet, so a newer
+caller here never takes the seat the older one was told is theirs next. The
+line that asked tries again after its next look, and claims regardless once
+the other line has let the seat go by for a while (``ClaimedSeats``): a line
+that is alive but never claims cannot keep a seat idle.
+
 ``waiting`` / ``left`` keep this line's waiting callers in ``waiting_callers``;
 ``look`` tells a line which seats other lines hold now and, for each of its
 own waiting callers, how many callers on other lines joined earlier for the
@@ -66,18 +74,23 @@ class SeatClaims:
         """This line is alive at ``now``."""
         self.register.write(lambda conn: write_beat(conn, self.node, now))
 
-    def claim(self, seat_id: str, call_id: str, now: datetime) -> bool:
-        """Take ``seat_id`` for ``call_id``; False when another live line holds it.
+    def claim(self, seat_id: str, call_id: str, now: datetime, *, first_come: bool = True) -> bool:
+        """Take ``seat_id`` for ``call_id``; False when another live line holds it or, ``first_come``,
+        when a caller on another live line has waited longer for the same skill and is not being put
+        through yet (that line takes the seat for them: the order callers are told holds across lines).
 
         A claim this line already holds is taken over for the new call; a dead line's is void.
         """
 
         def work(conn: Connection) -> bool:
             write_beat(conn, self.node, now)
+            fresh = iso(now - self.lease)
             conn.execute(
                 f"DELETE FROM seat_claims WHERE seat_id = ? AND node <> ? AND NOT {alive_since('node')}",
-                (seat_id, self.node, iso(now - self.lease)),
+                (seat_id, self.node, fresh),
             )
+            if first_come and self._waited_longer_elsewhere(conn, call_id, fresh):
+                return False
             got = conn.execute(
                 "INSERT INTO seat_claims (seat_id, node, call_id, claimed_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (seat_id) DO UPDATE SET call_id = excluded.call_id, "
@@ -89,6 +102,18 @@ class SeatClaims:
             return got == 1
 
         return self.register.write(work)
+
+    def _waited_longer_elsewhere(self, conn: Connection, call_id: str, fresh: str | None) -> bool:
+        """Whether a caller on another live line joined before ``call_id`` (this line's) for the same
+        skill and has no seat claimed for them (one being rung is already on their way)."""
+        row = conn.execute(
+            "SELECT 1 FROM waiting_callers AS mine JOIN waiting_callers AS other "
+            "ON other.skill = mine.skill AND other.node <> mine.node AND other.seq < mine.seq "
+            f"WHERE mine.call_id = ? AND mine.node = ? AND {alive_since('other.node')} "
+            "AND other.call_id NOT IN (SELECT call_id FROM seat_claims) LIMIT 1",
+            (call_id, self.node, fresh),
+        ).fetchone()
+        return row is not None
 
     def release(self, seat_id: str, call_id: str) -> bool:
         """Give ``seat_id`` back (held for ``call_id``); False if this line did not hold it for that call."""

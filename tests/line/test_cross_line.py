@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from ivr.line.claimed_seats import FIRST_COME_FRAMES, FIRST_COME_S, ClaimedSeats
 from ivr.line.cross_line import ClaimAnswer, CrossLine
+from ivr.media import frames_in
 from ivr.records.register import CallRegister
 from ivr.records.seat_claims import CrossLineView, SeatClaims
+from ivr.seats.directory import Seat
+from ivr.seats.queue import QueueAction, SeatQueue
 from tests.postgres_cluster import PostgresCluster
 
 LinePair = Callable[..., CrossLine]
@@ -132,3 +136,51 @@ def test_a_release_reaches_the_other_line_long_before_its_next_look(
     finally:
         a.close()
         b.close()
+
+
+def test_a_seat_waits_for_an_earlier_callers_line_a_while_then_rings_for_its_own(
+    cross_line: LinePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Line B is alive and has a caller who asked first, but never takes the free seat (its seats file
+    lacks it, say). Line A's caller is not kept from the seat for good: A's first-come claims are refused
+    for ``FIRST_COME_S``, then A claims regardless and rings the seat."""
+    a, b = cross_line(look_s=0.2, lease_s=2.0), cross_line(look_s=0.2, lease_s=2.0)
+    b.joined("b1", "reception")
+    assert b.jobs.flush(10)
+    frame = 0
+    asked: list[tuple[int, bool]] = []  # (frame, first come) of each claim A asks
+    claim = a.claim
+
+    def asking(seat_id: str, call_id: str, *, first_come: bool = True) -> None:
+        asked.append((frame, first_come))
+        claim(seat_id, call_id, first_come=first_come)
+
+    monkeypatch.setattr(a, "claim", asking)
+    queue = SeatQueue([Seat(id="1001", name="座席1001", uri="sip:1001@127.0.0.1", skills=["reception"])])
+    rung: list[tuple[int, str]] = []
+
+    def act(actions: list[QueueAction]) -> None:
+        for action in actions:
+            claimed.saw(action)
+
+    claimed = ClaimedSeats(
+        a,
+        queue,
+        tell=lambda action: None,
+        dial=lambda seat, call: rung.append((frame, call)),
+        take_actions=act,
+    )
+    claimed.joined("a1", "reception")
+    act(queue.join("a1", "reception", frame))
+    deadline = time.monotonic() + FIRST_COME_S + 10
+    while not rung and time.monotonic() < deadline:
+        time.sleep(0.02)  # a frame of media time
+        frame += 1
+        claimed.take(frame)
+        act(queue.tick(frame))
+    assert rung and rung[0][1] == "a1", f"the seat was never rung for A's caller (claims asked: {asked})"
+    first_come = [f for f, fair in asked if fair]
+    regardless = [f for f, fair in asked if not fair]
+    assert len(first_come) >= 3, "A asked again after its looks, giving B's caller the seat first"
+    assert regardless and regardless[0] - first_come[0] >= FIRST_COME_FRAMES, asked
+    assert rung[0][0] - first_come[0] <= FIRST_COME_FRAMES + frames_in(2.0), "and not much longer"

@@ -143,3 +143,55 @@ def test_a_new_register_has_the_claims_tables(store: Path | str) -> None:
         assert counts == [0, 0, 0]
     finally:
         register.close()
+
+
+def test_a_free_seat_goes_to_the_caller_who_has_waited_longest_on_any_line(store: Path | str) -> None:
+    """A caller told they are first (hold.progress counts other lines' callers) is not overtaken by a
+    newer caller on another line: that line's claim is refused until the earlier caller has a seat."""
+    register = CallRegister(store)
+    try:
+        a, b = SeatClaims(register, "a"), SeatClaims(register, "b")
+        b.waiting("b1", "booking", seconds(0))
+        a.waiting("a1", "booking", seconds(1))
+        assert not a.claim("1001", "a1", seconds(2)), "b1 came first and has no seat yet"
+        assert a.holder("1001") is None and a.look(seconds(2)).busy == set(), "the refusal holds nothing"
+        assert b.claim("1001", "b1", seconds(3)), "the earliest caller's line gets the seat"
+        b.left("b1")  # put through
+        assert a.claim("1002", "a1", seconds(4)), "no one before a1 waits any more"
+    finally:
+        register.close()
+
+
+def test_only_an_earlier_caller_still_without_a_seat_on_a_live_line_of_the_same_skill_comes_first(
+    store: Path | str,
+) -> None:
+    register = CallRegister(store)
+    try:
+        a, b = SeatClaims(register, "a", lease_s=10), SeatClaims(register, "b", lease_s=10)
+        b.waiting("b-other-skill", "complaint", seconds(0))
+        b.waiting("b-rung", "booking", seconds(0))
+        assert b.claim("2001", "b-rung", seconds(0)), "b-rung's seat is being rung for them"
+        a.waiting("a1", "booking", seconds(1))
+        assert a.claim("1001", "a1", seconds(2)), "an earlier caller of another skill, or one being rung"
+        assert a.release("1001", "a1")
+        b.waiting("b-late", "booking", seconds(3))  # b's last beat
+        assert a.claim("1001", "a1", seconds(4)), "a caller who came later on the other line"
+        assert a.release("1001", "a1")
+        assert b.release("2001", "b-rung")  # b-rung's seat did not answer: they wait again, before a1
+        assert not a.claim("1001", "a1", seconds(5)), "b-rung came first and has no seat now"
+        assert a.claim("1001", "a1", seconds(14)), "b has not beaten for over 10 s: its callers are void"
+    finally:
+        register.close()
+
+
+def test_a_claim_not_first_come_takes_a_free_seat_whoever_waits_elsewhere(store: Path | str) -> None:
+    register = CallRegister(store)
+    try:
+        a, b = SeatClaims(register, "a"), SeatClaims(register, "b")
+        b.waiting("b1", "booking", seconds(0))
+        a.waiting("a1", "booking", seconds(1))
+        assert not a.claim("1001", "a1", seconds(2))
+        assert a.claim("1001", "a1", seconds(5), first_come=False), "the other line let the seat go by"
+        assert not b.claim("1001", "b1", seconds(6)), "held: the seat is never rung for two callers"
+    finally:
+        register.close()

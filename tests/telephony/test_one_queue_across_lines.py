@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +178,45 @@ def test_a_caller_hears_a_place_that_counts_the_caller_waiting_longer_on_the_oth
         assert call.done.wait(10)
     assert progress_positions(line_b, callers[1].user)[:1] == [2], "B's caller counts A's, who came first"
     assert progress_positions(line_a, callers[0].user)[:1] == [1], "A's caller has no one before them"
+
+
+def test_a_seat_freed_on_one_line_goes_to_the_caller_who_waited_longer_on_the_other(
+    open_line: LineMaker,
+    postgres_cluster: PostgresCluster,
+    seat_phone: SeatMaker,
+    caller_number: CallerNumbers,
+    rendered_audio: Path,
+    tmp_path: Path,
+) -> None:
+    """The one seat talks to a caller of line A. A caller asks on line B, then another on line A: B's
+    caller is first in the one queue (and is told so), and when the seat is free it rings for them,
+    though the seat's own line A freed it and has a caller of its own waiting."""
+    seat = seat_phone("1001", kind=WatchedSeat, answer_after_s=0.5, script=(Tone(16, 1000.0), HangUp()))
+    assert isinstance(seat, WatchedSeat)
+    seats = write_seats(tmp_path / "seats.yaml", seat)
+    shared = RecordsSettings(url=SecretStr(postgres_cluster.empty_register()))
+    line_a, line_b = (
+        open_line(flow=REPO / "flows" / "desk.yaml", seats=seats, records=shared) for _ in range(2)
+    )
+    floor_a, floor_b = line_a.line.floor, line_b.line.floor
+    assert floor_a is not None and floor_b is not None
+    asking = (WaitForBot(), Press("0"), Tone(90, 600.0))  # a person, please; then on the line
+    with contextlib.ExitStack() as opened:
+        first, earlier, later = (opened.enter_context(started_phone(user=caller_number())) for _ in range(3))
+        calls = []
+        # the same greeting before each asks: dialled 2 s apart, they ask 2 s apart, in this order
+        for phone, line in ((first, line_a), (earlier, line_b), (later, line_a)):
+            calls.append(phone.call(line.line.transport.address, asking))
+            time.sleep(2.0)
+        wait_until(lambda: calls[1].call_id in floor_b.queue.waiting(), 30, "the caller on B waits")
+        assert calls[2].call_id not in floor_a.queue.waiting(), "the later caller on A asked after B's"
+        wait_until(lambda: calls[2].call_id in floor_a.queue.waiting(), 30, "the later caller on A waits")
+        assert seat.calls and seat.calls[0].ended_at is None, "both asked while the seat had the first"
+
+        wait_until(lambda: bool(connected_on(line_b)), 60, "the seat is put through to a waiting caller")
+        assert len(connected_on(line_a)) == 1, "the caller who came later on A was put through first"
+        assert seat.invites == 2 and seat.while_busy == 0
+        for phone, call in zip((first, earlier, later), calls, strict=True):
+            if not call.done.is_set():
+                phone.hang_up(call)
+            assert call.done.wait(10)
