@@ -20,7 +20,10 @@ from ivr.demo.phone_script import HangUp, Press, Tone, WaitForBot
 from ivr.demo.seat_phone import SeatCallState, SeatPhone
 from ivr.line.open_line import OpenLine
 from ivr.records.live_calls import LiveCalls
+from ivr.seats.board import SeatBoard
+from ivr.seats.directory import load_seats
 from ivr.seats.queue import Connected, Ring
+from ivr.seats.state import SeatState
 from ivr.telephony.sip_message import SipMessage
 from tests.postgres_cluster import PostgresCluster
 from tests.telephony.conftest import (
@@ -216,6 +219,15 @@ def test_a_seat_freed_on_one_line_goes_to_the_caller_who_waited_longer_on_the_ot
         wait_until(lambda: bool(connected_on(line_b)), 60, "the seat is put through to a waiting caller")
         assert len(connected_on(line_a)) == 1, "the caller who came later on A was put through first"
         assert seat.invites == 2 and seat.while_busy == 0
+        board = SeatBoard(load_seats(seats), line_a.register)  # what the shift leader's wallboard reads
+
+        def talking_to_b() -> bool:
+            row = board.get(seat.user)
+            return row.state is SeatState.TALKING and row.call_id == calls[1].call_id
+
+        wait_until(talking_to_b, 10, "the board shows the seat talking to B's caller")
+        time.sleep(2.5)  # two of line A's looks, each a chance to write its own view of the seat
+        assert talking_to_b(), "line A, whose claims were refused, wrote over the board"
         for phone, call in zip((first, earlier, later), calls, strict=True):
             if not call.done.is_set():
                 phone.hang_up(call)
