@@ -39,6 +39,7 @@ from tests.telephony.conftest import REPO, CallerNumbers, LineMaker, wait_for_re
 from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamailio_available, sip_options_ping
 from tests.telephony.harness.ports import LOOPBACK
 from tests.telephony.harness.sipp import run_sipp, sipp_available
+from tests.telephony.key_flows import key_flow
 from tests.telephony.raw_sip import RawCaller
 
 pytestmark = [
@@ -63,31 +64,6 @@ def desk_flow_answering_at_once(tmp_path: Path) -> Path:
     text = (REPO / "flows" / "desk.yaml").read_text(encoding="utf-8")
     assert "  rings: 1 " in text
     return flow_copy(tmp_path, "desk-at-once", text.replace("  rings: 1 ", "  rings: 0 ", 1))
-
-
-SILENT_LADDER_FLOW = """\
-flow: silent_ladder
-description: the handbook's silence ladder (10 s, 10 s), with short prompts before it
-locale: zh-CN
-answer:
-  rings: 0
-line:
-  silence:
-    - {after: 10s, say: confirm_understood.end}
-    - {after: 10s, say: silent.goodbye, then: hangup}
-  goodbye_wait: 1s
-steps:
-  start:
-    say: polite.thanks
-    next: menu
-  menu:
-    listen:
-      keys:
-        "0": bye
-      give_up: bye
-  bye:
-    hangup: goodbye
-"""
 
 
 def wav_samples(prompt: str) -> npt.NDArray[np.float64]:
@@ -418,7 +394,10 @@ def test_a_silent_caller_is_nudged_after_10_s_then_let_go_after_10_s_more(
     (within 0.1 s), the 11 s goodbye heard whole (the clock keeps 20 ms for its whole
     length), then the bot's BYE after the flow's goodbye wait (1 s here).
     """
-    line = open_line(flow=flow_copy(tmp_path, "silent", SILENT_LADDER_FLOW))
+    ladder = [("10s", "confirm_understood.end", False), ("10s", "silent.goodbye", True)]  # the handbook's
+    line = open_line(
+        flow=key_flow(tmp_path / "silent.yaml", "silent_ladder", silence=ladder, goodbye_wait="1s")
+    )
     phone.user = caller_number()
     call = phone.call(line.line.transport.address, [Silent(60)])
     assert call.done.wait(45), "the bot did not hang up on a silent caller"

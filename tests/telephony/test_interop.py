@@ -47,31 +47,17 @@ from tests.telephony.harness.kamailio import Kamailio, KamailioSettings, kamaili
 from tests.telephony.harness.linphone import Linphonec, linphonec_available
 from tests.telephony.harness.ports import LOOPBACK
 from tests.telephony.harness.softphone import Registration, write_tone
+from tests.telephony.key_flows import key_flow
 from tests.telephony.test_seats_sip import CALLER_HZ, SEAT_HZ, tone_windows
 from tests.telephony.test_transports_sip import flow_file, free_port
 
 pytestmark = pytest.mark.slow
 
-CALLER_FLOW = """\
-flow: interop-caller
-description: thanks the caller, waits for key 1, says goodbye and hangs up half a second later
-locale: zh-CN
-answer:
-  rings: 0
-line:
-  goodbye_wait: 0.5s
-steps:
-  start:
-    say: polite.thanks
-    next: menu
-  menu:
-    listen:
-      keys:
-        "1": bye
-      give_up: bye
-  bye:
-    hangup: goodbye
-"""
+
+def caller_flow(tmp_path: Path) -> Path:
+    """Thanks the caller, waits for key 1, says goodbye and hangs up half a second later."""
+    return key_flow(tmp_path / "flow.yaml", "interop-caller", key="1", goodbye_wait="0.5s")
+
 
 SEAT_FLOW = """\
 flow: interop-seat
@@ -271,7 +257,7 @@ def test_a_softphone_caller_hears_the_bot_and_the_bot_hears_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="ivr.line.desk_line")
-    flow = flow_file(tmp_path, CALLER_FLOW)
+    flow = caller_flow(tmp_path)
     if cell.via == "kamailio":
         proxy = cell.start_proxy()
         line = open_line(flow=flow, mode="register", registrar=proxy, **cell.line_settings())

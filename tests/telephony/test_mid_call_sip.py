@@ -32,40 +32,19 @@ from ivr.telephony.rtp import RtpPacket
 from ivr.telephony.sip_message import SipMessage
 from tests.telephony.conftest import CallerNumbers, LineMaker, started_phone, wait_for_record, wait_until
 from tests.telephony.harness.ports import LOOPBACK, allocate_rtp_range, release_rtp_range
+from tests.telephony.key_flows import key_flow
 from tests.telephony.raw_sip import RawCaller, RawDialog
 
 Address = tuple[str, int]
 
-# a silent caller is let go SILENCE after the thanks (0.8 s): the ladder's only rung hangs up
-SILENT_FLOW = """\
-flow: silent_caller
-description: thanks, then a menu whose silence ladder hangs up
-locale: zh-CN
-answer:
-  rings: 0
-line:
-  silence:
-    - {after: SILENCE, say: confirm_understood.end, then: hangup}
-  goodbye_wait: 0.2s
-steps:
-  start:
-    say: polite.thanks
-    next: menu
-  menu:
-    listen:
-      keys:
-        "0": bye
-      give_up: bye
-  bye:
-    hangup: goodbye
-"""
 SILENT_CALLER_S = 4.0  # a silent caller of the quick line has had its BYE by then (1 s without RTP)
 
 
-def silent_flow(tmp_path: Path, silence: str) -> Path:
-    flow = tmp_path / f"silent-{silence}.yaml"
-    flow.write_text(SILENT_FLOW.replace("SILENCE", silence), encoding="utf-8")
-    return flow
+def silent_flow(tmp_path: Path, silence: str, *, rings: int = 0, ring: str | None = None) -> Path:
+    """A silent caller is let go ``silence`` after the thanks (0.8 s): the ladder's only rung hangs up."""
+    rung = (silence, "confirm_understood.end", True)
+    path = tmp_path / f"silent-{silence}.yaml"
+    return key_flow(path, "silent_caller", silence=[rung], goodbye_wait="0.2s", rings=rings, ring=ring)
 
 
 @pytest.fixture
@@ -326,12 +305,7 @@ def test_when_we_refresh_the_line_sends_update_and_the_call_is_kept(
 @pytest.fixture
 def ringing_line(open_line: LineMaker, tmp_path: Path, rendered_audio: Path) -> OpenLine:
     """Answers at the end of the second ring, 4 s in (1 s on, 2 s off)."""
-    flow = tmp_path / "rings-twice.yaml"
-    text = SILENT_FLOW.replace("SILENCE", "20s").replace(
-        "  rings: 0\n", "  rings: 2\n  ring: {on: 1s, off: 2s}\n"
-    )
-    flow.write_text(text, encoding="utf-8")
-    return open_line(flow=flow)
+    return open_line(flow=silent_flow(tmp_path, "20s", rings=2, ring="{on: 1s, off: 2s}"))
 
 
 def reliable_invite(caller: RawCaller, target: Address) -> RawDialog:

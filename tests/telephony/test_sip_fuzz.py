@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 from ivr.line.open_line import OpenLine
 from tests.telephony.conftest import REPO, CallerNumbers, LineMaker
 from tests.telephony.harness.ports import allocate_rtp_range, release_rtp_range
+from tests.telephony.key_flows import key_flow
 from tests.telephony.line_probe import place_call
 from tests.telephony.raw_sip import RawCaller
 
@@ -54,29 +55,6 @@ MAX_GAP_S = 0.060
 SENDER_TIMEOUT_S = 120.0  # the sender takes 5-10 s; a bound, not an expectation
 SO_TIMESTAMPNS = 35  # Linux: <asm-generic/socket.h>; the kernel's receive time on every datagram
 RTP_READ_MAX = 10_000  # packets read in one drain, at most (50 a second arrive)
-
-HOLD_FLOW = """\
-flow: fuzz_hold
-description: answers at once, thanks the caller, then waits a long time for a key
-locale: zh-CN
-answer:
-  rings: 0
-line:
-  silence:
-    - {after: 120s, say: silent.goodbye, then: hangup}
-  goodbye_wait: 1s
-steps:
-  start:
-    say: polite.thanks
-    next: menu
-  menu:
-    listen:
-      keys:
-        "0": bye
-      give_up: bye
-  bye:
-    hangup: goodbye
-"""
 
 
 Recipe = tuple[int, bytes]  # which seed; what to do to it (``fuzz_sender.mangle``)
@@ -125,8 +103,9 @@ def arrivals(sock: socket.socket, times: list[float]) -> None:
 
 @pytest.fixture
 def line(tmp_path: Path, rendered_audio: Path) -> Iterator[OpenLine]:
-    flow = tmp_path / "hold.yaml"
-    flow.write_text(HOLD_FLOW, encoding="utf-8")
+    flow = key_flow(
+        tmp_path / "hold.yaml", "fuzz_hold", silence=[("120s", "silent.goodbye", True)], goodbye_wait="1s"
+    )
     maker = LineMaker(tmp_path)
     try:
         yield maker(flow=flow)

@@ -21,10 +21,9 @@ from tests.telephony.conftest import CallerNumbers, LineMaker, started_phone, wa
 from tests.telephony.harness.ports import LOOPBACK
 from tests.telephony.harness.rtp_tap import RtpTap
 from tests.telephony.raw_sip import RawCaller
-from tests.telephony.test_interop import CALLER_FLOW
+from tests.telephony.test_interop import caller_flow
 from tests.telephony.test_mid_call_sip import reoffer
 from tests.telephony.test_seats_sip import CALLER_HZ
-from tests.telephony.test_transports_sip import flow_file
 
 pytestmark = pytest.mark.slow
 SCRIPT = (WaitForBot(limit_s=10), Tone(1.0, CALLER_HZ), Press("1"), WaitForBot(limit_s=10))
@@ -45,7 +44,7 @@ def test_a_caller_offering_srtp_is_answered_encrypted_and_both_sides_hear_each_o
     caller_number: CallerNumbers,
     rendered_audio: Path,
 ) -> None:
-    line = open_line(flow=flow_file(tmp_path, CALLER_FLOW), srtp=mode)
+    line = open_line(flow=caller_flow(tmp_path), srtp=mode)
     srtp_phone.user = caller_number()
     with RtpTap() as tap:
         call = srtp_phone.call(line.line.transport.address, SCRIPT, media_at=tap.address)
@@ -90,7 +89,7 @@ def _ulaw_pcm(payload: bytes) -> bytes:
 def test_a_rule_refuses_the_other_kind_of_offer_with_488(
     mode: str, srtp: bool, open_line: LineMaker, phone: SipPhone, tmp_path: Path, caller_number: CallerNumbers
 ) -> None:
-    line = open_line(flow=flow_file(tmp_path, CALLER_FLOW), srtp=mode)
+    line = open_line(flow=caller_flow(tmp_path), srtp=mode)
     phone.srtp = srtp
     phone.user = caller_number()
     call = phone.call(line.line.transport.address, SCRIPT)
@@ -126,7 +125,7 @@ def opened(reader: SrtpStreams, sock: socket.socket, seconds: float) -> int:
 def test_an_srtp_caller_who_holds_resumes_and_rekeys_keeps_hearing_the_bot_encrypted(
     open_line: LineMaker, raw: RawCaller, tmp_path: Path, rendered_audio: Path
 ) -> None:
-    line = open_line(flow=flow_file(tmp_path, CALLER_FLOW))
+    line = open_line(flow=caller_flow(tmp_path))
     target = line.line.transport.address
     caller_key = sdp.fresh_crypto(1, sdp.SRTP_SUITES[0])
     dialog = raw.invite(target, crypto=(caller_key,))
@@ -154,7 +153,7 @@ def test_an_srtp_caller_who_holds_resumes_and_rekeys_keeps_hearing_the_bot_encry
 def test_under_require_a_plain_reoffer_gets_488_and_the_call_stays_encrypted(
     open_line: LineMaker, raw: RawCaller, tmp_path: Path, rendered_audio: Path
 ) -> None:
-    line = open_line(flow=flow_file(tmp_path, CALLER_FLOW), srtp="require")
+    line = open_line(flow=caller_flow(tmp_path), srtp="require")
     target = line.line.transport.address
     caller_key = sdp.fresh_crypto(1, sdp.SRTP_SUITES[1])
     dialog = raw.invite(target, crypto=(caller_key,))

@@ -49,6 +49,7 @@ from tests.telephony.harness.ports import (
     release_rtp_range,
 )
 from tests.telephony.harness.sipp import run_sipp, sipp_available
+from tests.telephony.key_flows import key_flow
 from tests.telephony.test_seats_sip import (
     CALLER_HZ,
     CALLER_SCRIPT,
@@ -57,25 +58,6 @@ from tests.telephony.test_seats_sip import (
     talk_through,
     tone_windows,
 )
-
-KEY_FLOW = """\
-flow: transports
-description: thanks the caller, waits for key 1, says goodbye and hangs up
-locale: zh-CN
-answer:
-  rings: 0
-steps:
-  start:
-    say: polite.thanks
-    next: menu
-  menu:
-    listen:
-      keys:
-        "1": bye
-      give_up: bye
-  bye:
-    hangup: goodbye
-"""
 
 THANKS_FLOW = """\
 flow: thanks
@@ -382,7 +364,11 @@ def test_a_call_over_ipv6_loopback_has_audio_both_ways(
     rendered_audio: Path,
     transport: str,
 ) -> None:
-    line = open_line(flow=flow_file(tmp_path, KEY_FLOW), bind=f"[::1]:{free_port('::1')}", allow=["::1/128"])
+    line = open_line(
+        flow=key_flow(tmp_path / "flow.yaml", "transports", key="1"),
+        bind=f"[::1]:{free_port('::1')}",
+        allow=["::1/128"],
+    )
     assert line.line.transport.address[0] == "::1"
     phone = phones("::1", caller_number(), transport)
     call = phone.call(line.line.transport.address, [WaitForBot(), Press("1"), Silent(8)])
@@ -427,7 +413,7 @@ def test_a_call_over_tls_has_audio_both_ways(
     cert, key = certificate
     hostport = f"[{host}]" if ":" in host else host
     line = open_line(
-        flow=flow_file(tmp_path, KEY_FLOW),
+        flow=key_flow(tmp_path / "flow.yaml", "transports", key="1"),
         bind=f"{hostport}:{free_port(host)}",
         allow=["127.0.0.0/8", "::1/128"],
         tls_bind=f"{hostport}:{free_port(host)}",
@@ -496,7 +482,9 @@ def test_a_tls_caller_through_kamailio_reaches_the_registered_line_with_audio_bo
     try:
         proxy.start()
         assert proxy.tls_port is not None
-        line = open_line(flow=flow_file(tmp_path, KEY_FLOW), mode="register", registrar=proxy)
+        line = open_line(
+            flow=key_flow(tmp_path / "flow.yaml", "transports", key="1"), mode="register", registrar=proxy
+        )
         wait_registered(line)
         phone = phones(LOOPBACK, caller_number(), "tls", client_context(cert))
         call = phone.call(
@@ -542,7 +530,7 @@ def test_a_line_registered_over_tcp_or_tls_takes_a_call_through_kamailio(
         proxy.start()
         port = proxy.tls_port if tls else proxy.port
         line = open_line(
-            flow=flow_file(tmp_path, KEY_FLOW),
+            flow=key_flow(tmp_path / "flow.yaml", "transports", key="1"),
             mode="register",
             registrar=proxy,
             server=f"{LOOPBACK}:{port}",
