@@ -21,7 +21,9 @@ Kamailio with warnings only instead of the test harness's line per request.
 
 With ``--direct`` ours is also called straight, the registrar out of the way: through
 Kamailio a burst's 180s wait in the registrar's one socket behind the INVITEs it has
-not relayed yet, so INVITE→180 there measures the registrar as much as the bot.
+not relayed yet, so INVITE→180 there measures the registrar as much as the bot. With sipp
+installed, sipp is then called straight the same way: the floor of a straight burst on this
+machine (the caller, the kernel, a UAS in C++).
 
 Measured per bot and number of calls:
 
@@ -680,6 +682,8 @@ def main(argv: list[str] | None = None) -> int:
         caller = Caller(registrar)
         straight = Caller(DirectLine(ours.address)) if args.direct else None
         floor = RegistrarFloor(registrar, answer_ms=1000) if sipp_available() else None
+        # the same straight burst to sipp: what the caller, the kernel and a C++ UAS cost on this machine
+        straight_floor = Caller(DirectLine((LOOPBACK, floor.port))) if args.direct and floor else None
         try:
             for count in levels:
                 mine = measure(caller, ours, count, args.seconds)
@@ -702,10 +706,20 @@ def main(argv: list[str] | None = None) -> int:
                         if name.startswith(("INVITE→180", "RTP")):
                             print(f"  {name:24} {value:10.2f}")
                     time.sleep(1.0)
+                if straight_floor is not None and floor is not None:
+                    with floor.answering():
+                        least = measure(straight_floor, floor, count, args.seconds)
+                    print("  sipp called straight (this machine's floor for a burst answered in C++):")
+                    for name, value in rows(least).items():
+                        if name.startswith("INVITE→180"):
+                            print(f"  {name:24} {value:10.2f}")
+                    time.sleep(1.0)
         finally:
             caller.close()
             if straight is not None:
                 straight.close()
+            if straight_floor is not None:
+                straight_floor.close()
     return 0
 
 
