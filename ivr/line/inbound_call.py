@@ -56,9 +56,7 @@ class InboundCall:
     seat: str | None = None  # the seat the call was put through to
     closing_at: float | None = None  # the line is closing: when a put-through call starts its goodbye
     tickets: CallTickets | None = None  # the callback tickets the call asked for, and their outcome
-    record_id: str = field(
-        default_factory=lambda: secrets.token_hex(16)
-    )  # its id in the register (and tickets)
+    record_id: str = field(default_factory=lambda: secrets.token_hex(16))  # its register (and tickets) id
     failure: str | None = None  # the fault that ended the call, in one line
     sdp_sent: bytes = b""  # our last SDP (answer or offer): the next differs in version only if it changed
     sdp_version: int | None = None  # its o= version (RFC 3264 §8: +1 for each changed description)

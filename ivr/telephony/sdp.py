@@ -204,7 +204,7 @@ def parse_offer(body: bytes) -> Offer:
     session: dict[str, str] = {}
     session_attrs: list[str] = []
     media: list[tuple[str, list[tuple[str, str, int]]]] = []  # (m= value, [(type, value, line)])
-    fields: list[tuple[str, str, int]] | None = None  # the latest m= line's
+    current: list[tuple[str, str, int]] | None = None  # the latest m= line's fields
     number = 0  # lines counted without the blank ones
     for line in text.split("\n"):
         if line[-1:] == "\r":
@@ -218,10 +218,10 @@ def parse_offer(body: bytes) -> Offer:
             raise SdpError(f"SDP line {number} is not <type>=<value>: {line[:20]!r}")
         kind = line[0]
         if kind == "m":
-            fields = []
-            media.append((line[2:], fields))
-        elif fields is not None:
-            fields.append((kind, line[2:], number))
+            current = []
+            media.append((line[2:], current))
+        elif current is not None:
+            current.append((kind, line[2:], number))
         elif kind == "a":
             session_attrs.append(line[2:])
         elif kind not in session:
