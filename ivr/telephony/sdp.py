@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 SUPPORTED = ("PCMU", "PCMA")
 SRTP_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
 SECURE_PROTOCOLS = ("RTP/SAVP", "RTP/SAVPF")
+AUDIO_PROTOCOLS = ("RTP/AVP", "RTP/AVPF", *SECURE_PROTOCOLS)  # what an m=audio line may carry
 KEY_SALT_SIZE = 30  # AES-128 master key (16 bytes) and master salt (14), RFC 4568 §6.2
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 _STATIC = {
@@ -239,7 +240,7 @@ def parse_offer(body: bytes) -> Offer:
     if not port_text.isdigit() or int(port_text) > 65535:
         raise SdpError(f"m=audio port {parts[1]!r} is not a port number")
     protocol = parts[2]
-    if protocol.upper() not in ("RTP/AVP", "RTP/AVPF", *SECURE_PROTOCOLS):
+    if protocol.upper() not in AUDIO_PROTOCOLS:
         raise SdpError(f"audio protocol {protocol} is not supported (RTP/AVP, or RTP/SAVP with SDES keys)")
     pts: list[int] = []
     for fmt in parts[3:]:
