@@ -478,9 +478,7 @@ class SipMessage:
     def _lookup(self) -> dict[str, list[str]]:
         index = self._index
         if index is None:
-            index = {}
-            for n, v in self.headers:
-                index.setdefault(_key(n), []).append(v)
+            index = _indexed([_key(n) for n, _ in self.headers], self.headers)
             object.__setattr__(self, "_index", index)
         return index
 
@@ -604,6 +602,18 @@ def _copy(message: SipMessage, headers: list[tuple[str, str]]) -> SipMessage:
     )
 
 
+def _indexed(keys: list[str], headers: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Header key -> its values in order, from each line's key and the lines themselves."""
+    index: dict[str, list[str]] = {}
+    for key, (_, value) in zip(keys, headers, strict=True):
+        values = index.get(key)
+        if values is None:
+            index[key] = [value]
+        else:
+            values.append(value)
+    return index
+
+
 def _first(index: dict[str, list[str]], key: str) -> str | None:
     values = index.get(key)
     return values[0] if values else None
@@ -647,15 +657,13 @@ def parse(data: bytes) -> SipMessage:
     start = lines[0]
     is_request, method, uri, status, reason = _parse_start_line(start)
     headers: list[tuple[str, str]] = []
-    keys: list[str] = []  # each line's key, for the index
-    folded = False
+    keys: list[str] = []  # each line's key, for the index (a continuation changes a value, not the keys)
     for number, line in enumerate(lines[1:], start=2):
         if line[:1] in (" ", "\t"):
             if not headers:
                 raise SipParseError(f"line {number}: continuation line before any header")
             name, value = headers[-1]
             headers[-1] = (name, f"{value} {line.strip()}".strip())
-            folded = True
             continue
         name, colon, value = line.partition(":")
         if not colon:
@@ -668,17 +676,8 @@ def parse(data: bytes) -> SipMessage:
     message = SipMessage(
         is_request=is_request, method=method, uri=uri, status=status, reason=reason, headers=headers
     )
-    if folded:  # a continuation changed a value already listed: the index is read from the final lines
-        index = message._lookup()
-    else:  # the index in one pass over the lines just read, each name's key found once
-        index = {}
-        for key, (_, value) in zip(keys, headers, strict=True):
-            values = index.get(key)
-            if values is None:
-                index[key] = [value]
-            else:
-                values.append(value)
-        object.__setattr__(message, "_index", index)
+    index = _indexed(keys, headers)  # each name's key found once, as the lines were read
+    object.__setattr__(message, "_index", index)
     missing = [h for h, key in _REQUIRED_KEYS if key not in index]
     if missing:
         raise SipParseError(f"missing required header{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
