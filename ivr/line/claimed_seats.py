@@ -47,19 +47,20 @@ class ClaimedSeats:
         tell: Callable[[QueueAction], object],
         dial: Callable[[str, str], None],
         take_actions: Callable[[list[QueueAction]], None],
+        frame: Callable[[], int],
     ) -> None:
         """``tell``: the records and the console; ``dial``: ring the seat now; ``take_actions``: the
-        queue's actions that follow (the floor's ``desk.take``)."""
+        queue's actions that follow (the floor's ``desk.take``); ``frame``: the floor's media frame now."""
         self.crossing = crossing
         self.queue = queue
         self._tell = tell
         self._dial = dial
         self._take = take_actions
+        self._frame = frame
         self._claiming: dict[str, str] = {}  # seat id → the call a claim was asked for (answer not yet in)
         self._held: dict[str, str] = {}  # seat id → the call this line holds its claim for
         self._untold: dict[str, list[QueueAction]] = {}  # seat id → its ring, told once the claim is won
         self._lost_since: dict[str, int] = {}  # seat id → the frame a claim of it, free, was first refused
-        self._frame = 0  # the latest tick's
 
     def joined(self, call_id: str, skill: str) -> None:
         self.crossing.joined(call_id, skill)
@@ -82,7 +83,7 @@ class ClaimedSeats:
         if isinstance(action, Ring):
             self._claiming[action.seat_id] = action.call_id
             lost_since = self._lost_since.get(action.seat_id)
-            first_come = lost_since is None or self._frame - lost_since < FIRST_COME_FRAMES
+            first_come = lost_since is None or self._frame() - lost_since < FIRST_COME_FRAMES
             crossing.claim(action.seat_id, action.call_id, first_come=first_come)
             return True
         if isinstance(action, SeatChanged):
@@ -100,7 +101,6 @@ class ClaimedSeats:
     def take(self, frame: int) -> None:
         """On the tick: claims answered since the last one, and the latest look at the other lines."""
         crossing = self.crossing
-        self._frame = frame
         for seat_id, call_id, won in crossing.answers():
             if self._claiming.get(seat_id) != call_id:  # the ring was called off while the claim was made
                 if won:

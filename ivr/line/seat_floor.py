@@ -147,7 +147,14 @@ class SeatFloor:
         self.claimed = (
             None
             if crossing is None
-            else ClaimedSeats(crossing, queue, on_action, self._dial, lambda actions: self.desk.take(actions))
+            else ClaimedSeats(
+                crossing,
+                queue,
+                on_action,
+                self._dial,
+                lambda actions: self.desk.take(actions),
+                lambda: self.frame,
+            )
         )
         self.desk = QueueDesk(
             queue,

@@ -169,6 +169,7 @@ def test_a_seat_waits_for_an_earlier_callers_line_a_while_then_rings_for_its_own
         tell=lambda action: None,
         dial=lambda seat, call: rung.append((frame, call)),
         take_actions=act,
+        frame=lambda: frame,
     )
     claimed.joined("a1", "reception")
     act(queue.join("a1", "reception", frame))
