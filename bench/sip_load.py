@@ -631,6 +631,14 @@ def print_level(count: int, seconds: float, ours: LevelResult, stock: LevelResul
     sys.stdout.flush()
 
 
+def print_rows(title: str, result: LevelResult, prefixes: tuple[str, ...] = ("INVITE→180",)) -> None:
+    """One extra measurement of a level: ``title``, then its rows that start with ``prefixes``."""
+    print(f"  {title}:")
+    for name, value in rows(result).items():
+        if name.startswith(prefixes):
+            print(f"  {name:24} {value:10.2f}")
+
+
 @contextlib.contextmanager
 def bots(
     registrar: Kamailio, directory: Path, stock_seconds: float
@@ -694,25 +702,18 @@ def main(argv: list[str] | None = None) -> int:
                 if floor is not None:
                     with floor.answering():
                         least = measure(caller, floor, count, args.seconds)
-                    print("  registrar floor (sipp answering through the same Kamailio):")
-                    for name, value in rows(least).items():
-                        if name.startswith("INVITE→180"):
-                            print(f"  {name:24} {value:10.2f}")
+                    print_rows("registrar floor (sipp answering through the same Kamailio)", least)
                     time.sleep(1.0)
                 if straight is not None:
                     alone = measure(straight, ours, count, args.seconds)
-                    print("  ours called straight (no registrar in the way):")
-                    for name, value in rows(alone).items():
-                        if name.startswith(("INVITE→180", "RTP")):
-                            print(f"  {name:24} {value:10.2f}")
+                    print_rows("ours called straight (no registrar in the way)", alone, ("INVITE→180", "RTP"))
                     time.sleep(1.0)
                 if straight_floor is not None and floor is not None:
                     with floor.answering():
                         least = measure(straight_floor, floor, count, args.seconds)
-                    print("  sipp called straight (this machine's floor for a burst answered in C++):")
-                    for name, value in rows(least).items():
-                        if name.startswith("INVITE→180"):
-                            print(f"  {name:24} {value:10.2f}")
+                    print_rows(
+                        "sipp called straight (this machine's floor for a burst answered in C++)", least
+                    )
                     time.sleep(1.0)
         finally:
             caller.close()
