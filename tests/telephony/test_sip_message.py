@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -395,26 +396,13 @@ def test_response_wire_writes_the_same_bytes_as_the_response_serialized(
     req = parse(load(name))
     headers = [("Server", "ivr"), ("Contact", "<sip:ivr@192.0.2.7:5060>")]
     content_type = "application/sdp" if body else None
-    made = response(
-        req,
-        180,
-        "Ringing",
-        to_tag=to_tag,
-        headers=headers,
-        body=body,
-        content_type=content_type,
-        source=source,
-    )
-    wire = response_wire(
-        req,
-        180,
-        "Ringing",
-        to_tag=to_tag,
-        headers=headers,
-        body=body,
-        content_type=content_type,
-        source=source,
-    )
+    content = {"body": body, "content_type": content_type, "source": source}
+
+    def ringing(build: Callable[..., object]) -> object:
+        return build(req, 180, "Ringing", to_tag=to_tag, headers=headers, **content)
+
+    made, wire = ringing(response), ringing(response_wire)
+    assert isinstance(made, SipMessage)
     assert wire == made.serialize()
     assert parse(wire) == made
 
